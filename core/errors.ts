@@ -1,0 +1,141 @@
+/**
+ * The KMS's one error type and its one mapping to HTTP.
+ *
+ * Every failure the core can decide is a value of {@link KmsError}; the CCF shell, the sandbox and
+ * the client turn it into a response (or a thrown client error) with {@link toHttp} only. Messages
+ * say what the caller should fix and never carry secret material (keys, tokens).
+ */
+
+/** One rule of the key release policy that a token did not satisfy. */
+export interface PolicyFailure {
+  readonly claim: string;
+  readonly rule: "claims" | "gte" | "gt";
+  readonly expected: unknown;
+  readonly actual: unknown;
+}
+
+/** Which step of receipt verification failed. */
+export type ReceiptCheck =
+  | "format"
+  | "endorsement"
+  | "signature"
+  | "claims_digest";
+
+/** Every error the KMS reports, as a tagged union. */
+export type KmsError =
+  | { readonly _tag: "InvalidInput"; readonly message: string }
+  | { readonly _tag: "Unauthenticated"; readonly message: string }
+  | {
+    readonly _tag: "PolicyDenied";
+    readonly message: string;
+    readonly failures: readonly PolicyFailure[];
+  }
+  | { readonly _tag: "KeyNotFound"; readonly message: string }
+  | { readonly _tag: "KeyExpired"; readonly message: string }
+  | {
+    readonly _tag: "ReceiptNotReady";
+    readonly message: string;
+    readonly retryAfterSeconds: number;
+  }
+  | { readonly _tag: "KeyIdsExhausted"; readonly message: string }
+  | {
+    readonly _tag: "InvalidReceipt";
+    readonly check: ReceiptCheck;
+    readonly message: string;
+  }
+  | { readonly _tag: "Internal"; readonly message: string };
+
+/** The tag of a {@link KmsError}; also its `code` on the wire. */
+export type KmsErrorCode = KmsError["_tag"];
+
+/** Malformed input: the caller must change the request. */
+export const invalidInput = (message: string): KmsError => ({
+  _tag: "InvalidInput",
+  message,
+});
+/** Missing or unacceptable credentials. */
+export const unauthenticated = (message: string): KmsError => ({
+  _tag: "Unauthenticated",
+  message,
+});
+/** The token did not satisfy the key release policy; lists every failed rule. */
+export const policyDenied = (
+  message: string,
+  failures: readonly PolicyFailure[],
+): KmsError => ({ _tag: "PolicyDenied", message, failures });
+/** No key with that id exists. */
+export const keyNotFound = (message: string): KmsError => ({
+  _tag: "KeyNotFound",
+  message,
+});
+/** The key exists but can no longer be released. */
+export const keyExpired = (message: string): KmsError => ({
+  _tag: "KeyExpired",
+  message,
+});
+/** The key's receipt is not signed yet: retry later. */
+export const receiptNotReady = (
+  message: string,
+  retryAfterSeconds = 1,
+): KmsError => ({
+  _tag: "ReceiptNotReady",
+  message,
+  retryAfterSeconds,
+});
+/** All 256 OHTTP key ids belong to keys that can still be released. */
+export const keyIdsExhausted = (message: string): KmsError => ({
+  _tag: "KeyIdsExhausted",
+  message,
+});
+/** A receipt failed one verification step; the client fails closed. */
+export const invalidReceipt = (
+  check: ReceiptCheck,
+  message: string,
+): KmsError => ({
+  _tag: "InvalidReceipt",
+  check,
+  message,
+});
+/** A fault of the service itself. */
+export const internal = (message: string): KmsError => ({
+  _tag: "Internal",
+  message,
+});
+
+const statusOf: { readonly [K in KmsErrorCode]: number } = {
+  InvalidInput: 400,
+  Unauthenticated: 401,
+  PolicyDenied: 403,
+  KeyNotFound: 404,
+  KeyExpired: 410,
+  ReceiptNotReady: 202,
+  KeyIdsExhausted: 409,
+  InvalidReceipt: 502,
+  Internal: 500,
+};
+
+/** The HTTP form of an error: status, extra headers and the JSON body. */
+export interface HttpError {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: {
+    readonly error: {
+      readonly code: KmsErrorCode;
+      readonly message: string;
+      readonly details?: readonly PolicyFailure[];
+    };
+  };
+}
+
+/** The single mapping from {@link KmsError} to an HTTP response. */
+export const toHttp = (e: KmsError): HttpError => ({
+  status: statusOf[e._tag],
+  headers: e._tag === "ReceiptNotReady"
+    ? { "retry-after": String(e.retryAfterSeconds) }
+    : {},
+  body: {
+    error: e._tag === "PolicyDenied"
+      ? { code: e._tag, message: e.message, details: e.failures }
+      : { code: e._tag, message: e.message },
+  },
+});
