@@ -1,0 +1,55 @@
+/** Shared io-ts helpers: decoding unknown input into the core's error type, and bounded numbers. */
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import * as t from "io-ts";
+import { invalidInput, type KmsError } from "./errors.ts";
+
+const pathOf = (e: t.ValidationError): string =>
+  e.context.map((c) => c.key).filter((k) => k !== "").join(".") || "(root)";
+
+const describe = (e: t.ValidationError): string =>
+  e.message ?? `${pathOf(e)}: got ${JSON.stringify(e.value) ?? "undefined"}`;
+
+/**
+ * Decodes `input` with `codec`; on failure an `InvalidInput` whose message names `what` and the
+ * first few offending fields (values are shown only for non-secret inputs, so use it at boundaries
+ * whose inputs are public: governance arguments, query strings, KV records).
+ */
+export const decodeWith =
+  <A, O>(codec: t.Type<A, O, unknown>, what: string) =>
+  (input: unknown): E.Either<KmsError, A> =>
+    pipe(
+      codec.decode(input),
+      E.mapLeft((errors) =>
+        invalidInput(
+          `${what} is invalid: ${errors.slice(0, 3).map(describe).join("; ")}`,
+        )
+      ),
+    );
+
+/** An integer in [min, max], named for error messages. */
+export const boundedInt = (
+  name: string,
+  min: number,
+  max: number,
+): t.Type<number, number> =>
+  t.refinement(
+    t.number,
+    (n) => Number.isInteger(n) && n >= min && n <= max,
+    `${name} (an integer from ${min} to ${max})`,
+  );
+
+/** A string of at most `max` characters. */
+export const boundedString = (
+  name: string,
+  max: number,
+): t.Type<string, string> =>
+  t.refinement(
+    t.string,
+    (s) => s.length <= max,
+    `${name} (a string of at most ${max} characters)`,
+  );
+
+/** A stored governance value together with the version its last accepted change produced. */
+export const versioned = <A, O>(value: t.Type<A, O, unknown>) =>
+  t.strict({ version: boundedInt("version", 0, 2 ** 32 - 1), value });

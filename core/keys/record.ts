@@ -1,0 +1,69 @@
+/**
+ * Key records and their life cycle.
+ *
+ * Every key has a monotonic uint32 `index` (its identity in storage, never reused) and a one-byte
+ * OHTTP `keyId` (what travels in KeyConfigs, in OHTTP requests and in `?kid=`). Times are whole
+ * seconds since the Unix epoch. A key is *active* until `notAfter`, then in *grace* until
+ * `releaseUntil`, then *expired*: it can be released while active or in grace.
+ */
+import * as O from "fp-ts/lib/Option.js";
+import * as t from "io-ts";
+import { boundedInt } from "../codec.ts";
+
+/** The largest key index (uint32). */
+export const maxKeyIndex = 2 ** 32 - 1;
+const maxTime = 2 ** 47; // whole seconds; far beyond any real date, still an exact double
+
+/** Codec of the public record of a key, as stored in the KV and returned by `/refresh`. */
+export const KeyRecord = t.strict({
+  index: boundedInt("index", 0, maxKeyIndex),
+  keyId: boundedInt("keyId", 0, 255),
+  createdAt: boundedInt("createdAt", 0, maxTime),
+  notAfter: boundedInt("notAfter", 0, maxTime),
+  releaseUntil: boundedInt("releaseUntil", 0, maxTime),
+});
+/** The public record of a key. */
+export type KeyRecord = t.TypeOf<typeof KeyRecord>;
+
+/** Where a key is in its life cycle at a given time. */
+export type KeyState = "active" | "grace" | "expired";
+
+/** The state of `key` at `now`. */
+export const keyState = (key: KeyRecord, now: number): KeyState =>
+  now < key.notAfter ? "active" : now < key.releaseUntil ? "grace" : "expired";
+
+/** Whether `key` can still be released at `now` (active or in grace). */
+export const isReleasable = (key: KeyRecord, now: number): boolean =>
+  now < key.releaseUntil;
+
+const byIndex = (a: KeyRecord, b: KeyRecord): number => a.index - b.index;
+
+/** The keys that can be released at `now`, oldest first (newest last, as `/listpubkeys` wants). */
+export const releasableKeys = (
+  keys: readonly KeyRecord[],
+  now: number,
+): KeyRecord[] => keys.filter((k) => isReleasable(k, now)).sort(byIndex);
+
+/** The key with the highest index, whatever its state. */
+export const newestKey = (keys: readonly KeyRecord[]): O.Option<KeyRecord> =>
+  keys.reduce<O.Option<KeyRecord>>(
+    (best, k) =>
+      O.isSome(best) && best.value.index > k.index ? best : O.some(k),
+    O.none,
+  );
+
+/** The newest key that is active at `now`. */
+export const newestActiveKey = (
+  keys: readonly KeyRecord[],
+  now: number,
+): O.Option<KeyRecord> =>
+  newestKey(keys.filter((k) => keyState(k, now) === "active"));
+
+/**
+ * The key that holds OHTTP key id `keyId`: the newest key with that id. Older keys with the same id
+ * are expired, because the planner never gives an id to a new key while a releasable key holds it.
+ */
+export const keyByKeyId = (
+  keys: readonly KeyRecord[],
+  keyId: number,
+): O.Option<KeyRecord> => newestKey(keys.filter((k) => k.keyId === keyId));
