@@ -16,8 +16,7 @@ const describe = (e: t.ValidationError): string =>
  * whose inputs are public: governance arguments, query strings, KV records).
  */
 export const decodeWith =
-  <A, O>(codec: t.Type<A, O, unknown>, what: string) =>
-  (input: unknown): E.Either<KmsError, A> =>
+  <A, O>(codec: t.Type<A, O, unknown>, what: string) => (input: unknown): E.Either<KmsError, A> =>
     pipe(
       codec.decode(input),
       E.mapLeft((errors) =>
@@ -52,4 +51,4 @@ export const boundedString = (
 
 /** A stored governance value together with the version its last accepted change produced. */
 export const versioned = <A, O>(value: t.Type<A, O, unknown>) =>
-  t.strict({ version: boundedInt("version", 0, 2 ** 32 - 1), value });
+  t.strict({ version: boundedInt("version", 0, 2 ** 32 - 1), policy: value });

@@ -130,9 +130,7 @@ export interface HttpError {
 /** The single mapping from {@link KmsError} to an HTTP response. */
 export const toHttp = (e: KmsError): HttpError => ({
   status: statusOf[e._tag],
-  headers: e._tag === "ReceiptNotReady"
-    ? { "retry-after": String(e.retryAfterSeconds) }
-    : {},
+  headers: e._tag === "ReceiptNotReady" ? { "retry-after": String(e.retryAfterSeconds) } : {},
   body: {
     error: e._tag === "PolicyDenied"
       ? { code: e._tag, message: e.message, details: e.failures }

@@ -11,8 +11,7 @@ const maxQueryLength = 2048;
 /** Parameter name → values, in order of appearance. */
 export type QueryParams = ReadonlyMap<string, readonly string[]>;
 
-const decodePart = (s: string): string =>
-  decodeURIComponent(s.replace(/\+/g, " "));
+const decodePart = (s: string): string => decodeURIComponent(s.replace(/\+/g, " "));
 
 /** Splits and percent-decodes a raw query string. */
 export const parseQuery = (query: string): E.Either<KmsError, QueryParams> => {
@@ -27,9 +26,7 @@ export const parseQuery = (query: string): E.Either<KmsError, QueryParams> => {
   try {
     for (const part of query.split("&").filter((p) => p !== "")) {
       const at = part.indexOf("=");
-      const [name, value] = at < 0
-        ? [part, ""]
-        : [part.slice(0, at), part.slice(at + 1)];
+      const [name, value] = at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
       const key = decodePart(name);
       params.set(key, [...(params.get(key) ?? []), decodePart(value)]);
     }
@@ -68,9 +65,7 @@ export const kidParam = (
         ? E.right(Number(v))
         : E.left(
           invalidInput(
-            `kid must be a decimal integer from 0 to 255, got ${
-              JSON.stringify(v.slice(0, 16))
-            }`,
+            `kid must be a decimal integer from 0 to 255, got ${JSON.stringify(v.slice(0, 16))}`,
           ),
         )
     ),

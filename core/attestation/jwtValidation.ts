@@ -56,9 +56,7 @@ const accepts = (
   actual: unknown,
 ): boolean =>
   typeof actual === "string" &&
-  (typeof accepted === "string"
-    ? accepted === actual
-    : accepted.includes(actual));
+  (typeof accepted === "string" ? accepted === actual : accepted.includes(actual));
 
 /**
  * Checks a token payload authenticated for `issuer` against that issuer's policy (undefined when
@@ -74,9 +72,7 @@ export const checkJwtValidation = (
       `no JWT validation policy is set for issuer ${issuer}: propose set_jwt_validation_policy`,
     ));
   }
-  const failed = Object.keys(policy).filter((claim) =>
-    !accepts(policy[claim], payload[claim])
-  );
+  const failed = Object.keys(policy).filter((claim) => !accepts(policy[claim], payload[claim]));
   return failed.length === 0 ? E.right(undefined) : E.left(unauthenticated(
     `the token does not satisfy the JWT validation policy of issuer ${issuer} ` +
       `(claims ${failed.join(", ")})`,

@@ -30,9 +30,7 @@ const modulusBits = (n: string): number | undefined => {
   try {
     const bytes = base64urlnopad.decode(n);
     const top = bytes.findIndex((b) => b !== 0);
-    return top < 0
-      ? 0
-      : (bytes.length - top - 1) * 8 + (32 - Math.clz32(bytes[top]));
+    return top < 0 ? 0 : (bytes.length - top - 1) * 8 + (32 - Math.clz32(bytes[top]));
   } catch {
     return undefined;
   }
@@ -56,9 +54,7 @@ export const wrappingKeyOf = (
 ): E.Either<KmsError, RsaPublicJwk> =>
   pipe(
     KeyList.decode(payload),
-    E.mapLeft(() =>
-      invalidInput("the attestation token has no x-ms-runtime.keys list")
-    ),
+    E.mapLeft(() => invalidInput("the attestation token has no x-ms-runtime.keys list")),
     E.flatMap(({ "x-ms-runtime": { keys } }) =>
       pipe(
         keys.find((k) => k.kid === wrappingKeyId),

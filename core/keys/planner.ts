@@ -5,13 +5,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
 import { pipe } from "fp-ts/lib/function.js";
-import {
-  internal,
-  keyExpired,
-  keyIdsExhausted,
-  keyNotFound,
-  type KmsError,
-} from "../errors.ts";
+import { internal, keyExpired, keyIdsExhausted, keyNotFound, type KmsError } from "../errors.ts";
 import type { RotationPolicy } from "../policy/rotation.ts";
 import {
   isReleasable,
@@ -80,9 +74,7 @@ export const planRotation = (
   }
   return pipe(
     nextIndex(keys),
-    E.flatMap((index) =>
-      pipe(nextKeyId(keys, now), E.map((keyId) => ({ index, keyId })))
-    ),
+    E.flatMap((index) => pipe(nextKeyId(keys, now), E.map((keyId) => ({ index, keyId })))),
     E.map(({ index, keyId }): RotationPlan => {
       const notAfter = now + policy.rotation_interval_seconds;
       const releaseUntil = notAfter + policy.grace_period_seconds;
@@ -98,11 +90,11 @@ export const planRotation = (
  * The key to release for `keyId` (or the newest key when none is given): 404 when there is none,
  * 410 when it is past its grace period.
  */
-export const keyToRelease = (
-  keys: readonly KeyRecord[],
+export const keyToRelease = <K extends KeyRecord>(
+  keys: readonly K[],
   keyId: number | undefined,
   now: number,
-): E.Either<KmsError, KeyRecord> =>
+): E.Either<KmsError, K> =>
   pipe(
     keyId === undefined ? newestKey(keys) : keyByKeyId(keys, keyId),
     E.fromOption(() =>
@@ -113,8 +105,8 @@ export const keyToRelease = (
       )
     ),
     E.filterOrElse(
-      (k) => keyState(k, now) !== "expired",
-      (k) =>
+      (k: K) => keyState(k, now) !== "expired",
+      (k: K) =>
         keyExpired(
           `key ${k.keyId} expired at ${k.releaseUntil} and can no longer be released`,
         ),

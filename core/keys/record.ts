@@ -33,22 +33,20 @@ export const keyState = (key: KeyRecord, now: number): KeyState =>
   now < key.notAfter ? "active" : now < key.releaseUntil ? "grace" : "expired";
 
 /** Whether `key` can still be released at `now` (active or in grace). */
-export const isReleasable = (key: KeyRecord, now: number): boolean =>
-  now < key.releaseUntil;
+export const isReleasable = (key: KeyRecord, now: number): boolean => now < key.releaseUntil;
 
 const byIndex = (a: KeyRecord, b: KeyRecord): number => a.index - b.index;
 
 /** The keys that can be released at `now`, oldest first (newest last, as `/listpubkeys` wants). */
-export const releasableKeys = (
-  keys: readonly KeyRecord[],
-  now: number,
-): KeyRecord[] => keys.filter((k) => isReleasable(k, now)).sort(byIndex);
+export const releasableKeys = <K extends KeyRecord>(keys: readonly K[], now: number): K[] =>
+  keys.filter((k) => isReleasable(k, now)).sort(byIndex);
 
 /** The key with the highest index, whatever its state. */
-export const newestKey = (keys: readonly KeyRecord[]): O.Option<KeyRecord> =>
-  keys.reduce<O.Option<KeyRecord>>(
-    (best, k) =>
-      O.isSome(best) && best.value.index > k.index ? best : O.some(k),
+export const newestKey = <K extends KeyRecord>(
+  keys: readonly K[],
+): O.Option<K> =>
+  keys.reduce<O.Option<K>>(
+    (best, k) => O.isSome(best) && best.value.index > k.index ? best : O.some(k),
     O.none,
   );
 
@@ -56,14 +54,36 @@ export const newestKey = (keys: readonly KeyRecord[]): O.Option<KeyRecord> =>
 export const newestActiveKey = (
   keys: readonly KeyRecord[],
   now: number,
-): O.Option<KeyRecord> =>
-  newestKey(keys.filter((k) => keyState(k, now) === "active"));
+): O.Option<KeyRecord> => newestKey(keys.filter((k) => keyState(k, now) === "active"));
 
 /**
  * The key that holds OHTTP key id `keyId`: the newest key with that id. Older keys with the same id
  * are expired, because the planner never gives an id to a new key while a releasable key holds it.
  */
-export const keyByKeyId = (
-  keys: readonly KeyRecord[],
-  keyId: number,
-): O.Option<KeyRecord> => newestKey(keys.filter((k) => k.keyId === keyId));
+export const keyByKeyId = <K extends KeyRecord>(keys: readonly K[], keyId: number): O.Option<K> =>
+  newestKey(keys.filter((k) => k.keyId === keyId));
+
+/** Codec of a key's public record with its KeyConfig (lowercase hex), as `/refresh` publishes it. */
+export const PublishedKey = t.intersection([
+  KeyRecord,
+  t.strict({
+    publicKey: t.refinement(
+      t.string,
+      (s) => /^[0-9a-f]{212}$/.test(s),
+      "publicKey (212 lowercase hex digits)",
+    ),
+  }),
+]);
+/** A key's public record with its KeyConfig hex. */
+export type PublishedKey = t.TypeOf<typeof PublishedKey>;
+
+const Hex48 = t.refinement(
+  t.string,
+  (s) => /^[0-9a-f]{96}$/.test(s),
+  "48 bytes in lowercase hex",
+);
+
+/** Codec of a key's private part, kept only in a private (encrypted) KV map. */
+export const StoredPrivateKey = t.strict({ d: Hex48, x: Hex48, y: Hex48 });
+/** A key's private part: the P-384 scalar and public point, hex. */
+export type StoredPrivateKey = t.TypeOf<typeof StoredPrivateKey>;

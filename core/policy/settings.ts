@@ -27,8 +27,7 @@ export type Settings = t.TypeOf<typeof Settings>;
 export const defaultSettings: Settings = {
   service: {
     name: "transparent-kms",
-    description:
-      "Transparent key management service for confidential inferencing",
+    description: "Transparent key management service for confidential inferencing",
     version: "1.0.0",
     debug: false,
   },

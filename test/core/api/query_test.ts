@@ -40,8 +40,7 @@ Deno.test("query: bad percent-encoding and oversized strings are refused", () =>
 });
 
 Deno.test("flags: true, false or absent; anything else refused", () => {
-  const flag = (q: string) =>
-    pipe(parseQuery(q), E.flatMap((p) => flagParam(p, "ifDue")));
+  const flag = (q: string) => pipe(parseQuery(q), E.flatMap((p) => flagParam(p, "ifDue")));
   assert.deepEqual(flag("ifDue=true"), E.right(true));
   assert.deepEqual(flag("ifDue=false"), E.right(false));
   assert.deepEqual(flag(""), E.right(false));

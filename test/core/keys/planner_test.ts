@@ -2,11 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import * as O from "fp-ts/lib/Option.js";
-import {
-  keyToRelease,
-  planRotation,
-  type RotationMode,
-} from "../../../core/keys/planner.ts";
+import { keyToRelease, planRotation, type RotationMode } from "../../../core/keys/planner.ts";
 import {
   type KeyRecord,
   keyState,

@@ -1,0 +1,88 @@
+/**
+ * The key decisions of the KMS endpoints that the CCF shell carries out: what a new key publishes,
+ * what a released key contains, and which key a token may have.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { sequenceS } from "fp-ts/lib/Apply.js";
+import { pipe } from "fp-ts/lib/function.js";
+import { base64, base64urlnopad } from "@scure/base";
+import { sha256 } from "@noble/hashes/sha2.js";
+import * as t from "io-ts";
+import { concat, fromHex, toHex, utf8 } from "../bytes.ts";
+import { internal, type KmsError } from "../errors.ts";
+import { encodePrivateKeyCbor, p384PrivateKey } from "../keys/privateKeyCbor.ts";
+import { type KeyRecord, type PublishedKey, StoredPrivateKey } from "../keys/record.ts";
+import { keyConfigToHex, p384KeyConfig } from "../ohttp/keyConfig.ts";
+
+const P384Jwk = t.type({
+  crv: t.literal("P-384"),
+  d: t.string,
+  x: t.string,
+  y: t.string,
+});
+
+/** What the shell writes for a new key: public record, private part and the receipt's claim. */
+export interface NewKey {
+  readonly published: PublishedKey;
+  readonly privateKey: StoredPrivateKey;
+  /** SHA-256 of the ASCII KeyConfig hex: the claims digest its receipt binds the key to. */
+  readonly claimsDigest: Uint8Array;
+}
+
+/** The claims digest of a published KeyConfig hex string (what a client checks in its receipt). */
+export const claimsDigestOf = (publicKeyHex: string): Uint8Array => sha256(utf8(publicKeyHex));
+
+type Point = { readonly d: string; readonly x: string; readonly y: string };
+
+const decodePoint = (
+  k: Point,
+  decode: (s: string) => E.Either<KmsError, Uint8Array>,
+): E.Either<KmsError, { d: Uint8Array; x: Uint8Array; y: Uint8Array }> =>
+  sequenceS(E.Apply)({ d: decode(k.d), x: decode(k.x), y: decode(k.y) });
+
+const fromB64url = (s: string): E.Either<KmsError, Uint8Array> =>
+  E.tryCatch(
+    () => base64urlnopad.decode(s),
+    () => internal("the generated key is not base64url"),
+  );
+
+/**
+ * Builds a new key's records from the planner's record and the JWK of the P-384 key pair the TEE
+ * generated. A malformed JWK is a fault of the platform, hence `Internal`.
+ */
+export const newKey = (
+  record: KeyRecord,
+  jwk: unknown,
+): E.Either<KmsError, NewKey> =>
+  pipe(
+    P384Jwk.decode(jwk),
+    E.mapLeft(() => internal("the generated key pair is not a P-384 JWK")),
+    E.flatMap((k) => decodePoint(k, fromB64url)),
+    E.flatMap(({ d, x, y }) =>
+      pipe(
+        p384KeyConfig(record.keyId, concat(Uint8Array.of(4), x, y)),
+        E.map(keyConfigToHex),
+        E.map((publicKey) => ({
+          published: { ...record, publicKey },
+          privateKey: { d: toHex(d), x: toHex(x), y: toHex(y) },
+          claimsDigest: claimsDigestOf(publicKey),
+        })),
+      )
+    ),
+  );
+
+/** The CBOR plaintext released for a key (before wrapping to the VM's TPM key). */
+export const releasePlaintext = (
+  key: KeyRecord,
+  stored: unknown,
+): E.Either<KmsError, Uint8Array> =>
+  pipe(
+    StoredPrivateKey.decode(stored),
+    E.mapLeft(() => internal(`the private part of key ${key.index} is missing or corrupt`)),
+    E.flatMap((s) => decodePoint(s, (h) => fromHex(h, "private key"))),
+    E.flatMap((p) => p384PrivateKey({ kid: key.keyId, ...p })),
+    E.map(encodePrivateKeyCbor),
+  );
+
+/** Standard base64 (with padding), as the OHTTP server decodes the wrapped key. */
+export const toBase64 = (bytes: Uint8Array): string => base64.encode(bytes);
