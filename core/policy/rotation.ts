@@ -6,7 +6,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
-import { boundedInt, decodeWith } from "../codec.ts";
+import { boundedInt, decodeWith, versioned } from "../codec.ts";
 import type { KmsError } from "../errors.ts";
 
 /** A year and a day, in seconds: no key should live longer without rotation. */
@@ -51,3 +51,13 @@ export const decodeRotationArgs = (
     decodeWith(RotationArgs, "set_key_rotation_policy argument"),
     E.map((a) => a.key_rotation_policy),
   );
+
+/** Codec of the stored rotation policy with its version. */
+export const StoredRotationPolicy = versioned(RotationPolicy);
+/** The stored rotation policy with its version. */
+export type StoredRotationPolicy = t.TypeOf<typeof StoredRotationPolicy>;
+/** What is in force before governance sets a rotation policy: the default, version 0. */
+export const initialRotationPolicy: StoredRotationPolicy = {
+  version: 0,
+  policy: defaultRotationPolicy,
+};

@@ -8,7 +8,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
-import { boundedString, decodeWith } from "../codec.ts";
+import { boundedString, decodeWith, versioned } from "../codec.ts";
 import type { KmsError } from "../errors.ts";
 
 const Service = t.strict({
@@ -46,3 +46,10 @@ export const decodeSettingsArgs = (
     decodeWith(SettingsArgs, "set_settings_policy argument"),
     E.map(({ settings_policy: p }) => ("service" in p ? p : { service: p })),
   );
+
+/** Codec of the stored settings with their version. */
+export const StoredSettings = versioned(Settings);
+/** The stored settings with their version. */
+export type StoredSettings = t.TypeOf<typeof StoredSettings>;
+/** What is in force before governance sets the settings: the defaults, version 0. */
+export const initialSettings: StoredSettings = { version: 0, policy: defaultSettings };

@@ -1,0 +1,67 @@
+/** The KMS state the endpoints read from the KV, each value decoded with its core codec. */
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import {
+  type JwtValidationPolicy,
+  JwtValidationPolicy as JwtValidationPolicyCodec,
+} from "../../core/attestation/jwtValidation.ts";
+import { decodeWith } from "../../core/codec.ts";
+import type { KmsError } from "../../core/errors.ts";
+import { type KeyRecord, PublishedKey } from "../../core/keys/record.ts";
+import {
+  decodeStoredPolicy,
+  emptyStoredPolicy,
+  type StoredKeyReleasePolicy,
+} from "../../core/policy/keyRelease.ts";
+import { initialRotationPolicy, StoredRotationPolicy } from "../../core/policy/rotation.ts";
+import { initialSettings, StoredSettings } from "../../core/policy/settings.ts";
+import {
+  jwtValidationTable,
+  keyReleaseTable,
+  keysTable,
+  rotationTable,
+  settingsTable,
+} from "../../core/tables.ts";
+import { readAll, readPolicy, receiptOf } from "./platform.ts";
+
+/** Every key's public record. */
+export const loadKeys = (): E.Either<KmsError, PublishedKey[]> => readAll(keysTable, PublishedKey);
+
+/** The receipt of the transaction that created `key`. */
+export const keyReceipt = (key: KeyRecord): E.Either<KmsError, string> =>
+  receiptOf(keysTable, String(key.index));
+
+/** The key release policy in force (no rules, so deny, before governance sets one). */
+export const readReleasePolicy = (): E.Either<KmsError, StoredKeyReleasePolicy> =>
+  readPolicy(keyReleaseTable.map, keyReleaseTable.key, decodeStoredPolicy, emptyStoredPolicy);
+
+/** The rotation policy in force. */
+export const readRotationPolicy = (): E.Either<KmsError, StoredRotationPolicy> =>
+  readPolicy(
+    rotationTable.map,
+    rotationTable.key,
+    decodeWith(StoredRotationPolicy, "the stored rotation policy"),
+    initialRotationPolicy,
+  );
+
+/** The settings in force. */
+export const readSettings = (): E.Either<KmsError, StoredSettings> =>
+  readPolicy(
+    settingsTable.map,
+    settingsTable.key,
+    decodeWith(StoredSettings, "the stored settings"),
+    initialSettings,
+  );
+
+/** The JWT validation policy of `issuer`, undefined when governance set none. */
+export const readJwtPolicy = (
+  issuer: string,
+): E.Either<KmsError, JwtValidationPolicy | undefined> =>
+  pipe(
+    readPolicy(
+      jwtValidationTable,
+      issuer,
+      decodeWith(JwtValidationPolicyCodec, "the stored JWT validation policy"),
+      undefined as JwtValidationPolicy | undefined,
+    ),
+  );
