@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import * as E from "fp-ts/lib/Either.js";
+import { base64urlnopad } from "@scure/base";
+import { claimsDigestOf, newKey, releasePlaintext } from "../../../core/api/keys.ts";
+import { toHex } from "../../../core/bytes.ts";
+import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
+import { keyConfigFromHex } from "../../../core/ohttp/keyConfig.ts";
+
+// The interop vector of reference/ohttp-peers.md §7.
+const d =
+  "7958b7da76b6234b18b96c0882bfbe69805a5b0ffd2f893504572cd22b9d75b9b807c20af142268811e6592644b04661";
+const x =
+  "fd3fc0b8ef83fdbb2b015a102e452d1d0cb030830134e43ec883dab46de6352b376f7542938c6fbd744bca21bbb9a520";
+const y =
+  "c4b4a8c46ced76c567614fc34104e30ccf447b8a22904e70d79e3f5a3157aaf70f3ff0805cb02dcf13abca8b8e7931f7";
+const publicKey = `01001104${x}${y}000400020002`;
+const cbor = `a5235830${d}215830${x}225830${y}20020401`;
+const b64url = (hex: string) =>
+  base64urlnopad.encode(Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16)));
+const jwk = { kty: "EC", crv: "P-384", d: b64url(d), x: b64url(x), y: b64url(y) };
+const record = { index: 7, keyId: 1, createdAt: 10, notAfter: 20, releaseUntil: 30 };
+
+Deno.test("newKey publishes the KeyConfig hex and binds the receipt to SHA-256 of it", () => {
+  const made = newKey(record, jwk);
+  assert.ok(E.isRight(made));
+  assert.deepEqual(made.right.published, { ...record, publicKey });
+  assert.deepEqual(made.right.privateKey, { d, x, y });
+  assert.equal(
+    toHex(made.right.claimsDigest),
+    "7bfd053101e62c207e4f12a70aa733102c2f62e50dd8d48c64577a3a359cffcb",
+  );
+  assert.equal(toHex(claimsDigestOf(publicKey)), toHex(made.right.claimsDigest));
+});
+
+Deno.test("newKey refuses a JWK that is not a P-384 private key as a fault of the service", () => {
+  for (
+    const bad of [{}, { ...jwk, crv: "P-256" }, { ...jwk, d: "!!" }, {
+      ...jwk,
+      x: b64url(x.slice(2)),
+    }]
+  ) {
+    const r = newKey(record, bad);
+    assert.ok(E.isLeft(r) && ["Internal", "InvalidInput"].includes(r.left._tag));
+  }
+});
+
+Deno.test("releasePlaintext is the seed-compatible CBOR key with the record's key id", () => {
+  const plain = releasePlaintext(record, { d, x, y });
+  assert.ok(E.isRight(plain));
+  assert.equal(toHex(plain.right), cbor);
+  const round = decodePrivateKeyCbor(plain.right);
+  assert.ok(E.isRight(round) && round.right.kid === 1);
+  assert.ok(E.isRight(keyConfigFromHex(publicKey)));
+});
+
+Deno.test("releasePlaintext reports a missing or corrupt private part without its content", () => {
+  for (const stored of [undefined, { d, x }, { d: d.toUpperCase(), x, y }]) {
+    const r = releasePlaintext(record, stored);
+    assert.ok(E.isLeft(r) && r.left._tag === "Internal");
+    assert.doesNotMatch(r.left.message, new RegExp(d.slice(0, 16), "i"));
+  }
+});
