@@ -273,18 +273,14 @@ export const decodeReceipt = (input: unknown): E.Either<KmsError, Receipt> => {
 export const hashNodes = (left: Uint8Array, right: Uint8Array): Uint8Array =>
   sha256(concat(left, right));
 
+const leafPreimage = (c: LeafComponents): Uint8Array =>
+  concat(c.writeSetDigest, sha256(utf8(c.commitEvidence)), c.claimsDigest ?? new Uint8Array(0));
+
 /**
  * The transaction's Merkle leaf: SHA-256(write_set_digest ‖ SHA-256(commit_evidence) ‖
  * claims_digest), with the last part left out when no claims digest was set (as CCF does).
  */
-export const leafOf = (c: LeafComponents): Uint8Array =>
-  sha256(
-    concat(
-      c.writeSetDigest,
-      sha256(utf8(c.commitEvidence)),
-      c.claimsDigest ?? new Uint8Array(0),
-    ),
-  );
+export const leafOf = (c: LeafComponents): Uint8Array => sha256(leafPreimage(c));
 
 /** The Merkle root reached from `leaf` by walking `proof` in order. */
 export const rootOf = (
@@ -295,3 +291,14 @@ export const rootOf = (
     (h, s) => s.side === "left" ? hashNodes(s.hash, h) : hashNodes(h, s.hash),
     leaf,
   );
+
+/**
+ * The bytes whose SHA-256 is the Merkle root. CCF signs the root itself as a prehashed digest; an
+ * ECDSA API that always hashes its input (WebCrypto) can check that signature over these bytes.
+ */
+export const rootPreimage = (c: LeafComponents, proof: readonly ProofStep[]): Uint8Array => {
+  if (proof.length === 0) return leafPreimage(c);
+  const below = rootOf(leafOf(c), proof.slice(0, -1));
+  const last = proof[proof.length - 1];
+  return last.side === "left" ? concat(last.hash, below) : concat(below, last.hash);
+};

@@ -104,7 +104,8 @@ const checkSignature = (
 const expectedDigest = (expected: ExpectedClaim): Uint8Array =>
   "claim" in expected ? sha256(expected.claim) : expected.claimsDigest;
 
-const checkClaims = (
+/** Checks that the receipt commits to the expected claim; returns its claims digest. */
+export const checkClaims = (
   receipt: Receipt,
   expected: ExpectedClaim,
 ): E.Either<KmsError, Uint8Array> => {

@@ -14,6 +14,7 @@ import {
   type Receipt,
   ReceiptCodec,
   rootOf,
+  rootPreimage,
 } from "../../../core/receipt/receipt.ts";
 
 // reference/ohttp-peers.md §7.
@@ -233,4 +234,20 @@ Deno.test("a hostile object whose getter throws is a format error, not an except
     },
   });
   assert.match(formatMessage(hostile), /CCF's receipt shape/);
+});
+
+Deno.test("rootPreimage hashes to the root, with and without a proof", () => {
+  const c = {
+    writeSetDigest: new Uint8Array(32).fill(1),
+    commitEvidence: "ce:2.3:" + "ab".repeat(32),
+    claimsDigest: new Uint8Array(32).fill(2),
+  };
+  const leaf = leafOf(c);
+  assert.deepEqual(sha256(rootPreimage(c, [])), leaf);
+  const proof = [
+    { side: "left" as const, hash: new Uint8Array(32).fill(3) },
+    { side: "right" as const, hash: new Uint8Array(32).fill(4) },
+  ];
+  assert.deepEqual(sha256(rootPreimage(c, proof)), rootOf(leaf, proof));
+  assert.deepEqual(sha256(rootPreimage(c, proof.slice(0, 1))), rootOf(leaf, proof.slice(0, 1)));
 });

@@ -1,0 +1,219 @@
+/**
+ * The KMS client for OHTTP clients and gateways: lists public keys whose receipts verify against a
+ * pinned service certificate (failing closed), and releases private keys with an attestation token,
+ * unwrapping them through a caller-given capability (a software key in the demo, the TPM in
+ * production) and checking them against the published KeyConfig.
+ */
+import { p384 } from "@noble/curves/nist.js";
+import * as E from "fp-ts/lib/Either.js";
+import * as t from "io-ts";
+import { equal, fromHex } from "../../core/bytes.ts";
+import { decodeWith } from "../../core/codec.ts";
+import {
+  internal,
+  invalidInput,
+  invalidReceipt,
+  type KmsError,
+  type KmsErrorCode,
+  receiptNotReady,
+} from "../../core/errors.ts";
+import { decodePrivateKeyCbor, type P384PrivateKey } from "../../core/keys/privateKeyCbor.ts";
+import { decodeKeyConfig, type KeyConfig } from "../../core/ohttp/keyConfig.ts";
+import type { VerifiedReceipt } from "../../core/receipt/verify.ts";
+import { receiptVerifier } from "./receiptVerifier.ts";
+
+/** A public key the KMS published, whose receipt verified. */
+export interface PublishedKeyConfig {
+  readonly keyId: number;
+  readonly config: KeyConfig;
+  /** The KeyConfig as the KMS published it: lowercase hex, also the receipt's claim. */
+  readonly publicKey: string;
+  readonly receipt: VerifiedReceipt;
+}
+
+/** A private key released to this caller, checked against its published KeyConfig. */
+export interface ReleasedKey extends PublishedKeyConfig {
+  readonly privateKey: P384PrivateKey;
+}
+
+/** Options of {@link createKmsClient}. */
+export interface KmsClientOptions {
+  /** The service root, e.g. `https://127.0.0.1:8000` (no `/app`). */
+  readonly url: string;
+  /** The KMS's service certificate (PEM), obtained out of band: TLS root and receipt endorser. */
+  readonly serviceCertPem: string;
+  /** Retries after a 202 (receipt not signed yet); the real peers use 3. */
+  readonly maxRetries?: number;
+  /** Longest wait honoured from `retry-after`, in seconds. */
+  readonly maxRetryAfterSeconds?: number;
+}
+
+/** What {@link KmsClient.releaseKey} needs. */
+export interface ReleaseKeyRequest {
+  /** OHTTP key id; the newest key when absent. */
+  readonly kid?: number;
+  /** The attestation token (MAA JWT). */
+  readonly token: string;
+  /** Decrypts the wrapped key (standard base64 of RSA-OAEP-SHA256 ciphertext) with the TPM key. */
+  readonly unwrap: (wrappedBase64: string) => Promise<Uint8Array>;
+}
+
+/** A KMS client bound to one service. */
+export interface KmsClient {
+  /** Every releasable key whose receipt verifies, newest last; fails if any receipt does not. */
+  listKeys(): Promise<E.Either<KmsError, PublishedKeyConfig[]>>;
+  /** Releases, unwraps and checks a private key. */
+  releaseKey(request: ReleaseKeyRequest): Promise<E.Either<KmsError, ReleasedKey>>;
+  /** Closes the HTTP client. */
+  close(): void;
+}
+
+const ListedKey = t.type({ publicKey: t.string, receipt: t.string });
+const ReleaseBody = t.type({ kid: t.number, key: t.string, receipt: t.string });
+const ErrorBody = t.type({ error: t.type({ code: t.string, message: t.string }) });
+
+const knownCodes: readonly KmsErrorCode[] = [
+  "InvalidInput",
+  "Unauthenticated",
+  "PolicyDenied",
+  "KeyNotFound",
+  "KeyExpired",
+  "KeyIdsExhausted",
+];
+
+/** The KMS's error, as it reported it; anything unexpected is a fault of the service. */
+const errorFrom = async (response: Response): Promise<KmsError> => {
+  const body = await response.json().catch(() => undefined);
+  if (!ErrorBody.is(body)) {
+    return internal(`the KMS answered ${response.status} without an error body`);
+  }
+  const code = body.error.code as KmsErrorCode;
+  if (code === "PolicyDenied") {
+    const details = (body.error as { details?: unknown }).details;
+    return {
+      _tag: code,
+      message: body.error.message,
+      failures: Array.isArray(details) ? details : [],
+    };
+  }
+  return knownCodes.includes(code)
+    ? { _tag: code, message: body.error.message } as KmsError
+    : internal(`the KMS answered ${response.status}: ${body.error.message}`);
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const publicPoint = (k: P384PrivateKey): Uint8Array => p384.getPublicKey(k.d, false);
+
+/** A client for the KMS at `options.url`, trusting only `options.serviceCertPem`. */
+export const createKmsClient = (options: KmsClientOptions): KmsClient => {
+  const http = Deno.createHttpClient({ caCerts: [options.serviceCertPem] });
+  const receipts = receiptVerifier(options.serviceCertPem);
+  const verified = new Map<string, PublishedKeyConfig>();
+  const maxRetries = options.maxRetries ?? 3;
+  const maxWait = options.maxRetryAfterSeconds ?? 5;
+  const base = options.url.replace(/\/+$/, "");
+
+  /** Sends a request, retrying while the KMS answers 202; returns the JSON body of a 200. */
+  const call = async (
+    path: string,
+    init: RequestInit = {},
+  ): Promise<E.Either<KmsError, unknown>> => {
+    for (let attempt = 0;; attempt++) {
+      const response = await fetch(`${base}${path}`, { ...init, client: http });
+      if (response.status === 200) return E.right(await response.json());
+      if (response.status !== 202) return E.left(await errorFrom(response));
+      await response.body?.cancel();
+      if (attempt >= maxRetries) {
+        return E.left(receiptNotReady(`the KMS still has no receipt after ${maxRetries} retries`));
+      }
+      const after = Number(response.headers.get("retry-after") ?? "1");
+      await sleep(1000 * Math.min(Number.isFinite(after) && after >= 0 ? after : 1, maxWait));
+    }
+  };
+
+  const verifyListed = async (
+    listed: t.TypeOf<typeof ListedKey>,
+  ): Promise<E.Either<KmsError, PublishedKeyConfig>> => {
+    const cached = verified.get(listed.publicKey + listed.receipt);
+    if (cached) return E.right(cached);
+    const config = E.flatMap(decodeKeyConfig)(fromHex(listed.publicKey, "publicKey"));
+    if (E.isLeft(config)) return config;
+    const receipt = await receipts.verify(listed.receipt, listed.publicKey);
+    if (E.isLeft(receipt)) return receipt;
+    const entry = {
+      keyId: config.right.keyId,
+      config: config.right,
+      publicKey: listed.publicKey,
+      receipt: receipt.right,
+    };
+    verified.set(listed.publicKey + listed.receipt, entry);
+    return E.right(entry);
+  };
+
+  const listKeys = async (): Promise<E.Either<KmsError, PublishedKeyConfig[]>> => {
+    const body = await call("/listpubkeys");
+    if (E.isLeft(body)) return body;
+    const listed = decodeWith(t.array(ListedKey), "the /listpubkeys answer")(body.right);
+    if (E.isLeft(listed)) return listed;
+    const entries: PublishedKeyConfig[] = [];
+    for (const item of listed.right) {
+      const entry = await verifyListed(item);
+      if (E.isLeft(entry)) return entry;
+      entries.push(entry.right);
+    }
+    return entries.length > 0 ? E.right(entries) : E.left(internal("the KMS listed no keys"));
+  };
+
+  const checkReleased = async (
+    body: t.TypeOf<typeof ReleaseBody>,
+    request: ReleaseKeyRequest,
+  ): Promise<E.Either<KmsError, ReleasedKey>> => {
+    if (request.kid !== undefined && body.kid !== request.kid) {
+      return E.left(
+        invalidInput(`the KMS released key ${body.kid}, not the requested ${request.kid}`),
+      );
+    }
+    const keys = await listKeys();
+    if (E.isLeft(keys)) return keys;
+    const published = keys.right.find((k) => k.keyId === body.kid);
+    if (!published) return E.left(internal(`key ${body.kid} is not among the published keys`));
+    const receipt = await receipts.verify(body.receipt, published.publicKey);
+    if (E.isLeft(receipt)) return receipt;
+    let plaintext: Uint8Array;
+    try {
+      plaintext = await request.unwrap(body.key);
+    } catch (e) {
+      return E.left(invalidInput(`the released key does not unwrap: ${(e as Error).message}`));
+    }
+    const privateKey = decodePrivateKeyCbor(plaintext);
+    if (E.isLeft(privateKey)) return privateKey;
+    if (
+      privateKey.right.kid !== body.kid ||
+      !equal(publicPoint(privateKey.right), published.config.publicKey)
+    ) {
+      return E.left(
+        invalidReceipt(
+          "claims_digest",
+          `the released key ${body.kid} does not match its published KeyConfig`,
+        ),
+      );
+    }
+    return E.right({ ...published, receipt: receipt.right, privateKey: privateKey.right });
+  };
+
+  return {
+    listKeys,
+    async releaseKey(request) {
+      const query = request.kid === undefined ? "" : `?kid=${request.kid}`;
+      const body = await call(`/app/key${query}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${request.token}` },
+      });
+      if (E.isLeft(body)) return body;
+      const decoded = decodeWith(ReleaseBody, "the /app/key answer")(body.right);
+      return E.isLeft(decoded) ? decoded : await checkReleased(decoded.right, request);
+    },
+    close: () => http.close(),
+  };
+};
