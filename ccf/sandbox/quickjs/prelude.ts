@@ -1,0 +1,487 @@
+/**
+ * The JavaScript that turns a bare QuickJS context into CCF's app environment.
+ *
+ * It runs once per interpreter, before any bundle module, as a function of the host object `H`
+ * (synchronous host primitives, see `hostBridge.ts`). It installs `ccf` (converters, `crypto`,
+ * `kv`, `rpc`, `historical`, `consensus`, `pemToId`), a `console` with only `log`, `info`,
+ * `warn` and `error`, `Math.random` from host entropy and a `Date` that reads 0 until
+ * `ccf.enableUntrustedDateTime(true)`. It removes the built-ins that the QuickJS of CCF
+ * (2024-01-13) lacks but this newer engine has, and returns the internals the host uses per
+ * request (`makeRequest`, `readResponse`), which stay unreachable from app code.
+ *
+ * Argument checks and error messages follow CCF's C++ extensions. The functions close over
+ * intrinsics captured here, so app code replacing `JSON`, `ArrayBuffer.prototype` getters or the
+ * error constructors later does not change their behaviour, as with CCF's native functions. None
+ * of them depends on `this`, because `@microsoft/ccf-app` re-exports them unbound.
+ */
+export const PRELUDE_SOURCE = String.raw`
+(function (H) {
+  "use strict";
+  const g = globalThis;
+  const O = Object;
+  const defineProperty = O.defineProperty;
+  const apply = Reflect.apply;
+  const keys = O.keys;
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const TypeErr = TypeError;
+  const RangeErr = RangeError;
+  const isErrorObject = Error.isError;
+  const abByteLength = O.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength").get;
+  const abSlice = ArrayBuffer.prototype.slice;
+  const TypedArrayProto = O.getPrototypeOf(Uint8Array.prototype);
+  const taGetter = (name) => O.getOwnPropertyDescriptor(TypedArrayProto, name).get;
+  const taBuffer = taGetter("buffer");
+  const taOffset = taGetter("byteOffset");
+  const taLength = taGetter("byteLength");
+  const mathTrunc = Math.trunc;
+  const toNumber = Number;
+  const KV_DOC = "https://microsoft.github.io/CCF/main/audit/read_write_restrictions.html";
+
+  const isArrayBuffer = (v) => {
+    try { apply(abByteLength, v, []); return true; } catch { return false; }
+  };
+  const typedArrayBytes = (v) => {
+    try {
+      const buffer = apply(taBuffer, v, []);
+      const start = apply(taOffset, v, []);
+      return apply(abSlice, buffer, [start, start + apply(taLength, v, [])]);
+    } catch { return undefined; }
+  };
+  const concat = String.prototype.concat;
+  const str = (v) => apply(concat, "", [v]);
+  const argc = (n, expected) => {
+    if (n !== expected) throw new TypeErr("Passed " + n + " arguments, but expected " + expected);
+  };
+  const argc12 = (n) => {
+    if (n !== 1 && n !== 2) throw new TypeErr("Passed " + n + " arguments, but expected 1 or 2");
+  };
+  const needBuffer = (v, message) => {
+    if (!isArrayBuffer(v)) throw new TypeErr(message);
+  };
+  // JS_GetArrayBuffer's own message, which CCF's crypto functions let through.
+  const needBufferArg = (v) => needBuffer(v, "ArrayBuffer object expected");
+  const toInt64 = (v) => {
+    const n = toNumber(v);
+    return n !== n ? 0 : mathTrunc(n);
+  };
+  const hide = (obj, name, value) =>
+    defineProperty(obj, name, { value, writable: true, enumerable: false, configurable: true });
+
+  // --- removals: ES2025 built-ins absent from CCF's QuickJS ---
+  delete g.Iterator;
+  delete g.Float16Array;
+  delete Math.f16round;
+  delete Math.sumPrecise;
+  delete RegExp.escape;
+  delete Error.isError;
+  delete Promise.try;
+
+  // --- Date: 0 until ccf.enableUntrustedDateTime(true) ---
+  const RealDate = Date;
+  const realNow = RealDate.now;
+  let untrustedTime = false;
+  const now = () => (untrustedTime ? realNow() : 0);
+  const DateShim = function Date(...args) {
+    if (new.target === undefined) return new RealDate(now()).toString();
+    return Reflect.construct(RealDate, args.length === 0 ? [now()] : args, new.target);
+  };
+  defineProperty(DateShim, "length", { value: 7, configurable: true });
+  defineProperty(DateShim, "prototype", { value: RealDate.prototype });
+  hide(RealDate.prototype, "constructor", DateShim);
+  hide(DateShim, "now", function now_() { return now(); });
+  defineProperty(DateShim.now, "name", { value: "now", configurable: true });
+  hide(DateShim, "parse", RealDate.parse);
+  hide(DateShim, "UTC", RealDate.UTC);
+  hide(g, "Date", DateShim);
+
+  // --- Math.random from host entropy ---
+  hide(Math, "random", function random() { return H.random(); });
+
+  // --- console: only log/info (info), warn (fail), error (fatal) ---
+  const format = (args) => {
+    let out = "";
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (i > 0) out += " ";
+      const isObject = (typeof a === "object" && a !== null) || typeof a === "function";
+      out += isObject && !isErrorObject(a) ? str(stringify(a)) : str(a);
+    }
+    return out;
+  };
+  const consoleFn = (name, level) => {
+    const f = { [name](...args) { H.log(level, format(args)); } }[name];
+    defineProperty(f, "length", { value: 1, configurable: true });
+    return f;
+  };
+  // CCF sets console and ccf as ordinary (enumerable) properties of the global object.
+  g.console = {
+    log: consoleFn("log", "info"),
+    info: consoleFn("info", "info"),
+    warn: consoleFn("warn", "fail"),
+    error: consoleFn("error", "fatal"),
+  };
+
+  const ccf = {};
+
+  // --- converters ---
+  ccf.strToBuf = function strToBuf(s) {
+    argc(arguments.length, 1);
+    if (typeof s !== "string") throw new TypeErr("Argument must be a string");
+    return H.strToBuf(s);
+  };
+  ccf.bufToStr = function bufToStr(b) {
+    argc(arguments.length, 1);
+    needBuffer(b, "Argument must be an ArrayBuffer");
+    return H.bufToStr(b);
+  };
+  ccf.jsonCompatibleToBuf = function jsonCompatibleToBuf(v) {
+    argc(arguments.length, 1);
+    const s = stringify(v);
+    if (typeof s !== "string") throw new TypeErr("Argument must be a string");
+    return H.strToBuf(s);
+  };
+  ccf.bufToJsonCompatible = function bufToJsonCompatible(b) {
+    argc(arguments.length, 1);
+    needBuffer(b, "Argument must be an ArrayBuffer");
+    return parse(H.bufToStr(b));
+  };
+  ccf.enableUntrustedDateTime = function enableUntrustedDateTime(v) {
+    argc(arguments.length, 1);
+    if (typeof v !== "boolean") throw new TypeErr("First argument must be a boolean");
+    const previous = untrustedTime;
+    untrustedTime = v;
+    return previous;
+  };
+  let metricsLogging = false;
+  ccf.enableMetricsLogging = function enableMetricsLogging(v) {
+    argc(arguments.length, 1);
+    if (typeof v !== "boolean") throw new TypeErr("First argument must be a boolean");
+    const previous = metricsLogging;
+    metricsLogging = v;
+    return previous;
+  };
+  ccf.pemToId = function pemToId(pem) {
+    argc(arguments.length, 1);
+    return H.pemToId(str(pem));
+  };
+
+  // --- crypto ---
+  const crypto = {};
+  crypto.sign = function sign(algorithm, key, data) {
+    argc(arguments.length, 3);
+    const name = algorithm.name;
+    const hash = algorithm.hash;
+    const nameStr = str(name);
+    const keyStr = str(key);
+    needBufferArg(data);
+    if (nameStr === "EdDSA") return H.sign(nameStr, "", keyStr, data, 0);
+    const hashStr = str(hash);
+    const salt = nameStr === "RSA-PSS" ? toInt64(algorithm.saltLength) : 0;
+    return H.sign(nameStr, hashStr, keyStr, data, salt);
+  };
+  crypto.verifySignature = function verifySignature(algorithm, key, signature, data) {
+    argc(arguments.length, 4);
+    needBufferArg(signature);
+    needBufferArg(data);
+    const name = algorithm.name;
+    const hash = algorithm.hash;
+    const nameStr = str(name);
+    const keyStr = str(key);
+    if (nameStr === "EdDSA") return H.verify(nameStr, "", keyStr, signature, data, 0);
+    const hashStr = str(hash);
+    const salt = nameStr === "RSA-PSS" ? toInt64(algorithm.saltLength) : 0;
+    return H.verify(nameStr, hashStr, keyStr, signature, data, salt);
+  };
+  const pemToJwkFn = (fname, kind) => {
+    const f = { [fname](pem, kid) {
+      argc12(arguments.length);
+      const pemStr = str(pem);
+      const kidStr = arguments.length === 2 ? str(kid) : undefined;
+      return parse(H.pemToJwk(kind, pemStr, kidStr));
+    } }[fname];
+    defineProperty(f, "length", { value: 1, configurable: true });
+    return f;
+  };
+  const jwkToPemFn = (fname, kind) => ({ [fname](jwk) {
+    argc(arguments.length, 1);
+    return H.jwkToPem(kind, str(stringify(jwk)));
+  } })[fname];
+  crypto.pubPemToJwk = pemToJwkFn("pubPemToJwk", "ec-public");
+  crypto.pemToJwk = pemToJwkFn("pemToJwk", "ec-private");
+  crypto.pubRsaPemToJwk = pemToJwkFn("pubRsaPemToJwk", "rsa-public");
+  crypto.rsaPemToJwk = pemToJwkFn("rsaPemToJwk", "rsa-private");
+  crypto.pubEddsaPemToJwk = pemToJwkFn("pubEddsaPemToJwk", "eddsa-public");
+  crypto.eddsaPemToJwk = pemToJwkFn("eddsaPemToJwk", "eddsa-private");
+  crypto.pubJwkToPem = jwkToPemFn("pubJwkToPem", "ec-public");
+  crypto.jwkToPem = jwkToPemFn("jwkToPem", "ec-private");
+  crypto.pubRsaJwkToPem = jwkToPemFn("pubRsaJwkToPem", "rsa-public");
+  crypto.rsaJwkToPem = jwkToPemFn("rsaJwkToPem", "rsa-private");
+  crypto.pubEddsaJwkToPem = jwkToPemFn("pubEddsaJwkToPem", "eddsa-public");
+  crypto.eddsaJwkToPem = jwkToPemFn("eddsaJwkToPem", "eddsa-private");
+  crypto.generateAesKey = function generateAesKey(size) {
+    argc(arguments.length, 1);
+    return H.generateAesKey(size | 0);
+  };
+  crypto.generateRsaKeyPair = function generateRsaKeyPair(size, exponent) {
+    argc12(arguments.length);
+    const bits = size >>> 0;
+    return H.generateRsaKeyPair(bits, arguments.length === 2 ? exponent >>> 0 : 65537);
+  };
+  defineProperty(crypto.generateRsaKeyPair, "length", { value: 1, configurable: true });
+  crypto.generateEcdsaKeyPair = function generateEcdsaKeyPair(curve) {
+    argc(arguments.length, 1);
+    return H.generateEcdsaKeyPair(str(curve));
+  };
+  crypto.generateEddsaKeyPair = function generateEddsaKeyPair(curve) {
+    argc(arguments.length, 1);
+    return H.generateEddsaKeyPair(str(curve));
+  };
+  const wrapArgs = (key, wrappingKey, parameters) => {
+    needBufferArg(key);
+    needBufferArg(wrappingKey);
+    const name = str(parameters.name);
+    let aesKeySize = 0;
+    let label;
+    if (name === "RSA-OAEP-AES-KWP") aesKeySize = parameters.aesKeySize | 0;
+    if (name === "RSA-OAEP" || name === "RSA-OAEP-AES-KWP") {
+      const l = parameters.label;
+      label = isArrayBuffer(l) ? l : undefined;
+    }
+    return [name, label, aesKeySize];
+  };
+  crypto.wrapKey = function wrapKey(key, wrappingKey, parameters) {
+    argc(arguments.length, 3);
+    const [name, label, aesKeySize] = wrapArgs(key, wrappingKey, parameters);
+    return H.wrapKey(key, wrappingKey, name, label, aesKeySize);
+  };
+  crypto.unwrapKey = function unwrapKey(key, unwrappingKey, parameters) {
+    argc(arguments.length, 3);
+    const [name, label, aesKeySize] = wrapArgs(key, unwrappingKey, parameters);
+    return H.unwrapKey(key, unwrappingKey, name, label, aesKeySize);
+  };
+  crypto.digest = function digest(algorithm, data) {
+    argc(arguments.length, 2);
+    if (str(algorithm) !== "SHA-256") {
+      throw new RangeErr("unsupported digest algorithm, supported: SHA-256");
+    }
+    needBufferArg(data);
+    return H.digest(data);
+  };
+  crypto.isValidX509CertBundle = function isValidX509CertBundle(pem) {
+    argc(arguments.length, 1);
+    return H.isValidX509CertBundle(str(pem));
+  };
+  crypto.isValidX509CertChain = function isValidX509CertChain(chain, trusted) {
+    argc(arguments.length, 2);
+    return H.isValidX509CertChain(str(chain), str(trusted));
+  };
+  ccf.crypto = crypto;
+
+  // --- kv: a handle per property access, resolved against the current request's transaction ---
+  const makeHandle = (name) => {
+    const access = H.kvAccess(name);
+    const permission = access[0];
+    const where = access[1];
+    const canRead = permission !== "none";
+    const canWrite = permission === "rw";
+    const deny = (method) => {
+      const kind = permission === "ro" ? "read-only" : "inaccessible";
+      throw new TypeErr("Cannot call ." + method + "() on " + kind + " table named " + name +
+        " in " + where + " execution context. See " + KV_DOC + " for more detail.");
+    };
+    const oneKey = (n, k) => {
+      argc(n, 1);
+      needBuffer(k, "Argument must be an ArrayBuffer");
+    };
+    const handle = {};
+    handle._map_name = name;
+    handle.has = function has(k) {
+      if (!canRead) deny("has");
+      oneKey(arguments.length, k);
+      return H.kvHas(name, k);
+    };
+    handle.get = function get(k) {
+      if (!canRead) deny("get");
+      oneKey(arguments.length, k);
+      return H.kvGet(name, k);
+    };
+    handle.forEach = function forEach(callback) {
+      if (!canRead) deny("forEach");
+      argc(arguments.length, 1);
+      if (typeof callback !== "function") throw new TypeErr("Argument must be a function");
+      // A snapshot of [value, key, ...]: the callback may write to the map while iterating.
+      const rows = H.kvEntries(name);
+      for (let i = 0; i < rows.length; i += 2) callback(rows[i], rows[i + 1], handle);
+    };
+    handle.getVersionOfPreviousWrite = function getVersionOfPreviousWrite(k) {
+      if (!canRead) deny("getVersionOfPreviousWrite");
+      oneKey(arguments.length, k);
+      return H.kvVersion(name, k);
+    };
+    handle.set = function set(k, v) {
+      if (!canWrite) deny("set");
+      argc(arguments.length, 2);
+      if (!isArrayBuffer(k) || !isArrayBuffer(v)) throw new TypeErr("Arguments must be ArrayBuffers");
+      H.kvSet(name, k, v);
+      return handle;
+    };
+    handle.delete = { delete(k) {
+      if (!canWrite) deny("delete");
+      oneKey(arguments.length, k);
+      H.kvDelete(name, k);
+    } }.delete;
+    handle.clear = function clear() {
+      if (!canWrite) deny("clear");
+      argc(arguments.length, 0);
+      H.kvClear(name);
+    };
+    defineProperty(handle, "size", {
+      get: function size() {
+        if (!canRead) deny("size");
+        return H.kvSize(name);
+      },
+      enumerable: true,
+      configurable: true,
+    });
+    return handle;
+  };
+  ccf.kv = new Proxy({}, {
+    get: (target, property) => (typeof property === "string" ? makeHandle(property) : undefined),
+    has: (target, property) => typeof property === "string",
+  });
+
+  // --- rpc ---
+  ccf.rpc = {
+    setApplyWrites: function setApplyWrites(v) {
+      if (arguments.length !== 1) {
+        throw new TypeErr("Passed " + arguments.length + " arguments but expected 1");
+      }
+      H.setApplyWrites(!!v);
+    },
+    setClaimsDigest: function setClaimsDigest(digest) {
+      if (arguments.length !== 1) {
+        throw new TypeErr("Passed " + arguments.length + " arguments but expected 1");
+      }
+      needBuffer(digest, "Argument must be an ArrayBuffer");
+      if (apply(abByteLength, digest, []) !== 32) {
+        throw new TypeErr("Argument must be an ArrayBuffer of the right size: 32");
+      }
+      H.setClaimsDigest(digest);
+    },
+  };
+
+  // --- historical ---
+  ccf.historical = {
+    getStateRange: function getStateRange(handle, startSeqno, endSeqno, secondsUntilExpiry) {
+      argc(arguments.length, 4);
+      const h = toInt64(handle);
+      const from = toInt64(startSeqno);
+      const to = toInt64(endSeqno);
+      const expiry = toInt64(secondsUntilExpiry);
+      if (h < 0 || from < 0 || to < 0 || expiry < 0) {
+        throw new RangeErr("Invalid handle or seqno or expiry: cannot be negative");
+      }
+      return H.getStateRange(h, from, to, expiry);
+    },
+    dropCachedStates: function dropCachedStates(handle) {
+      argc(arguments.length, 1);
+      const h = toInt64(handle);
+      if (h < 0) throw new RangeErr("Invalid handle: cannot be negative");
+      return H.dropCachedStates(h);
+    },
+  };
+
+  // --- consensus ---
+  ccf.consensus = {
+    getLastCommittedTxId: function getLastCommittedTxId() {
+      argc(arguments.length, 0);
+      return H.getLastCommittedTxId();
+    },
+    getStatusForTxId: function getStatusForTxId(view, seqno) {
+      argc(arguments.length, 2);
+      return H.getStatusForTxId(toInt64(view), toInt64(seqno));
+    },
+    getViewForSeqno: function getViewForSeqno(seqno) {
+      argc(arguments.length, 1);
+      return H.getViewForSeqno(toInt64(seqno));
+    },
+  };
+
+  g.ccf = ccf;
+
+  // --- per-request internals, returned to the host only ---
+  const noArgs = (n) => {
+    if (n !== 0) throw new TypeErr("Passed " + n + " arguments, but expected none");
+  };
+  const makeRequest = (m, caller) => {
+    const body = {};
+    body.text = function text() { noArgs(arguments.length); return H.bodyText(); };
+    body.json = function json() { noArgs(arguments.length); return parse(H.bodyText()); };
+    body.arrayBuffer = function arrayBuffer() { noArgs(arguments.length); return H.bodyBuffer(); };
+    return {
+      headers: m.headers,
+      query: m.query,
+      path: m.path,
+      method: m.method,
+      hostname: m.hostname,
+      route: m.route,
+      url: m.url,
+      params: m.params,
+      body,
+      caller,
+    };
+  };
+
+  const PREFIX = "Invalid endpoint function return value ";
+  const failed = (what, e) => [1, PREFIX + what, str(e), e && typeof e === "object" ? e.stack : undefined];
+
+  // Mirrors CCF's reading of the handler's return value: body, then headers, then status code.
+  const readResponse = (value) => {
+    if (!((typeof value === "object" && value !== null) || typeof value === "function")) return [0];
+    let body;
+    try { body = value.body; } catch (e) { return failed("(error reading body).", e); }
+    let payload;
+    let contentType;
+    if (body !== undefined) {
+      if (isArrayBuffer(body)) {
+        payload = apply(abSlice, body, []);
+        contentType = "application/octet-stream";
+      } else if ((payload = typedArrayBytes(body)) !== undefined) {
+        contentType = "application/octet-stream";
+      } else if (typeof body === "string") {
+        payload = body;
+        contentType = "text/plain";
+      } else {
+        contentType = "application/json";
+        let json;
+        try { json = stringify(body); } catch (e) {
+          return failed("(error during JSON conversion of body).", e);
+        }
+        try { payload = str(json); } catch (e) {
+          return failed("(error during string conversion of body).", e);
+        }
+      }
+    }
+    let headers;
+    try { headers = value.headers; } catch (e) { return failed("(error reading headers).", e); }
+    const flat = [];
+    if ((typeof headers === "object" && headers !== null) || typeof headers === "function") {
+      let names;
+      try { names = keys(headers); } catch (e) { return failed("(error reading header names).", e); }
+      for (const name of names) {
+        let v;
+        try { v = headers[name]; } catch (e) { return failed("(error reading header value).", e); }
+        try { flat.push(name, str(v)); } catch (e) { return failed("(header value type).", e); }
+      }
+    }
+    let statusCode;
+    try { statusCode = value.statusCode; } catch (e) {
+      return failed("(error reading status code).", e);
+    }
+    return [2, payload, contentType, flat, statusCode === null ? undefined : statusCode];
+  };
+
+  return { makeRequest, readResponse };
+})
+`;
