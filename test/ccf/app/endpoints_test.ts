@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { constants, generateKeyPairSync, privateDecrypt } from "node:crypto";
+import * as E from "fp-ts/lib/Either.js";
+import { p384 } from "@noble/curves/nist.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { toHex, utf8 } from "../../../core/bytes.ts";
+import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
+import { keyConfigFromHex } from "../../../core/ohttp/keyConfig.ts";
+import { jwtValidationTable, keyReleaseTable, rotationTable } from "../../../core/tables.ts";
+import { createKms } from "./harness.ts";
+
+const issuer = "https://maa.example";
+const tpm = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const tpmJwk = { ...tpm.publicKey.export({ format: "jwk" }), kid: "TpmEphemeralEncryptionKey" };
+const seedClaims = {
+  iss: issuer,
+  "x-ms-ver": "1.0",
+  "x-ms-azurevm-debuggersdisabled": true,
+  "x-ms-azurevm-osversion-major": 22,
+  "x-ms-runtime": { keys: [tpmJwk] },
+};
+const jwt = (payload: Record<string, unknown> = seedClaims) => ({
+  policy: "jwt",
+  jwt: { keyIssuer: issuer, header: { alg: "RS256", kid: "k" }, payload },
+});
+const seedPolicy = {
+  version: 1,
+  policy: {
+    claims: {
+      "x-ms-ver": ["1.0"],
+      "x-ms-azurevm-debuggersdisabled": [true],
+      "x-ms-azurevm-osversion-major": [22, 23],
+    },
+    gte: { "x-ms-azurevm-osversion-major": 22 },
+    gt: { "x-ms-azurevm-osversion-major": 21 },
+  },
+};
+
+const kmsWithPolicies = async () => {
+  const kms = await createKms();
+  kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, seedPolicy);
+  return kms;
+};
+
+const unwrap = (b64: string) =>
+  new Uint8Array(privateDecrypt(
+    { key: tpm.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)),
+  ));
+
+Deno.test("QuickJS: heartbeat answers and echoes the caller's request id", async () => {
+  const kms = await createKms();
+  const r = kms.call("GET", "/app/heartbeat", { headers: { "x-ms-request-id": "a1a2-b1" } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json, { status: "ok" });
+  assert.equal(r.headers["x-ms-kms-request-id"], "a1a2-b1");
+  kms.dispose();
+});
+
+Deno.test("QuickJS: refresh creates a P-384 key whose receipt is bound to its KeyConfig hex", async () => {
+  const kms = await createKms();
+  const r = kms.call("POST", "/app/refresh");
+  assert.equal(r.status, 200);
+  assert.equal(r.json.created, true);
+  assert.equal(r.json.id, 0);
+  assert.match(r.json.publicKey, /^00001104[0-9a-f]{192}000400020002$/);
+  assert.ok(E.isRight(keyConfigFromHex(r.json.publicKey)));
+  assert.equal(toHex(r.raw.claimsDigest!), toHex(sha256(utf8(r.json.publicKey))));
+  assert.equal(kms.call("POST", "/app/refresh").json.id, 1);
+  kms.dispose();
+});
+
+Deno.test("QuickJS: listpubkeys is 404 without keys, 202 before the receipt, then newest last", async () => {
+  const kms = await createKms();
+  const none = kms.call("GET", "/listpubkeys");
+  assert.equal(none.status, 404);
+  assert.equal(none.json.error.code, "KeyNotFound");
+  const first = kms.call("POST", "/app/refresh").json;
+  const pending = kms.call("GET", "/listpubkeys");
+  assert.equal(pending.status, 202);
+  assert.equal(pending.headers["retry-after"], "1");
+  const second = kms.call("POST", "/app/refresh").json;
+  kms.signEverything();
+  const listed = kms.call("GET", "/app/listpubkeys");
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.json.map((k: { publicKey: string }) => k.publicKey), [
+    first.publicKey,
+    second.publicKey,
+  ]);
+  assert.equal(typeof listed.json[1].receipt, "string");
+  assert.equal(JSON.parse(listed.json[1].receipt).signature, "sig");
+  kms.dispose();
+});
+
+Deno.test("QuickJS: key releases the private key wrapped to the TPM key, matching the published key", async () => {
+  const kms = await kmsWithPolicies();
+  const published = kms.call("POST", "/app/refresh").json;
+  assert.equal(kms.call("POST", "/app/key", { query: "kid=0", caller: jwt() }).status, 202);
+  kms.signEverything();
+  const r = kms.call("POST", "/app/key", { query: "kid=0&encrypted=true", caller: jwt() });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(r.json.kid, 0);
+  assert.equal(typeof r.json.receipt, "string");
+  const key = decodePrivateKeyCbor(unwrap(r.json.key));
+  assert.ok(E.isRight(key));
+  assert.equal(key.right.kid, 0);
+  const point = toHex(p384.getPublicKey(key.right.d, false));
+  assert.equal(published.publicKey.slice(6, 6 + 194), point);
+  // Without kid, the newest key.
+  kms.call("POST", "/app/refresh");
+  assert.equal(kms.call("POST", "/app/key", { caller: jwt() }).json.kid, 1);
+  kms.dispose();
+});
+
+Deno.test("QuickJS: every refusal has its status, a message, and changes nothing", async () => {
+  const kms = await kmsWithPolicies();
+  kms.call("POST", "/app/refresh");
+  kms.signEverything();
+  const before = kms.store.lastSeqno;
+  const runtimeKeys = (keys: unknown[]) => ({ ...seedClaims, "x-ms-runtime": { keys } });
+  const short = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({
+    format: "jwk",
+  });
+  const cases: [string, Record<string, unknown>, number, string][] = [
+    ["kid=abc", jwt(), 400, "InvalidInput"],
+    ["kid=-1", jwt(), 400, "InvalidInput"],
+    ["kid=256", jwt(), 400, "InvalidInput"],
+    ["kid=1e3", jwt(), 400, "InvalidInput"],
+    ["kid=0x1", jwt(), 400, "InvalidInput"],
+    ["kid=7", jwt(), 404, "KeyNotFound"],
+    ["kid=0", { policy: "user_cert", id: "u" }, 401, "Unauthenticated"],
+    ["kid=0", jwt({ ...seedClaims, iss: "https://evil" }), 401, "Unauthenticated"],
+    ["kid=0", jwt({ ...seedClaims, "x-ms-runtime": undefined }), 400, "InvalidInput"],
+    [
+      "kid=0",
+      jwt(runtimeKeys([{ kid: "TpmEphemeralEncryptionKey", kty: "EC", crv: "P-256" }])),
+      400,
+      "InvalidInput",
+    ],
+    [
+      "kid=0",
+      jwt(runtimeKeys([{ ...short, kid: "TpmEphemeralEncryptionKey" }])),
+      400,
+      "InvalidInput",
+    ],
+    ["kid=0", jwt({ ...seedClaims, "x-ms-azurevm-osversion-major": 21 }), 403, "PolicyDenied"],
+  ];
+  for (const [query, caller, status, code] of cases) {
+    const r = kms.call("POST", "/app/key", { query, caller });
+    assert.equal(r.status, status, `${query} ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.error.code, code);
+    assert.ok(r.json.error.message.length > 10);
+  }
+  const big = kms.call("POST", "/app/key", { caller: jwt(), body: new Uint8Array(4096) });
+  assert.equal(big.status, 400);
+  assert.equal(kms.store.lastSeqno, before);
+  kms.dispose();
+});
+
+Deno.test("QuickJS: a denial lists every failed rule; no policy denies everything", async () => {
+  const kms = await createKms();
+  kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
+  kms.call("POST", "/app/refresh");
+  kms.signEverything();
+  const nothing = kms.call("POST", "/app/key", { caller: jwt() });
+  assert.equal(nothing.status, 403);
+  assert.match(nothing.json.error.message, /no key release policy is set/);
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, seedPolicy);
+  const denied = kms.call("POST", "/app/key", {
+    caller: jwt({ ...seedClaims, "x-ms-azurevm-osversion-major": 21 }),
+  });
+  assert.deepEqual(
+    denied.json.error.details.map((f: { rule: string }) => f.rule).sort(),
+    ["claims", "gt", "gte"],
+  );
+  kms.dispose();
+});
+
+Deno.test("QuickJS: refresh?ifDue follows the rotation policy; expired keys get 410 and leave the list", async () => {
+  const kms = await kmsWithPolicies();
+  kms.govWrite(rotationTable.map, rotationTable.key, {
+    version: 1,
+    policy: { rotation_interval_seconds: 1, grace_period_seconds: 1 },
+  });
+  assert.equal(kms.call("POST", "/app/refresh", { query: "ifDue=true" }).json.created, true);
+  const notDue = kms.call("POST", "/app/refresh", { query: "ifDue=true" }).json;
+  assert.equal(notDue.created, false);
+  assert.equal(typeof notDue.dueAt, "number");
+  kms.signEverything();
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  const gone = kms.call("POST", "/app/key", { query: "kid=0", caller: jwt() });
+  assert.equal(gone.status, 410);
+  assert.equal(gone.json.error.code, "KeyExpired");
+  assert.equal(kms.call("GET", "/listpubkeys").status, 404);
+  assert.equal(kms.call("POST", "/app/refresh", { query: "ifDue=true" }).json.id, 1);
+  kms.dispose();
+});
+
+Deno.test("QuickJS: policy views show defaults at version 0, then what governance set", async () => {
+  const kms = await createKms();
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, {
+    version: 0,
+    policy: { claims: {}, gte: {}, gt: {} },
+  });
+  assert.equal(kms.call("GET", "/app/settingsPolicy").json.policy.service.debug, false);
+  assert.equal(kms.call("GET", "/app/keyRotationPolicy").json.version, 0);
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, seedPolicy);
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, seedPolicy);
+  assert.equal(kms.call("GET", "/app/jwtValidationPolicy", { query: "issuer=x" }).status, 404);
+  kms.dispose();
+});
+
+Deno.test("QuickJS: logs carry no key material and no token", async () => {
+  const kms = await kmsWithPolicies();
+  kms.call("POST", "/app/refresh");
+  kms.signEverything();
+  const r = kms.call("POST", "/app/key", {
+    caller: jwt(),
+    headers: { requestid: "12345678-1234-5678-1234-567812345678" },
+  });
+  assert.equal(r.status, 200);
+  const all = kms.logs.join("\n");
+  assert.match(all, /"endpoint":"key"/);
+  assert.match(all, /12345678-1234-5678-1234-567812345678/);
+  assert.doesNotMatch(all, new RegExp(r.json.key.slice(0, 24).replace(/[+/]/g, ".")));
+  assert.doesNotMatch(all, new RegExp(String(tpmJwk.n).slice(0, 24)));
+  kms.dispose();
+});
