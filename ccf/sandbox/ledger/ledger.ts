@@ -1,0 +1,590 @@
+/**
+ * The sandbox's ledger: every committed transaction as a Merkle leaf, signature transactions over
+ * the tree, CCF-format receipts, and a durable file replayed on restart.
+ *
+ * The node drives it, synchronously, right after each {@link KvStore.commit}:
+ *
+ * ```ts
+ * const commit = store.commit(tx);
+ * if (commit) ledger.append(commit, claimsDigest);
+ * if (ledger.pendingSinceSignature >= 100) {          // cadence: the node's choice
+ *   const sig = store.begin();
+ *   sig.set(SIGNATURES_MAP, signatureKey(), encodeSignatureRecord(ledger.signatureRecord()));
+ *   ledger.append(store.commit(sig)!);
+ * }
+ * ```
+ *
+ * Leaf of a transaction (CCF's, reference/ccf-runtime.md §5.1): SHA-256(write_set_digest ‖
+ * SHA-256(utf8(commit_evidence)) ‖ claims_digest), the last part only when the app set one;
+ * write_set_digest is SHA-256 of the canonical plaintext write set (writeSet.ts); commit evidence
+ * comes from the ledger secret (secrets.ts). A signature transaction signs the root of every leaf
+ * before it and is then a leaf itself.
+ *
+ * Durability guarantee (file-backed ledgers, see ledgerFile.ts for the format):
+ * - `append` writes each transaction's line at once (to the OS); a signature transaction's line
+ *   is followed by an fsync before `append` returns. Only then does the ledger count the
+ *   transactions it covers as committed: `txStatus` says `Committed` and `receiptFor` answers.
+ *   So whatever is `Committed`, or has a receipt, survives a process crash and a power loss
+ *   (on storage that honours fsync), and is replayed by {@link Ledger.open}.
+ * - Transactions after the last signature are `Pending`. A crash may lose them; on open they are
+ *   dropped even when intact, because nobody was ever told they were committed and their commit
+ *   evidence was never revealed. A node that must not acknowledge a write before it is on disk
+ *   waits for `Committed` (or forces a signature transaction) before answering.
+ * - Replay verifies every line (JSON shape, consecutive seqnos, private part authenticated,
+ *   each signature over the recomputed root). At the first bad line (torn by a crash, altered,
+ *   not verifying) the file is cut back to the end of the last good signature and the reason is
+ *   returned. Damage inside the committed prefix (a disk error, an edit) cannot be repaired: the
+ *   committed transactions after it are then lost, the report says so, and the discarded bytes
+ *   are kept aside in `ledger.discarded.<n>`.
+ */
+import { join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { base64 } from "@scure/base";
+import { DEFAULT_VIEW, type KvCommit, type KvWrite } from "../kv.ts";
+import { HASH_SIZE, HashList, MerkleTree, type ProofElement } from "./merkle.ts";
+import {
+  createSecretFile,
+  type LedgerSecret,
+  ledgerSecret,
+  newLedgerSecret,
+  readSecretFile,
+} from "./secrets.ts";
+import {
+  decodeSignatureRecord,
+  encodeSignatureRecord,
+  type NodeSigner,
+  type SignatureRecord,
+  SIGNATURES_MAP,
+  verifyRootSignature,
+} from "./signature.ts";
+import {
+  decodeEntryLine,
+  encodeEntryLine,
+  HEADER_LINE,
+  LEDGER_FILE,
+  LedgerWriter,
+  linesOf,
+  SECRET_FILE,
+  type StoredEntry,
+  syncDirectory,
+} from "./ledgerFile.ts";
+import { writeSetDigest } from "./writeSet.ts";
+
+/** CCF's transaction statuses (`ccf.consensus.getStatusForTxId`, `/app/tx`). */
+export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+/** The receipt of a transaction that is not a signature, as CCF's JavaScript API gives it. */
+export interface TxReceipt {
+  readonly signature: string;
+  readonly cert: string;
+  readonly node_id: string;
+  readonly is_signature_transaction: false;
+  readonly leaf_components: {
+    readonly write_set_digest: string;
+    readonly commit_evidence: string;
+    readonly claims_digest?: string;
+  };
+  readonly proof: ProofElement[];
+}
+
+/** The receipt of a signature transaction: its own signature over the root it records. */
+export interface SignatureTxReceipt {
+  readonly signature: string;
+  readonly cert: string;
+  readonly node_id: string;
+  readonly is_signature_transaction: true;
+  readonly root_hex: string;
+}
+
+/** What `receiptFor` returns once a transaction is committed. */
+export type LedgerReceipt = TxReceipt | SignatureTxReceipt;
+
+/** A transaction replayed from the file, for the node to commit again in order. */
+export interface LedgerEntry {
+  readonly seqno: number;
+  readonly view: number;
+  readonly writes: readonly KvWrite[];
+  readonly claimsDigest?: Uint8Array;
+}
+
+/** What {@link Ledger.open} cut from the file, and why; `message` is meant for the node's log. */
+export interface LedgerRecovery {
+  /**
+   * `unsigned-tail`: intact transactions after the last signature, never committed.
+   * `torn-tail`: the last line was cut short by a crash (plus any unsigned transactions).
+   * `corrupt`: a complete line failed a check; see `reason`.
+   */
+  readonly kind: "unsigned-tail" | "torn-tail" | "corrupt";
+  readonly message: string;
+  /** The failed check, with its line number; absent for `unsigned-tail`. */
+  readonly reason?: string;
+  /** Seqno of the last signature kept (0: none, the ledger restarts empty). */
+  readonly lastSignedSeqno: number;
+  /** Lines removed, torn or not. */
+  readonly droppedLines: number;
+  readonly droppedBytes: number;
+  /** Signature lines among the removed ones: committed transactions were lost if above 0. */
+  readonly droppedSignatures: number;
+  /** Where the removed bytes were saved (only for `corrupt`). */
+  readonly savedTo?: string;
+}
+
+/** Options of every ledger. */
+export interface LedgerOptions {
+  readonly signer: NodeSigner;
+  /** View of the next transactions (default: the last one's, else {@link DEFAULT_VIEW}). */
+  readonly view?: number;
+}
+
+/** Options of {@link Ledger.inMemory}. */
+export interface MemoryLedgerOptions extends LedgerOptions {
+  /** The 32-byte ledger secret (default: a random one). */
+  readonly secret?: Uint8Array;
+}
+
+/** The result of {@link Ledger.open}. */
+export interface OpenedLedger {
+  readonly ledger: Ledger;
+  /** Every surviving transaction, in seqno order from 1. */
+  readonly entries: readonly LedgerEntry[];
+  /** What was cut from the file, or `null` when nothing was. */
+  readonly recovery: LedgerRecovery | null;
+}
+
+const encoder = new TextEncoder();
+const NO_CLAIMS = new Uint8Array(0);
+
+/** A transaction's Merkle leaf from its components (CCF's `entry_leaf`). */
+export const leafHash = (
+  writeSetDigest: Uint8Array,
+  commitEvidence: string,
+  claimsDigest?: Uint8Array,
+): Uint8Array => {
+  const ce = sha256(encoder.encode(commitEvidence));
+  const claims = claimsDigest ?? NO_CLAIMS;
+  const input = new Uint8Array(2 * HASH_SIZE + claims.length);
+  input.set(writeSetDigest, 0);
+  input.set(ce, HASH_SIZE);
+  input.set(claims, 2 * HASH_SIZE);
+  return sha256(input);
+};
+
+const errorText = (e: unknown): string => e instanceof Error ? e.message : String(e);
+
+/** See the module documentation. */
+export class Ledger {
+  readonly #tree = new MerkleTree();
+  readonly #digests = new HashList();
+  /** Runs of equal views: `view` holds from seqno `from` until the next run. */
+  readonly #views: { from: number; view: number }[] = [];
+  readonly #claims = new Map<number, Uint8Array>();
+  readonly #signatures = new Map<number, SignatureRecord>();
+  readonly #signatureSeqnos: number[] = [];
+  readonly #secret: LedgerSecret;
+  readonly #signer: NodeSigner;
+  #view: number;
+  #committed = 0;
+  #writer: LedgerWriter | null = null;
+  #closed = false;
+
+  private constructor(options: LedgerOptions, secret: LedgerSecret) {
+    this.#signer = options.signer;
+    this.#secret = secret;
+    this.#view = options.view ?? DEFAULT_VIEW;
+  }
+
+  /** A ledger that keeps nothing on disk (tests, benchmarks). */
+  static inMemory(options: MemoryLedgerOptions): Ledger {
+    return new Ledger(options, ledgerSecret(options.secret ?? newLedgerSecret()));
+  }
+
+  /**
+   * Opens (or creates) the ledger in `dir`, replays and verifies its file, cuts off what cannot
+   * be kept, and returns the surviving transactions. Throws when the file is not a ledger file or
+   * its secret is missing or readable by others: those are not for replay to repair.
+   */
+  static open(dir: string, options: LedgerOptions): OpenedLedger {
+    Deno.mkdirSync(dir, { recursive: true });
+    const path = join(dir, LEDGER_FILE);
+    const secretPath = join(dir, SECRET_FILE);
+    const hasLedger = exists(path);
+    if (hasLedger && !exists(secretPath)) {
+      throw new Error(`The ledger ${path} cannot be opened without its secret ${secretPath}`);
+    }
+    const secret = exists(secretPath) ? readSecretFile(secretPath) : createSecretFile(secretPath);
+    const ledger = new Ledger(options, ledgerSecret(secret));
+    const bytes = hasLedger ? Deno.readFileSync(path) : new Uint8Array(0);
+    const replayed = ledger.#replay(bytes, path);
+    if (replayed.keep < bytes.length || bytes.length === 0) {
+      if (replayed.recovery?.savedTo) {
+        Deno.writeFileSync(replayed.recovery.savedTo, bytes.subarray(replayed.keep));
+      }
+      if (replayed.keep === 0) {
+        Deno.writeTextFileSync(path, HEADER_LINE);
+      } else {
+        Deno.truncateSync(path, replayed.keep);
+      }
+    }
+    ledger.#writer = LedgerWriter.open(path);
+    ledger.#writer.sync();
+    syncDirectory(dir);
+    if (options.view !== undefined) ledger.#view = options.view;
+    return { ledger, entries: replayed.entries, recovery: replayed.recovery };
+  }
+
+  /** Number of transactions recorded (the last seqno). */
+  get size(): number {
+    return this.#tree.size;
+  }
+
+  /** View of the last transaction, which the next signature record carries. */
+  get view(): number {
+    return this.#view;
+  }
+
+  /** Seqno of the last signature transaction on disk: everything up to it is committed. */
+  get lastSignedSeqno(): number {
+    return this.#committed;
+  }
+
+  /** Transactions recorded since the last signature transaction. */
+  get pendingSinceSignature(): number {
+    const last = this.#signatureSeqnos[this.#signatureSeqnos.length - 1] ?? 0;
+    return this.size - last;
+  }
+
+  /**
+   * Records a committed transaction. `commit.seqno` must follow the last one. A commit that
+   * writes {@link SIGNATURES_MAP} is a signature transaction: it must write only that record,
+   * whose root must be the root of every transaction before it; it is fsynced before this
+   * returns. If this throws after the store committed, store and ledger disagree: stop the node
+   * (reopening replays what is on disk).
+   */
+  append(commit: KvCommit, claimsDigest?: Uint8Array): void {
+    if (this.#closed) throw new Error("The ledger is closed");
+    const seqno = this.size + 1;
+    if (commit.seqno !== seqno) {
+      throw new Error(`The ledger expects seqno ${seqno} next, not ${commit.seqno}`);
+    }
+    if (commit.view < this.#lastView()) {
+      throw new Error(`View ${commit.view} of seqno ${seqno} is older than the last one`);
+    }
+    if (claimsDigest !== undefined && claimsDigest.length !== HASH_SIZE) {
+      throw new RangeError(`A claims digest is ${HASH_SIZE} bytes, not ${claimsDigest.length}`);
+    }
+    const signature = this.#signatureIn(commit.writes, seqno, commit.view);
+    if (signature && claimsDigest) {
+      throw new Error("A signature transaction has no claims digest");
+    }
+    const entry: StoredEntry = {
+      seqno,
+      view: commit.view,
+      writes: commit.writes,
+      ...(claimsDigest ? { claimsDigest: claimsDigest.slice() } : {}),
+      ...(signature ? { signature } : {}),
+    };
+    const digest = writeSetDigest(entry.writes);
+    this.#writer?.append(encodeEntryLine(entry, this.#secret));
+    if (signature) this.#writer?.sync();
+    this.#record(entry, digest);
+  }
+
+  /**
+   * The record of a signature transaction at the next seqno: the node key's signature over the
+   * root of every transaction recorded so far. Checked against the node certificate before it is
+   * returned, so that a misconfigured signer fails here and not in every later receipt.
+   */
+  signatureRecord(): SignatureRecord {
+    if (this.size === 0) throw new Error("Nothing to sign: the ledger is empty");
+    const root = this.#tree.root(this.size);
+    const signature = this.#signer.sign(root);
+    if (!verifyRootSignature(this.#signer.certPem, root, signature)) {
+      throw new Error("The node signer's signature does not verify with its certificate");
+    }
+    return {
+      seqno: this.size + 1,
+      view: this.#view,
+      root: bytesToHex(root),
+      signature: base64.encode(signature),
+      cert: this.#signer.certPem,
+      node_id: this.#signer.nodeId,
+    };
+  }
+
+  /**
+   * The receipt of `seqno`, from the first signature transaction after it; `null` while no
+   * signature on disk covers it, or when there is no such transaction (as `getStateRange`
+   * answers `null` first: the caller retries later).
+   */
+  receiptFor(seqno: number): LedgerReceipt | null {
+    if (!Number.isInteger(seqno) || seqno < 1 || seqno > this.#committed) return null;
+    const own = this.#signatures.get(seqno);
+    if (own) {
+      return {
+        signature: own.signature,
+        cert: own.cert,
+        node_id: own.node_id,
+        is_signature_transaction: true,
+        root_hex: own.root,
+      };
+    }
+    const signature = this.#signatures.get(this.#signatureAfter(seqno))!;
+    const claims = this.#claims.get(seqno);
+    return {
+      signature: signature.signature,
+      cert: signature.cert,
+      node_id: signature.node_id,
+      is_signature_transaction: false,
+      leaf_components: {
+        write_set_digest: bytesToHex(this.#digests.at(seqno - 1)),
+        commit_evidence: this.#secret.commitEvidence(this.#viewOf(seqno), seqno),
+        ...(claims ? { claims_digest: bytesToHex(claims) } : {}),
+      },
+      proof: this.#tree.proof(seqno - 1, signature.seqno - 1),
+    };
+  }
+
+  /**
+   * CCF's status of `<view>.<seqno>`: `Committed` once a signature on disk covers it, `Pending`
+   * before, `Unknown` beyond the last transaction; `Invalid` when `view` names another view than
+   * the committed transaction's (a pending one in another view is `Unknown`).
+   */
+  txStatus(seqno: number, view?: number): TxStatus {
+    if (!Number.isInteger(seqno) || seqno < 1 || seqno > this.size) return "Unknown";
+    const committed = seqno <= this.#committed;
+    if (view !== undefined && view !== this.#viewOf(seqno)) {
+      return committed ? "Invalid" : "Unknown";
+    }
+    return committed ? "Committed" : "Pending";
+  }
+
+  /** Root of the tree of the first `treeSize` transactions (default: all). */
+  merkleRoot(treeSize: number = this.size): Uint8Array {
+    return this.#tree.root(treeSize);
+  }
+
+  /** Closes the file; the in-memory state stays readable. */
+  close(): void {
+    this.#closed = true;
+    this.#writer?.close();
+    this.#writer = null;
+  }
+
+  #record(entry: StoredEntry, digest: Uint8Array): void {
+    const { seqno, view } = entry;
+    const evidence = this.#secret.commitEvidence(view, seqno);
+    this.#tree.append(leafHash(digest, evidence, entry.claimsDigest));
+    this.#digests.push(digest);
+    if (view !== this.#views[this.#views.length - 1]?.view) this.#views.push({ from: seqno, view });
+    this.#view = view;
+    if (entry.claimsDigest) this.#claims.set(seqno, entry.claimsDigest);
+    if (entry.signature) {
+      this.#signatures.set(seqno, entry.signature);
+      this.#signatureSeqnos.push(seqno);
+      this.#committed = seqno;
+    }
+  }
+
+  /** The signature record a write set carries, checked against the tree; throws if malformed. */
+  #signatureIn(
+    writes: readonly KvWrite[],
+    seqno: number,
+    view: number,
+  ): SignatureRecord | undefined {
+    if (!writes.some((w) => w.map === SIGNATURES_MAP)) return undefined;
+    const [write] = writes;
+    if (writes.length !== 1 || write.key.length !== 8 || write.key.some((b) => b !== 0)) {
+      throw new Error(`A signature transaction writes only its record (seqno ${seqno})`);
+    }
+    if (write.value === null) throw new Error(`Signature transaction ${seqno} deletes its record`);
+    const record = decodeSignatureRecord(write.value);
+    if (record.seqno !== seqno || record.view !== view) {
+      throw new Error(
+        `The signature record names ${record.view}.${record.seqno}, not ${view}.${seqno}`,
+      );
+    }
+    if (seqno === 1 || record.root !== bytesToHex(this.#tree.root(seqno - 1))) {
+      throw new Error(
+        `The signature record at ${seqno} does not sign the Merkle root of the transactions before it`,
+      );
+    }
+    return record;
+  }
+
+  /** Replays the file's bytes into this (empty) ledger; returns what to keep. */
+  #replay(bytes: Uint8Array, path: string): {
+    keep: number;
+    entries: LedgerEntry[];
+    recovery: LedgerRecovery | null;
+  } {
+    const lines = linesOf(bytes);
+    const header = lines.next();
+    if (header.done || !header.value.terminated) {
+      // Empty, or a crash while the header was written: nothing was ever recorded.
+      return { keep: 0, entries: [], recovery: null };
+    }
+    const headerText = new TextDecoder().decode(bytes.subarray(0, header.value.end));
+    if (headerText !== HEADER_LINE) {
+      throw new Error(`${path} is not a ccf-sandbox ledger file of a version this node reads`);
+    }
+    const entries: LedgerEntry[] = [];
+    let keep = header.value.end;
+    let kept = 0;
+    let failure: { kind: "torn-tail" | "corrupt"; reason: string } | undefined;
+    let lineNo = 1;
+    for (const line of lines) {
+      lineNo++;
+      if (!line.terminated) {
+        failure = { kind: "torn-tail", reason: `line ${lineNo} is incomplete (torn write)` };
+        break;
+      }
+      try {
+        const entry = decodeEntryLine(bytes.subarray(line.start, line.end - 1), this.#secret);
+        this.#replayEntry(entry);
+        entries.push({
+          seqno: entry.seqno,
+          view: entry.view,
+          writes: entry.writes,
+          ...(entry.claimsDigest ? { claimsDigest: entry.claimsDigest } : {}),
+        });
+        if (entry.signature) {
+          keep = line.end;
+          kept = entries.length;
+        }
+      } catch (e) {
+        failure = { kind: "corrupt", reason: `line ${lineNo}: ${errorText(e)}` };
+        break;
+      }
+    }
+    if (keep === bytes.length) return { keep, entries, recovery: null };
+    this.#truncate(kept);
+    entries.length = kept;
+    return { keep, entries, recovery: this.#recovery(bytes, keep, path, failure) };
+  }
+
+  #replayEntry(entry: StoredEntry): void {
+    const { seqno, view } = entry;
+    if (seqno !== this.size + 1) {
+      throw new Error(`seqno ${seqno} does not follow ${this.size}`);
+    }
+    if (view < this.#lastView()) throw new Error(`view ${view} goes backwards`);
+    const record = this.#signatureIn(entry.writes, seqno, view);
+    if ((record === undefined) !== (entry.signature === undefined)) {
+      throw new Error("the signature record and the signature write disagree");
+    }
+    if (record && entry.signature) {
+      const stored = encodeSignatureRecord(record);
+      const repeated = encodeSignatureRecord(entry.signature);
+      const same = stored.length === repeated.length && stored.every((b, i) => b === repeated[i]);
+      if (!same) throw new Error("the signature record and the signature write disagree");
+      if (entry.claimsDigest) throw new Error("a signature transaction has a claims digest");
+      let valid: boolean;
+      try {
+        valid = verifyRootSignature(
+          record.cert,
+          this.#tree.root(seqno - 1),
+          base64.decode(record.signature),
+        );
+      } catch (e) {
+        throw new Error(`the signature's certificate is unusable: ${errorText(e)}`);
+      }
+      if (!valid) {
+        throw new Error(`the signature does not verify over the root of seqnos 1..${seqno - 1}`);
+      }
+    }
+    this.#record(entry, writeSetDigest(entry.writes));
+  }
+
+  #recovery(
+    bytes: Uint8Array,
+    keep: number,
+    path: string,
+    failure: { kind: "torn-tail" | "corrupt"; reason: string } | undefined,
+  ): LedgerRecovery {
+    const dropped = bytes.subarray(keep);
+    const droppedLines = [...linesOf(dropped)].length;
+    const text = new TextDecoder().decode(dropped);
+    const droppedSignatures = text.split(',"signature":{"seqno":').length - 1;
+    const kind = failure?.kind ?? "unsigned-tail";
+    const savedTo = kind === "corrupt"
+      ? freeName(`${path.replace(/\.jsonl$/, "")}.discarded`)
+      : undefined;
+    const at = this.#committed === 0
+      ? "to an empty ledger (no signature survived)"
+      : `to the last good signature at seqno ${this.#committed}`;
+    const lost = droppedSignatures > 0
+      ? ` The removed part held ${droppedSignatures} signature(s): committed transactions were lost.`
+      : " None of it had been committed.";
+    const head = failure ? `${failure.reason};` : "unsigned transactions after the last signature;";
+    return {
+      kind,
+      message: `Ledger ${path}: ${head} cut back ${at}, removing ${droppedLines} line(s) ` +
+        `(${dropped.length} bytes)${savedTo ? `, saved to ${savedTo}` : ""}.${lost}`,
+      ...(failure ? { reason: failure.reason } : {}),
+      lastSignedSeqno: this.#committed,
+      droppedLines,
+      droppedBytes: dropped.length,
+      droppedSignatures,
+      ...(savedTo ? { savedTo } : {}),
+    };
+  }
+
+  #truncate(size: number): void {
+    this.#tree.truncate(size);
+    this.#digests.truncate(size);
+    while ((this.#views[this.#views.length - 1]?.from ?? 0) > size) this.#views.pop();
+    this.#view = this.#views[this.#views.length - 1]?.view ?? this.#view;
+    for (const seqno of [...this.#claims.keys()]) if (seqno > size) this.#claims.delete(seqno);
+    while ((this.#signatureSeqnos[this.#signatureSeqnos.length - 1] ?? 0) > size) {
+      this.#signatures.delete(this.#signatureSeqnos.pop()!);
+    }
+    this.#committed = this.#signatureSeqnos[this.#signatureSeqnos.length - 1] ?? 0;
+  }
+
+  #lastView(): number {
+    return this.#views[this.#views.length - 1]?.view ?? 0;
+  }
+
+  /** Seqno of the first signature after `seqno` (one exists: `seqno` is committed). */
+  #signatureAfter(seqno: number): number {
+    const s = this.#signatureSeqnos;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid] > seqno) hi = mid;
+      else lo = mid + 1;
+    }
+    return s[lo];
+  }
+
+  #viewOf(seqno: number): number {
+    const runs = this.#views;
+    let lo = 0;
+    let hi = runs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (runs[mid].from <= seqno) lo = mid;
+      else hi = mid - 1;
+    }
+    return runs[lo].view;
+  }
+}
+
+const exists = (path: string): boolean => {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+};
+
+/** `base.1`, `base.2`, …: the first that does not exist yet. */
+const freeName = (base: string): string => {
+  for (let n = 1;; n++) {
+    if (!exists(`${base}.${n}`)) return `${base}.${n}`;
+  }
+};

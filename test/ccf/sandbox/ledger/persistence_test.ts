@@ -1,0 +1,391 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { base64 } from "@scure/base";
+import { KvStore } from "../../../../ccf/sandbox/kv.ts";
+import { Ledger, type LedgerEntry } from "../../../../ccf/sandbox/ledger/ledger.ts";
+import { LEDGER_FILE, SECRET_FILE } from "../../../../ccf/sandbox/ledger/ledgerFile.ts";
+import { encodeSignatureRecord } from "../../../../ccf/sandbox/ledger/signature.ts";
+import { signRoot } from "../../../fixtures/receipts.ts";
+import { bytes, commit, fixtureNode, sign, storeFor } from "./_harness.ts";
+
+const { issuer, signer } = await fixtureNode();
+
+interface Scratch extends Disposable {
+  readonly dir: string;
+  readonly file: string;
+}
+
+const scratch = (): Scratch => {
+  const dir = Deno.makeTempDirSync({ prefix: "ledger-test-" });
+  return {
+    dir,
+    file: join(dir, LEDGER_FILE),
+    [Symbol.dispose]: () => Deno.removeSync(dir, { recursive: true }),
+  };
+};
+
+/** Opens `dir` and runs `count` transactions, signing after every `every`; returns the ledger. */
+const write = (dir: string, count: number, every: number, signAtEnd = true) => {
+  const { ledger, entries } = Ledger.open(dir, { signer });
+  const store = storeFor(ledger);
+  entries.forEach((e) => store.replay(e.seqno, e.writes));
+  for (let i = 1; i <= count; i++) {
+    const n = ledger.size + 1;
+    commit(
+      store,
+      ledger,
+      [
+        ["public:kms.keys", `key ${n % 17}`, i % 11 === 0 ? null : `public value ${n}`],
+        ["kms.private", `private ${n % 5}`, `private value ${n}`],
+      ],
+      n % 5 === 0 ? sha256(bytes(`claim ${n}`)) : undefined,
+    );
+    if (i % every === 0) sign(store, ledger);
+  }
+  if (signAtEnd && ledger.pendingSinceSignature > 0) sign(store, ledger);
+  return { ledger, store };
+};
+
+const lines = (file: string): string[] => Deno.readTextFileSync(file).split("\n");
+const writeLines = (file: string, text: string[]) => Deno.writeTextFileSync(file, text.join("\n"));
+const isSignatureLine = (line: string) => line.includes(',"signature":{');
+
+/** Everything a store holds, map by map, in a comparable form. */
+const contents = (store: KvStore): Record<string, Record<string, string>> => {
+  const tx = store.begin();
+  return Object.fromEntries(
+    store.mapNames().map((map) => {
+      const rows: Record<string, string> = {};
+      tx.forEach(map, (v, k) => rows[bytesToHex(k)] = bytesToHex(v));
+      return [map, rows];
+    }),
+  );
+};
+
+const rebuild = (entries: readonly LedgerEntry[]): KvStore => {
+  const store = new KvStore();
+  entries.forEach((e) => store.replay(e.seqno, e.writes));
+  return store;
+};
+
+Deno.test("persistence: write, close, reopen gives the same roots, receipts and store", () => {
+  using tmp = scratch();
+  const first = Ledger.open(tmp.dir, { signer });
+  assert.equal(first.recovery, null);
+  assert.deepEqual(first.entries, []);
+  first.ledger.close();
+
+  const { ledger, store } = write(tmp.dir, 250, 40);
+  const size = ledger.size;
+  const roots = Array.from({ length: size }, (_, i) => bytesToHex(ledger.merkleRoot(i + 1)));
+  const receipts = Array.from({ length: size }, (_, i) => JSON.stringify(ledger.receiptFor(i + 1)));
+  ledger.close();
+
+  const reopened = Ledger.open(tmp.dir, { signer });
+  assert.equal(reopened.recovery, null);
+  assert.equal(reopened.entries.length, size);
+  assert.deepEqual(reopened.entries.map((e) => e.seqno), roots.map((_, i) => i + 1));
+  const again = reopened.ledger;
+  assert.equal(again.size, size);
+  assert.equal(again.lastSignedSeqno, size);
+  assert.deepEqual(
+    roots,
+    Array.from({ length: size }, (_, i) => bytesToHex(again.merkleRoot(i + 1))),
+  );
+  assert.deepEqual(
+    receipts,
+    Array.from({ length: size }, (_, i) => JSON.stringify(again.receiptFor(i + 1))),
+  );
+  const rebuilt = rebuild(reopened.entries);
+  assert.deepEqual(contents(rebuilt), contents(store));
+  assert.deepEqual(
+    reopened.entries.filter((e) => e.claimsDigest).map((e) => bytesToHex(e.claimsDigest!)),
+    roots.map((_, i) => i + 1).filter((n) =>
+      n % 5 === 0 && again.receiptFor(n)?.is_signature_transaction === false
+    )
+      .map((n) => bytesToHex(sha256(bytes(`claim ${n}`)))),
+  );
+
+  // The node carries on where the file ended.
+  commit(rebuilt, again, [["public:kms.keys", "after", "restart"]]);
+  sign(rebuilt, again);
+  again.close();
+  const third = Ledger.open(tmp.dir, { signer });
+  assert.equal(third.recovery, null);
+  assert.equal(third.ledger.size, size + 2);
+  assert.equal(bytesToHex(third.ledger.merkleRoot(size)), roots[size - 1]);
+  third.ledger.close();
+});
+
+Deno.test("persistence: transactions after the last signature are dropped on reopen", () => {
+  using tmp = scratch();
+  const { ledger, store } = write(tmp.dir, 10, 10, false);
+  commit(store, ledger, [["public:a", "x", "unsigned 1"]]);
+  commit(store, ledger, [["kms.private", "x", "unsigned 2"]]);
+  commit(store, ledger, [["public:a", "x", "unsigned 3"]]);
+  assert.equal(ledger.lastSignedSeqno, 11);
+  assert.equal(ledger.pendingSinceSignature, 3);
+  ledger.close();
+  const sizeBefore = Deno.statSync(tmp.file).size;
+
+  const { ledger: again, entries, recovery } = Ledger.open(tmp.dir, { signer });
+  assert.equal(recovery?.kind, "unsigned-tail");
+  assert.equal(recovery.lastSignedSeqno, 11);
+  assert.equal(recovery.droppedLines, 3);
+  assert.equal(recovery.droppedSignatures, 0);
+  assert.equal(recovery.savedTo, undefined);
+  assert.match(recovery.message, /seqno 11.*3 line\(s\).*None of it had been committed/);
+  assert.equal(entries.length, 11);
+  assert.equal(again.size, 11);
+  assert.equal(again.txStatus(12), "Unknown");
+  assert.equal(Deno.statSync(tmp.file).size, sizeBefore - recovery.droppedBytes);
+  assert.ok(lines(tmp.file).at(-2)!.includes('"seqno":11,'));
+
+  // Seqnos are reused after the cut, consecutively.
+  const store2 = rebuild(entries);
+  assert.equal(commit(store2, again, [["public:a", "x", "new 12"]]).seqno, 12);
+  sign(store2, again);
+  again.close();
+  const third = Ledger.open(tmp.dir, { signer });
+  assert.equal(third.recovery, null);
+  assert.equal(third.entries.length, 13);
+  third.ledger.close();
+});
+
+Deno.test("persistence: a crash before the first signature leaves an empty ledger", () => {
+  using tmp = scratch();
+  const { ledger } = write(tmp.dir, 5, 100, false);
+  ledger.close();
+  const { ledger: again, entries, recovery } = Ledger.open(tmp.dir, { signer });
+  assert.deepEqual(entries, []);
+  assert.equal(recovery?.kind, "unsigned-tail");
+  assert.equal(recovery.lastSignedSeqno, 0);
+  assert.match(recovery.message, /empty ledger/);
+  assert.equal(lines(tmp.file).length, 2, "only the header is left");
+  again.close();
+});
+
+/** A ledger with signatures at every 20th transaction, closed: its file is ready to damage. */
+const damaged = (tmp: Scratch, damage: (text: string[]) => string[]) => {
+  const { ledger } = write(tmp.dir, 100, 20);
+  const roots = Array.from({ length: ledger.size }, (_, i) => ledger.merkleRoot(i + 1));
+  ledger.close();
+  writeLines(tmp.file, damage(lines(tmp.file)));
+  const opened = Ledger.open(tmp.dir, { signer });
+  opened.ledger.close();
+  return { ...opened, roots };
+};
+
+/** Seqnos of the signature lines of a file. */
+const signatureSeqnos = (file: string): number[] =>
+  lines(file).filter(isSignatureLine).map((l) => JSON.parse(l).seqno);
+
+Deno.test("persistence: a torn last line is cut back to the previous signature", () => {
+  using tmp = scratch();
+  const { recovery, entries, roots, ledger } = damaged(tmp, (text) => {
+    const last = text.length - 2; // the final signature; the file ends with a newline
+    text[last] = text[last].slice(0, 100);
+    text.pop();
+    return text;
+  });
+  // Signatures at 21, 42, 63, 84, 105; the torn one was 105.
+  assert.equal(recovery?.kind, "torn-tail");
+  assert.equal(recovery.lastSignedSeqno, 84);
+  assert.match(recovery.reason!, /line \d+ is incomplete/);
+  assert.equal(recovery.droppedLines, 21);
+  assert.equal(recovery.droppedSignatures, 0, "a torn signature was never fsynced whole");
+  assert.equal(entries.length, 84);
+  assert.deepEqual(ledger.merkleRoot(), roots[83]);
+  assert.deepEqual(signatureSeqnos(tmp.file), [21, 42, 63, 84]);
+  assert.ok(Deno.readTextFileSync(tmp.file).endsWith("\n"));
+});
+
+Deno.test("persistence: garbage after the last signature is cut off and kept aside", () => {
+  using tmp = scratch();
+  const { recovery, entries } = damaged(
+    tmp,
+    (text) => [...text.slice(0, -1), "garbage", '{"seqno"'],
+  );
+  assert.equal(recovery?.kind, "corrupt");
+  assert.match(recovery.reason!, /^line 107: not UTF-8 JSON$/);
+  assert.equal(recovery.lastSignedSeqno, 105);
+  assert.equal(entries.length, 105);
+  assert.ok(recovery.savedTo);
+  assert.equal(Deno.readTextFileSync(recovery.savedTo), 'garbage\n{"seqno"');
+  assert.match(recovery.message, /saved to .*ledger\.discarded\.1/);
+  assert.deepEqual(signatureSeqnos(tmp.file), [21, 42, 63, 84, 105]);
+});
+
+Deno.test("persistence: a signature that does not verify is cut back to the one before", () => {
+  using tmp = scratch();
+  const { recovery, entries } = damaged(tmp, (text) => {
+    const at = text.findIndex((l) => l.startsWith('{"seqno":63,'));
+    const line = JSON.parse(text[at]);
+    // A well-formed signature, by the right key, over another root: only the check can tell.
+    const forged = {
+      ...line.signature,
+      signature: base64.encode(signRoot(issuer, sha256(bytes("another root")))),
+    };
+    line.signature = forged;
+    line.public[0].value = base64.encode(encodeSignatureRecord(forged));
+    text[at] = JSON.stringify(line);
+    return text;
+  });
+  assert.equal(recovery?.kind, "corrupt");
+  assert.match(
+    recovery.reason!,
+    /line 64: the signature does not verify over the root of seqnos 1\.\.62/,
+  );
+  assert.equal(recovery.lastSignedSeqno, 42);
+  assert.equal(entries.length, 42);
+  assert.equal(recovery.droppedSignatures, 3);
+  assert.match(recovery.message, /held 3 signature\(s\): committed transactions were lost/);
+});
+
+Deno.test("persistence: a signature record that disagrees with its write is refused", () => {
+  using tmp = scratch();
+  const { recovery } = damaged(tmp, (text) => {
+    const at = text.findIndex((l) => l.startsWith('{"seqno":84,'));
+    text[at] = text[at].replace('"node_id":"', '"node_id":"0');
+    return text;
+  });
+  assert.match(
+    recovery?.reason ?? "",
+    /line 85: the signature record and the signature write disagree/,
+  );
+  assert.equal(recovery?.lastSignedSeqno, 63);
+});
+
+Deno.test("persistence: a changed public value is caught by the next signature", () => {
+  using tmp = scratch();
+  const { recovery, entries } = damaged(tmp, (text) => {
+    const at = text.findIndex((l) => l.startsWith('{"seqno":50,'));
+    const line = JSON.parse(text[at]);
+    line.public[0].value = base64.encode(bytes("public value 5O"));
+    text[at] = JSON.stringify(line);
+    return text;
+  });
+  assert.match(
+    recovery?.reason ?? "",
+    /line 64: .* does not sign the Merkle root of the transactions before/,
+  );
+  assert.equal(recovery?.lastSignedSeqno, 42);
+  assert.equal(entries.length, 42);
+});
+
+Deno.test("persistence: a flipped byte in a private part does not decrypt", () => {
+  using tmp = scratch();
+  const { recovery } = damaged(tmp, (text) => {
+    const at = text.findIndex((l) => l.startsWith('{"seqno":30,'));
+    const line = JSON.parse(text[at]);
+    const sealed = base64.decode(line.private);
+    sealed[20] ^= 0x80;
+    line.private = base64.encode(sealed);
+    text[at] = JSON.stringify(line);
+    return text;
+  });
+  assert.match(recovery?.reason ?? "", /line 31: the private writes do not decrypt/);
+  assert.equal(recovery?.lastSignedSeqno, 21);
+});
+
+Deno.test("persistence: a private part moved to another transaction does not decrypt", () => {
+  using tmp = scratch();
+  const { recovery } = damaged(tmp, (text) => {
+    const a = text.findIndex((l) => l.startsWith('{"seqno":30,'));
+    const b = text.findIndex((l) => l.startsWith('{"seqno":31,'));
+    const lineA = JSON.parse(text[a]);
+    lineA.private = JSON.parse(text[b]).private;
+    text[a] = JSON.stringify(lineA);
+    return text;
+  });
+  assert.match(recovery?.reason ?? "", /line 31: the private writes do not decrypt/);
+});
+
+Deno.test("persistence: a missing line (gap in seqnos) is cut back", () => {
+  using tmp = scratch();
+  const { recovery, entries } = damaged(
+    tmp,
+    (text) => text.filter((l) => !l.startsWith('{"seqno":70,')),
+  );
+  assert.match(recovery?.reason ?? "", /line 71: seqno 71 does not follow 69/);
+  assert.equal(recovery?.lastSignedSeqno, 63);
+  assert.equal(entries.length, 63);
+});
+
+Deno.test("persistence: private maps are encrypted in the file, public ones are not", () => {
+  using tmp = scratch();
+  const { ledger, entries } = Ledger.open(tmp.dir, { signer });
+  const store = rebuild(entries);
+  const privateValue = "PRIVATE-d1f0c3-release-key-material";
+  const publicValue = "PUBLIC-7a2b9e-key-config";
+  commit(store, ledger, [
+    ["public:kms.keyconfig", "kid-1", publicValue],
+    ["kms.private_keys", "kid-1-private", privateValue],
+  ]);
+  sign(store, ledger);
+  ledger.close();
+
+  const file = Deno.readFileSync(tmp.file);
+  const text = new TextDecoder().decode(file);
+  const contains = (needle: Uint8Array) => {
+    outer: for (let i = 0; i + needle.length <= file.length; i++) {
+      for (let j = 0; j < needle.length; j++) if (file[i + j] !== needle[j]) continue outer;
+      return true;
+    }
+    return false;
+  };
+  for (const secret of [privateValue, "kid-1-private", "kms.private_keys"]) {
+    assert.ok(!contains(bytes(secret)), `${secret} in the clear`);
+    assert.ok(!text.includes(base64.encode(bytes(secret))), `${secret} in base64`);
+    assert.ok(!text.includes(bytesToHex(bytes(secret))), `${secret} in hex`);
+  }
+  // Base64 of a substring at any alignment: drop the partial groups at both ends.
+  for (let shift = 0; shift < 3; shift++) {
+    const inner = base64.encode(bytes(`xx${privateValue}`.slice(shift)));
+    assert.ok(!text.includes(inner.slice(4, -4)), `private value in base64 (shift ${shift})`);
+  }
+  assert.ok(text.includes(base64.encode(bytes(publicValue))));
+  assert.ok(text.includes('"map":"public:kms.keyconfig"'));
+
+  const reopened = Ledger.open(tmp.dir, { signer });
+  const restored = rebuild(reopened.entries);
+  assert.equal(
+    new TextDecoder().decode(restored.get("kms.private_keys", bytes("kid-1-private"))),
+    privateValue,
+  );
+  reopened.ledger.close();
+});
+
+Deno.test("persistence: the secret file is private and required", () => {
+  using tmp = scratch();
+  const { ledger } = write(tmp.dir, 3, 3);
+  ledger.close();
+  const secretPath = join(tmp.dir, SECRET_FILE);
+  if (Deno.build.os !== "windows") {
+    assert.equal(Deno.statSync(secretPath).mode! & 0o777, 0o600);
+    Deno.chmodSync(secretPath, 0o644);
+    assert.throws(() => Ledger.open(tmp.dir, { signer }), /chmod 600/);
+    Deno.chmodSync(secretPath, 0o600);
+  }
+  const reopened = Ledger.open(tmp.dir, { signer });
+  assert.equal(reopened.entries.length, 4);
+  reopened.ledger.close();
+
+  Deno.removeSync(secretPath);
+  assert.throws(() => Ledger.open(tmp.dir, { signer }), /without its secret/);
+});
+
+Deno.test("persistence: a file that is not a ledger is left alone", () => {
+  using tmp = scratch();
+  Deno.writeTextFileSync(tmp.file, '{"something":"else"}\n');
+  Deno.writeTextFileSync(join(tmp.dir, SECRET_FILE), "", { mode: 0o600 });
+  Deno.removeSync(join(tmp.dir, SECRET_FILE));
+  assert.throws(() => Ledger.open(tmp.dir, { signer }), /without its secret/);
+  const { ledger } = write(join(tmp.dir, "real"), 1, 1);
+  ledger.close();
+  Deno.copyFileSync(join(tmp.dir, "real", SECRET_FILE), join(tmp.dir, SECRET_FILE));
+  assert.throws(() => Ledger.open(tmp.dir, { signer }), /not a ccf-sandbox ledger file/);
+  assert.equal(Deno.readTextFileSync(tmp.file), '{"something":"else"}\n');
+});
