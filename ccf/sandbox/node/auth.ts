@@ -1,0 +1,239 @@
+/**
+ * CCF's authentication of app requests (reference/ccf-runtime.md §2.1, §6.4-6.5): the endpoint's
+ * `authn_policies` are tried in order and the first that accepts the request gives the `caller`
+ * object; `[]` means no authentication and a `null` caller. When every policy refuses, the answer
+ * is CCF's 401 with one `details` entry per policy and, when the last policy is `jwt`, a
+ * `WWW-Authenticate` challenge.
+ *
+ * Policies read the committed KV (governance tables), not the request's transaction: JWT
+ * signature checks are asynchronous and run before the transaction starts.
+ */
+import { X509Certificate } from "node:crypto";
+import type { HostValue } from "../quickjs/mod.ts";
+import { type MemberInfo, membersCerts, membersInfo, usersCerts, usersInfo } from "../govTables.ts";
+import { certificateId, certificatePem } from "./certificates.ts";
+import { authenticateJwt } from "./jwt.ts";
+import { fromUtf8, type KvLookup, type NodeResponse, odataResponse } from "./types.ts";
+
+/** One entry of an endpoint's `authn_policies`. */
+export type AuthnPolicy = string | { readonly all_of: readonly string[] };
+
+/** What policies look at. */
+export interface AuthInput {
+  /** Lower-case header names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** DER of the TLS client certificate, if any. */
+  readonly clientCert?: Uint8Array;
+  readonly kv: KvLookup;
+  /** Host time in whole seconds. */
+  readonly now: number;
+}
+
+/** The caller object for the app, or the response refusing the request. */
+export type AuthOutcome =
+  | { readonly ok: true; readonly caller: HostValue }
+  | { readonly ok: false; readonly response: NodeResponse };
+
+type Identity = { readonly [key: string]: HostValue };
+
+type PolicyResult =
+  | { readonly ok: true; readonly identity: Identity }
+  | { readonly ok: false; readonly reason: string };
+
+/** CCF's `WWW-Authenticate` challenge set by the `jwt` policy. */
+export const JWT_CHALLENGE = 'Bearer realm="JWT bearer token access", error="invalid_token"';
+
+const refuse = (reason: string): PolicyResult => ({ ok: false, reason });
+
+const readJson = (kv: KvLookup, map: string, key: string): Record<string, unknown> | undefined => {
+  const raw = kv(map, key);
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(fromUtf8(raw));
+    return typeof parsed === "object" && parsed !== null ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** JSON data as a host value (it already is one: JSON has no other shapes). */
+const asHostValue = (u: unknown): HostValue => (u === undefined ? null : u as HostValue);
+
+const validityCache = new Map<string, { notBefore: number; notAfter: number } | null>();
+
+/** CCF checks the validity period of user and "any" client certificates, not of members'. */
+const checkValidity = (der: Uint8Array, id: string, now: number): string | undefined => {
+  let period = validityCache.get(id);
+  if (period === undefined) {
+    try {
+      const cert = new X509Certificate(der);
+      period = {
+        notBefore: Math.floor(Date.parse(cert.validFrom) / 1000),
+        notAfter: Math.floor(Date.parse(cert.validTo) / 1000),
+      };
+    } catch {
+      period = null;
+    }
+    if (validityCache.size > 1000) validityCache.clear();
+    validityCache.set(id, period);
+  }
+  if (period === null) return "Caller certificate could not be parsed";
+  if (now < period.notBefore) {
+    return `Current time ${now} is before certificate's Not Before validity period ${period.notBefore}`;
+  }
+  if (now > period.notAfter) {
+    return `Current time ${now} is after certificate's Not After validity period ${period.notAfter}`;
+  }
+  return undefined;
+};
+
+const userCert = (input: AuthInput): PolicyResult => {
+  const der = input.clientCert;
+  if (!der || der.length === 0) return refuse("No caller user certificate");
+  const id = certificateId(der);
+  const invalid = checkValidity(der, id, input.now);
+  if (invalid) return refuse(invalid);
+  const pem = input.kv(usersCerts, id);
+  if (pem === undefined) return refuse("Could not find matching user certificate");
+  const info = readJson(input.kv, usersInfo, id);
+  return {
+    ok: true,
+    identity: {
+      policy: "user_cert",
+      id,
+      data: asHostValue(info?.user_data),
+      cert: fromUtf8(pem),
+    },
+  };
+};
+
+const memberCert = (input: AuthInput): PolicyResult => {
+  const der = input.clientCert;
+  if (!der || der.length === 0) return refuse("No caller member certificate");
+  const id = certificateId(der);
+  const pem = input.kv(membersCerts, id);
+  if (pem === undefined) return refuse("Could not find matching member certificate");
+  const info = readJson(input.kv, membersInfo, id) as Partial<MemberInfo> | undefined;
+  if (info?.status !== "Active") {
+    return refuse(`Member ${id} is not active (status ${String(info?.status ?? "unknown")})`);
+  }
+  return {
+    ok: true,
+    identity: {
+      policy: "member_cert",
+      id,
+      data: asHostValue(info.member_data),
+      cert: fromUtf8(pem),
+    },
+  };
+};
+
+const anyCert = (input: AuthInput): PolicyResult => {
+  const der = input.clientCert;
+  if (!der || der.length === 0) return refuse("No caller certificate");
+  const invalid = checkValidity(der, certificateId(der), input.now);
+  if (invalid) return refuse(invalid);
+  return { ok: true, identity: { policy: "any_cert", cert: certificatePem(der) } };
+};
+
+const jwt = async (input: AuthInput): Promise<PolicyResult> => {
+  const result = await authenticateJwt(input.headers["authorization"], input.kv, input.now);
+  return result.ok
+    ? {
+      ok: true,
+      identity: {
+        policy: "jwt",
+        jwt: {
+          keyIssuer: result.identity.keyIssuer,
+          header: result.identity.header as HostValue,
+          payload: result.identity.payload as HostValue,
+        },
+      },
+    }
+    : refuse(result.reason);
+};
+
+type Policy = (input: AuthInput) => PolicyResult | Promise<PolicyResult>;
+
+const POLICIES: ReadonlyMap<string, Policy> = new Map<string, Policy>([
+  ["user_cert", userCert],
+  ["member_cert", memberCert],
+  ["any_cert", anyCert],
+  ["jwt", jwt],
+  ["no_auth", () => ({ ok: true, identity: { policy: "no_auth" } })],
+  [
+    "user_cose_sign1",
+    () => refuse("user_cose_sign1 authentication is not supported by the sandbox"),
+  ],
+]);
+
+/** A policy that names no known scheme: CCF fails such requests as a fault of the service. */
+class UnknownPolicyError extends Error {}
+
+const single = (name: string): Policy => {
+  const policy = POLICIES.get(name);
+  if (!policy) throw new UnknownPolicyError(`Unknown authentication policy '${name}'`);
+  return policy;
+};
+
+/** The scheme name CCF reports for a policy: `all_of` joins its sorted members with `+`. */
+const schemeName = (policy: AuthnPolicy): string =>
+  typeof policy === "string" ? policy : [...policy.all_of].sort().join("+");
+
+/**
+ * `all_of`: every member must accept; the caller holds each identity under its name. The first
+ * refusal is reported as `<name>:<reason>`, as CCF buries it.
+ */
+const allOf = async (names: readonly string[], input: AuthInput): Promise<PolicyResult> => {
+  const sorted = [...new Set(names)].sort();
+  const identity: Record<string, HostValue> = { policy: sorted };
+  for (const name of sorted) {
+    const result = await single(name)(input);
+    if (!result.ok) return refuse(`${name}:${result.reason}`);
+    identity[name] = result.identity;
+  }
+  return { ok: true, identity };
+};
+
+const challengeFor = (policy: AuthnPolicy, reason: string): string | undefined => {
+  if (typeof policy === "string") return policy === "jwt" ? JWT_CHALLENGE : undefined;
+  return reason.split(":", 1)[0] === "jwt" ? JWT_CHALLENGE : undefined;
+};
+
+/** Runs `policies` (CCF order and semantics) and returns the caller or the refusal. */
+export async function authenticate(
+  policies: readonly AuthnPolicy[] | undefined,
+  input: AuthInput,
+): Promise<AuthOutcome> {
+  if (!policies || policies.length === 0) return { ok: true, caller: null };
+  const details: { auth_policy: string; code: string; message: string }[] = [];
+  let reason = "";
+  try {
+    for (const policy of policies) {
+      const result = typeof policy === "string"
+        ? await single(policy)(input)
+        : await allOf(policy.all_of, input);
+      if (result.ok) return { ok: true, caller: result.identity };
+      reason = result.reason;
+      details.push({
+        auth_policy: schemeName(policy),
+        code: "InvalidAuthenticationInfo",
+        message: reason,
+      });
+    }
+  } catch (e) {
+    if (!(e instanceof UnknownPolicyError)) throw e;
+    return { ok: false, response: odataResponse(500, "InternalError", e.message) };
+  }
+  const challenge = challengeFor(policies[policies.length - 1], reason);
+  return {
+    ok: false,
+    response: odataResponse(
+      401,
+      "InvalidAuthenticationInfo",
+      "Invalid authentication credentials.",
+      challenge ? { "www-authenticate": challenge } : {},
+      details,
+    ),
+  };
+}

@@ -1,0 +1,548 @@
+/**
+ * The sandbox node: one CCF node's request pipeline over the KV store, the ledger and the QuickJS
+ * app runtime, independent of HTTP (server.ts puts HTTPS in front of it).
+ *
+ * Each app request is one KV transaction: authenticate (async, against the committed governance
+ * tables), then — synchronously, with no `await` in between — begin, run the handler, commit if
+ * CCF would keep the writes, append the commit to the ledger. JavaScript runs one synchronous
+ * section at a time, so two writers can never interleave between begin and commit: there are no
+ * lost updates and no two requests can pick the same key id. Optimistic conflicts therefore do not
+ * happen in practice; should a commit still conflict it is re-executed, a bounded number of times,
+ * as CCF does.
+ *
+ * Signature transactions record the ledger's `signatureRecord()` in
+ * `public:ccf.internal.signatures`: every `signatureIntervalMs` while transactions are pending,
+ * and at once when `signatureTxInterval` transactions are pending. A signature is fsynced before
+ * it counts, so what is `Committed` (and has a receipt) survives a crash; the unsigned tail may
+ * not, and is dropped on restart (ledger/ledger.ts). Writes are acknowledged before they are
+ * signed, as on CCF: clients that need durability poll `/tx` for `Committed`.
+ *
+ * A restart replays the ledger into a fresh store (same seqnos, same state) and loads the app from
+ * the modules/endpoints tables.
+ */
+import { type KvCommit, KvConflictError, KvStore, type KvTransaction } from "../kv.ts";
+import { Ledger, type LedgerRecovery } from "../ledger/ledger.ts";
+import { encodeSignatureRecord, signatureKey, SIGNATURES_MAP } from "../ledger/signature.ts";
+import { membersCerts, serviceInfo, singletonKey, usersCerts } from "../govTables.ts";
+import {
+  type AppRequest,
+  type AppRuntime,
+  type AppRuntimeOptions,
+  BundleError,
+  createAppRuntime,
+  type EndpointInfo,
+  type HistoricalState,
+  type HostValue,
+  type LogEntry,
+  type RequestHooks,
+} from "../quickjs/mod.ts";
+import { APP_TABLES, readAppBundle, readRuntimeOptions } from "./appTables.ts";
+import { authenticate } from "./auth.ts";
+import { appBuiltin, type BuiltinContext, nodeBuiltin } from "./builtins.ts";
+import { type GenesisInfo, writeGenesis } from "./genesis.ts";
+import { nodeSigner } from "./signer.ts";
+import {
+  fromUtf8,
+  type KvLookup,
+  type NodeRequest,
+  type NodeResponse,
+  odataResponse,
+  utf8,
+} from "./types.ts";
+import { prepareWorkspace, type Workspace } from "./workspace.ts";
+
+/** Serves `/gov/...` requests; installed by the governance module. */
+export type GovernanceHandler = (
+  request: NodeRequest,
+) => Promise<Response | NodeResponse> | Response | NodeResponse;
+
+/** How to start a node. */
+export interface SandboxNodeOptions {
+  /** The workspace directory, created or reused (workspace.ts). */
+  readonly workspace: string;
+  /** Members to create and, on first start, register as Active (default 3). */
+  readonly members?: number;
+  /** Users to create and, on first start, register (default 1). */
+  readonly users?: number;
+  /** Milliseconds between signature transactions while transactions are pending (default 1000; 0: none). */
+  readonly signatureIntervalMs?: number;
+  /** Pending transactions that trigger a signature at once (default 5000, CCF's `sig_tx_interval`). */
+  readonly signatureTxInterval?: number;
+  /** Executions of a request whose commit keeps conflicting before it fails with 503 (default 10). */
+  readonly maxAttempts?: number;
+  /**
+   * Extra writes of the genesis transaction, after the default ones (members, users, service
+   * info, placeholder constitution): governance installs its constitution here.
+   */
+  readonly genesisWrites?: (tx: KvTransaction, info: GenesisInfo) => void;
+  /** App runtime options that override `js_runtime_options` (log sink is the node's). */
+  readonly runtimeOptions?: Omit<AppRuntimeOptions, "logSink">;
+  /** Receives the node's log lines (default: `console.log`). */
+  readonly log?: (line: string) => void;
+  /** Receives the app's `console` lines (default: {@link log}, prefixed with `app <level>:`). */
+  readonly appLog?: (entry: LogEntry) => void;
+  /** Host time in milliseconds, for JWT and certificate validity (default `Date.now`). */
+  readonly clock?: () => number;
+}
+
+const DEFAULT_MEMBERS = 3;
+const DEFAULT_USERS = 1;
+const DEFAULT_SIGNATURE_INTERVAL_MS = 1000;
+const DEFAULT_SIGNATURE_TX_INTERVAL = 5000;
+const DEFAULT_MAX_ATTEMPTS = 10;
+/** Longest range `getStateRange` serves in one call. */
+const MAX_STATE_RANGE = 10_000;
+const TX_ID_HEADER = "x-ms-ccf-transaction-id";
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Strips CCF's `/app` actor prefix. */
+const appLocalPath = (path: string): string =>
+  path === "/app" ? "/" : path.startsWith("/app/") ? path.slice(4) : path;
+
+/** See the module documentation. */
+export class SandboxNode {
+  readonly #workspace: Workspace;
+  readonly #store: KvStore;
+  readonly #ledger: Ledger;
+  readonly #recovery: LedgerRecovery | null;
+  readonly #options: SandboxNodeOptions;
+  readonly #log: (line: string) => void;
+  readonly #hooks: RequestHooks;
+  #builtins: BuiltinContext;
+  #runtime: AppRuntime | null = null;
+  #reload: Promise<void> = Promise.resolve();
+  #governance: GovernanceHandler | null = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #failure: string | undefined;
+  #closed: Promise<void> | undefined;
+
+  private constructor(
+    workspace: Workspace,
+    store: KvStore,
+    ledger: Ledger,
+    recovery: LedgerRecovery | null,
+    options: SandboxNodeOptions,
+  ) {
+    this.#workspace = workspace;
+    this.#store = store;
+    this.#ledger = ledger;
+    this.#recovery = recovery;
+    this.#options = options;
+    this.#log = options.log ?? ((line) => console.log(line));
+    this.#hooks = this.#requestHooks();
+    this.#builtins = {
+      ledger,
+      serviceCertPem: workspace.serviceCertPem,
+      nodeId: workspace.nodeId,
+      serviceCreateTxId: "",
+      endpoints: () => this.#runtime?.endpoints() ?? [],
+    };
+  }
+
+  /**
+   * Prepares the workspace, opens and replays the ledger (running the genesis transaction on a
+   * new one), loads the deployed app and starts the signature timer.
+   */
+  static async start(options: SandboxNodeOptions): Promise<SandboxNode> {
+    const workspace = await prepareWorkspace({
+      dir: options.workspace,
+      members: options.members ?? DEFAULT_MEMBERS,
+      users: options.users ?? DEFAULT_USERS,
+    });
+    const signer = nodeSigner(workspace.nodeKeyPem, workspace.nodeCertPem, workspace.nodeId);
+    const opened = Ledger.open(workspace.paths.ledgerDir, { signer });
+    const store = new KvStore({ view: opened.ledger.view });
+    for (const entry of opened.entries) store.replay(entry.seqno, entry.writes);
+    const node = new SandboxNode(workspace, store, opened.ledger, opened.recovery, options);
+    try {
+      for (const change of workspace.changes) node.#log(`workspace: ${change}`);
+      if (opened.recovery) node.#log(opened.recovery.message);
+      if (opened.entries.length === 0) node.#genesis();
+      node.#warnUnregistered();
+      node.#builtins = { ...node.#builtins, serviceCreateTxId: node.#serviceCreateTxId() };
+      node.#reload = node.#loadApp();
+      await node.#reload;
+    } catch (e) {
+      opened.ledger.close();
+      throw e;
+    }
+    const interval = options.signatureIntervalMs ?? DEFAULT_SIGNATURE_INTERVAL_MS;
+    if (interval > 0) node.#timer = setInterval(() => node.#signIfPending(), interval);
+    return node;
+  }
+
+  /** The workspace: paths, service and node certificates, members and users. */
+  get workspace(): Workspace {
+    return this.#workspace;
+  }
+
+  /** PEM of the service certificate, which endorses the node certificate. */
+  get serviceCertPem(): string {
+    return this.#workspace.serviceCertPem;
+  }
+
+  /** The ledger: receipts, transaction statuses, Merkle roots. */
+  get ledger(): Ledger {
+    return this.#ledger;
+  }
+
+  /** What the ledger cut from its file at start (torn or unsigned tail), or `null`. */
+  get recovery(): LedgerRecovery | null {
+    return this.#recovery;
+  }
+
+  /** `<view>.<seqno>` of the last transaction applied to the KV. */
+  get lastTxId(): string {
+    return this.#store.lastTxId;
+  }
+
+  /** The deployed app's endpoints ([] when none is deployed). */
+  get appEndpoints(): readonly EndpointInfo[] {
+    return this.#runtime?.endpoints() ?? [];
+  }
+
+  /** A committed value, by UTF-8 string key (governance tables) or bytes. */
+  read(map: string, key: string | Uint8Array): Uint8Array | undefined {
+    return this.#store.get(map, typeof key === "string" ? utf8(key) : key);
+  }
+
+  /**
+   * A transaction over the committed state, for reads that need iteration or versions. It is
+   * never committed: writes to it are discarded; use {@link commitGovernance} to write.
+   */
+  readTransaction(): KvTransaction {
+    return this.#store.begin();
+  }
+
+  /** Installs (or, with `null`, removes) the handler of `/gov/...` requests. */
+  setGovernanceHandler(handler: GovernanceHandler | null): void {
+    this.#governance = handler;
+  }
+
+  /**
+   * Runs `fn` on a transaction with access to every map, commits it and appends it to the ledger;
+   * returns the commit, or `null` when `fn` wrote nothing. When the app tables changed, the app is
+   * reloaded before the next request is served ({@link appReady} resolves once it is). If `fn`
+   * throws, nothing is written and the error propagates.
+   */
+  commitGovernance(fn: (tx: KvTransaction) => void): KvCommit | null {
+    this.#assertServing();
+    const attempts = this.#options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    for (let attempt = 1;; attempt++) {
+      const tx = this.#store.begin();
+      fn(tx);
+      let commit: KvCommit | null;
+      try {
+        commit = this.#store.commit(tx);
+      } catch (e) {
+        if (e instanceof KvConflictError && attempt < attempts) continue;
+        throw e;
+      }
+      if (commit === null) return null;
+      this.#record(commit);
+      if (commit.writes.some((w) => APP_TABLES.includes(w.map))) {
+        this.#reload = this.#reload.then(() => this.#loadApp());
+      }
+      return commit;
+    }
+  }
+
+  /** Resolves once the app matches the committed modules/endpoints tables. */
+  appReady(): Promise<void> {
+    return this.#reload;
+  }
+
+  /**
+   * Commits a signature transaction now if any transaction is pending; returns it, or `null`
+   * when everything was already signed.
+   */
+  emitSignature(): KvCommit | null {
+    this.#assertServing();
+    return this.#sign();
+  }
+
+  #sign(): KvCommit | null {
+    if (this.#ledger.size === 0 || this.#ledger.pendingSinceSignature === 0) return null;
+    const tx = this.#store.begin();
+    tx.set(SIGNATURES_MAP, signatureKey(), encodeSignatureRecord(this.#ledger.signatureRecord()));
+    const commit = this.#store.commit(tx)!;
+    this.#append(commit);
+    return commit;
+  }
+
+  /** Serves one request; every response carries `x-ms-ccf-transaction-id`. */
+  async handle(request: NodeRequest): Promise<NodeResponse> {
+    let response: NodeResponse;
+    try {
+      response = await this.#dispatch(request);
+    } catch (e) {
+      this.#log(`error: ${request.method} ${request.path}: ${errorText(e)}`);
+      response = odataResponse(500, "InternalError", "The node failed to process the request.");
+    }
+    if (response.headers[TX_ID_HEADER] !== undefined) return response;
+    return { ...response, headers: { ...response.headers, [TX_ID_HEADER]: this.#store.lastTxId } };
+  }
+
+  /**
+   * Stops the signature timer, signs what is pending, closes the ledger and frees the app
+   * runtime. Further requests get 503.
+   */
+  close(): Promise<void> {
+    return this.#closed ??= (async () => {
+      clearInterval(this.#timer);
+      await this.#reload.catch(() => {});
+      if (this.#failure === undefined) {
+        try {
+          this.#sign();
+        } catch (e) {
+          this.#log(`error: final signature: ${errorText(e)}`);
+        }
+      }
+      this.#ledger.close();
+      this.#runtime?.dispose();
+      this.#runtime = null;
+    })();
+  }
+
+  #assertServing(): void {
+    if (this.#failure !== undefined) {
+      throw new Error(`The node stopped recording transactions: ${this.#failure}`);
+    }
+    if (this.#closed) throw new Error("The node is closed");
+  }
+
+  async #dispatch(request: NodeRequest): Promise<NodeResponse> {
+    if (this.#closed) return odataResponse(503, "ServiceUnavailable", "The node is stopping.");
+    if (this.#failure !== undefined) {
+      return odataResponse(500, "InternalError", "The node stopped recording transactions.");
+    }
+    const { method, path, query } = request;
+    if (path === "/gov" || path.startsWith("/gov/")) return await this.#serveGovernance(request);
+    if (path.startsWith("/node/")) {
+      return nodeBuiltin(this.#builtins, method, path, query) ?? notFound(path);
+    }
+    // A runtime swapped while this request authenticated would hold other endpoints: start over.
+    for (let round = 0; round < 3; round++) {
+      await this.#reload;
+      const runtime = this.#runtime;
+      const match = runtime?.route(method, path);
+      if (!runtime || !match || match.kind === "notFound") {
+        return appBuiltin(this.#builtins, method, appLocalPath(path), query) ??
+          notFound(appLocalPath(path));
+      }
+      if (match.kind !== "endpoint") {
+        return toNodeResponse(runtime.handle(this.#appRequest(request, null), this.#store.begin()));
+      }
+      const auth = await authenticate(match.endpoint.properties.authn_policies, {
+        headers: request.headers,
+        clientCert: request.clientCert,
+        kv: this.#lookup,
+        now: Math.floor(this.#now() / 1000),
+      });
+      if (!auth.ok) return auth.response;
+      if (runtime !== this.#runtime) continue;
+      return this.#execute(runtime, this.#appRequest(request, auth.caller));
+    }
+    return odataResponse(503, "ServiceUnavailable", "The app is being redeployed; retry.");
+  }
+
+  /** The synchronous section: begin, handle, commit, append. */
+  #execute(runtime: AppRuntime, request: AppRequest): NodeResponse {
+    this.#assertServing();
+    const attempts = this.#options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const tx = this.#store.begin();
+      const response = runtime.handle(request, tx, this.#hooks);
+      if (!response.applyWrites || !tx.hasWrites) {
+        return toNodeResponse(response, this.#store.lastTxId);
+      }
+      let commit: KvCommit | null;
+      try {
+        commit = this.#store.commit(tx);
+      } catch (e) {
+        if (e instanceof KvConflictError) continue;
+        throw e;
+      }
+      if (commit === null) return toNodeResponse(response, this.#store.lastTxId);
+      this.#record(commit, response.claimsDigest);
+      return toNodeResponse(response, commit.txId);
+    }
+    return odataResponse(
+      503,
+      "TransactionCommitAttemptsExceedLimit",
+      `Transaction continued to conflict after ${attempts} attempts. Retry later.`,
+    );
+  }
+
+  #appRequest(request: NodeRequest, caller: HostValue): AppRequest {
+    return {
+      method: request.method,
+      path: request.path,
+      query: request.query,
+      headers: request.headers,
+      body: request.body,
+      caller,
+    };
+  }
+
+  async #serveGovernance(request: NodeRequest): Promise<NodeResponse> {
+    const handler = this.#governance;
+    if (!handler) return notFound(request.path);
+    const answer = await handler(request);
+    if (!(answer instanceof Response)) return answer;
+    const headers: Record<string, string> = {};
+    answer.headers.forEach((value, name) => (headers[name] = value));
+    return {
+      status: answer.status,
+      headers,
+      body: new Uint8Array(await answer.arrayBuffer()),
+    };
+  }
+
+  /** Appends a commit and signs at once when enough transactions are pending. */
+  #record(commit: KvCommit, claimsDigest?: Uint8Array): void {
+    this.#append(commit, claimsDigest);
+    const every = this.#options.signatureTxInterval ?? DEFAULT_SIGNATURE_TX_INTERVAL;
+    if (this.#ledger.pendingSinceSignature >= every) this.#sign();
+  }
+
+  /**
+   * After `store.commit`, the ledger must record the transaction; if it cannot, store and ledger
+   * disagree and the node stops serving (a restart replays what is on disk).
+   */
+  #append(commit: KvCommit, claimsDigest?: Uint8Array): void {
+    try {
+      this.#ledger.append(commit, claimsDigest);
+    } catch (e) {
+      this.#failure = errorText(e);
+      clearInterval(this.#timer);
+      this.#log(`fatal: the ledger could not record ${commit.txId}: ${this.#failure}`);
+      throw e;
+    }
+  }
+
+  #signIfPending(): void {
+    if (this.#failure !== undefined || this.#closed) return;
+    try {
+      this.emitSignature();
+    } catch (e) {
+      this.#log(`error: signature transaction: ${errorText(e)}`);
+    }
+  }
+
+  #genesis(): void {
+    const tx = this.#store.begin();
+    const info: GenesisInfo = {
+      serviceCertPem: this.#workspace.serviceCertPem,
+      members: this.#workspace.members,
+      users: this.#workspace.users,
+      txId: `${this.#store.view}.${this.#store.lastSeqno + 1}`,
+    };
+    writeGenesis(tx, info);
+    this.#options.genesisWrites?.(tx, info);
+    this.#append(this.#store.commit(tx)!);
+    this.#sign();
+    this.#log(
+      `genesis: service opened at ${info.txId} with ${info.members.length} active member(s) ` +
+        `and ${info.users.length} user(s)`,
+    );
+  }
+
+  /** Identities added to an existing workspace are files only: genesis registered the others. */
+  #warnUnregistered(): void {
+    const missing = [
+      ...this.#workspace.members.filter((m) => !this.read(membersCerts, m.id)),
+      ...this.#workspace.users.filter((u) => !this.read(usersCerts, u.id)),
+    ];
+    if (missing.length > 0) {
+      this.#log(
+        `warning: ${missing.map((i) => i.name).join(", ")} exist in the workspace but are not ` +
+          "registered in this service (propose set_member / set_user)",
+      );
+    }
+  }
+
+  #serviceCreateTxId(): string {
+    const raw = this.#store.get(serviceInfo, singletonKey);
+    try {
+      const id = raw && JSON.parse(fromUtf8(raw)).current_service_create_txid;
+      if (typeof id === "string") return id;
+    } catch {
+      // An unreadable service info only loses this field of /node/network.
+    }
+    return `${this.#store.view}.1`;
+  }
+
+  async #loadApp(): Promise<void> {
+    const tx = this.#store.begin();
+    const bundle = readAppBundle(tx);
+    const fromKv = readRuntimeOptions(tx);
+    const previous = this.#runtime;
+    let next: AppRuntime | null = null;
+    if (bundle) {
+      try {
+        next = await createAppRuntime(bundle, {
+          ...fromKv,
+          ...this.#options.runtimeOptions,
+          logSink: this.#options.appLog ??
+            ((entry) => this.#log(`app ${entry.level}: ${entry.message}`)),
+        });
+      } catch (e) {
+        // The node keeps serving its built-ins and governance, so that a fix can be deployed.
+        const kind = e instanceof BundleError ? "is invalid" : "cannot be loaded";
+        this.#log(`error: the deployed app ${kind}: ${errorText(e)}`);
+      }
+    }
+    this.#runtime = next;
+    previous?.dispose();
+  }
+
+  #now(): number {
+    return (this.#options.clock ?? Date.now)();
+  }
+
+  readonly #lookup: KvLookup = (map, key) => this.#store.get(map, utf8(key));
+
+  #requestHooks(): RequestHooks {
+    return {
+      getStateRange: (_handle, from, to) => {
+        if (!(from >= 1 && to >= from && to - from < MAX_STATE_RANGE)) return null;
+        const states: HistoricalState[] = [];
+        for (let seqno = from; seqno <= to; seqno++) {
+          const receipt = this.#ledger.receiptFor(seqno);
+          if (receipt === null) return null;
+          states.push({
+            transactionId: `${this.#store.view}.${seqno}`,
+            receipt: receipt as unknown as HostValue,
+          });
+        }
+        return states;
+      },
+      dropCachedStates: () => true,
+      consensus: {
+        getLastCommittedTxId: () => ({
+          view: this.#ledger.view,
+          seqno: this.#ledger.lastSignedSeqno,
+        }),
+        getStatusForTxId: (view, seqno) => this.#ledger.txStatus(seqno, view),
+        getViewForSeqno: (seqno) =>
+          Number.isInteger(seqno) && seqno >= 1 && seqno <= this.#ledger.size
+            ? this.#store.view
+            : null,
+      },
+    };
+  }
+}
+
+const notFound = (path: string): NodeResponse =>
+  odataResponse(404, "ResourceNotFound", `Unknown path: ${path}.`);
+
+const toNodeResponse = (
+  response: { status: number; headers: Readonly<Record<string, string>>; body: Uint8Array },
+  txId?: string,
+): NodeResponse => ({
+  status: response.status,
+  headers: txId === undefined ? response.headers : { ...response.headers, [TX_ID_HEADER]: txId },
+  body: response.body,
+});

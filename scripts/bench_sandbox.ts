@@ -1,0 +1,324 @@
+/**
+ * Load benchmark of the sandbox node over loopback HTTPS:
+ * - requests/s and p50/p99 latency of `GET /heartbeat`, `GET /listpubkeys` and `POST /key` with
+ *   1, 8 and 32 concurrent keep-alive clients, each scenario bounded in requests and time;
+ * - cold start of `deno task sandbox`: process start until `/node/network` answers, on a new
+ *   workspace (certificates, genesis, app deployment) and on a restart (ledger replay).
+ *
+ * The node runs in a child process (this script with `--serve`), so that the load generator and
+ * the node do not share an event loop. The child trusts a JWT issuer whose key this process holds,
+ * sets a key release policy and a JWT validation policy, and creates one key with its receipt
+ * through the node's governance hook, because governance proposals are not part of the node.
+ *
+ *     deno run -A scripts/bench_sandbox.ts [--seconds 3] [--requests 3000]
+ */
+import { parseArgs } from "node:util";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT } from "jose";
+import { buildBundle } from "./bundle.ts";
+import { defaultClaims } from "../client/demo/attestationIssuer.ts";
+import { loadTpmKey } from "../client/demo/tpmKey.ts";
+import { jwtValidationTable, keyReleaseTable } from "../core/tables.ts";
+import { jwtIssuers, jwtSigningKeys } from "../ccf/sandbox/govTables.ts";
+import type { AppBundle } from "../ccf/sandbox/quickjs/mod.ts";
+import { certificateDer, startSandbox, writeAppBundle } from "../ccf/sandbox/node/mod.ts";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const ISSUER = "https://bench-issuer.example";
+const KID = "bench-kid";
+const encoder = new TextEncoder();
+const json = (v: unknown) => encoder.encode(JSON.stringify(v));
+
+/** Child mode: a node with the KMS app, a trusted issuer, policies and one signed key. */
+async function serve(workspace: string, bundlePath: string, spkiPath: string): Promise<void> {
+  const bundle = JSON.parse(await Deno.readTextFile(bundlePath)) as AppBundle;
+  const spki = await Deno.readTextFile(spkiPath);
+  const sandbox = await startSandbox({ workspace, port: 0, members: 1, users: 1, log: () => {} });
+  const { node } = sandbox;
+  node.commitGovernance((tx) => {
+    writeAppBundle(tx, bundle);
+    tx.set(jwtIssuers, encoder.encode(ISSUER), json({ auto_refresh: false }));
+    tx.set(jwtSigningKeys, encoder.encode(KID), json([{ public_key: spki, issuer: ISSUER }]));
+    tx.set(jwtValidationTable, encoder.encode(ISSUER), json({ iss: ISSUER }));
+    tx.set(
+      keyReleaseTable.map,
+      encoder.encode(keyReleaseTable.key),
+      json({
+        version: 1,
+        policy: { claims: { "x-ms-attestation-type": ["azurevm"] }, gte: {}, gt: {} },
+      }),
+    );
+  });
+  await node.appReady();
+  const refresh = await node.handle({
+    method: "POST",
+    path: "/app/refresh",
+    query: "",
+    headers: {},
+    body: new Uint8Array(),
+    clientCert: certificateDer(node.workspace.members[0].certPem),
+  });
+  if (refresh.status !== 200) throw new Error(`refresh failed: ${refresh.status}`);
+  node.emitSignature();
+  console.log(`BENCH_URL=${sandbox.server.url}`);
+  const stop = async () => {
+    await sandbox.stop();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", () => void stop());
+}
+
+/** A child process whose stdout is drained; resolves `ready` with the first match of `pattern`. */
+function spawn(args: string[], pattern: RegExp) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  let output = "";
+  let found!: (m: string) => void;
+  const ready = new Promise<string>((resolve) => (found = resolve));
+  const drained = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      output += chunk;
+      const m = pattern.exec(output);
+      if (m) found(m[1]);
+    }
+  })();
+  return {
+    ready,
+    stop: async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+      await drained;
+    },
+  };
+}
+
+interface Scenario {
+  readonly name: string;
+  readonly request: () => Promise<{ url: string; init: RequestInit }>;
+  /** Concurrencies to run (default 1, 8 and 32). */
+  readonly clients?: readonly number[];
+  /** Requests per run, when lower than the global budget (writes create keys: 256 ids at most). */
+  readonly budget?: number;
+  /** Client certificate and key, for endpoints that authenticate members. */
+  readonly identity?: { readonly cert: string; readonly key: string };
+}
+
+interface Result {
+  readonly scenario: string;
+  readonly clients: number;
+  readonly requests: number;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+
+/** `clients` keep-alive connections sending back to back until `budget` requests or `seconds`. */
+async function load(
+  serviceCertPem: string,
+  scenario: Scenario,
+  clients: number,
+  budget: number,
+  seconds: number,
+): Promise<Result> {
+  const pool = Array.from(
+    { length: clients },
+    () => Deno.createHttpClient({ caCerts: [serviceCertPem], ...scenario.identity }),
+  );
+  const latencies: number[] = [];
+  let errors = 0;
+  let issued = 0;
+  const send = async (client: Deno.HttpClient) => {
+    const { url, init } = await scenario.request();
+    const started = performance.now();
+    const response = await fetch(url, { ...init, client });
+    const body = await response.text();
+    if (response.status !== 200) {
+      errors++;
+      if (errors === 1) console.error(`first non-200: ${response.status} ${body}`);
+    }
+    return performance.now() - started;
+  };
+  try {
+    await Promise.all(pool.map(async (c) => {
+      for (let i = 0; i < 3; i++) await send(c);
+    }));
+    const started = performance.now();
+    const deadline = started + seconds * 1000;
+    await Promise.all(pool.map(async (c) => {
+      while (issued < budget && performance.now() < deadline) {
+        issued++;
+        latencies.push(await send(c));
+      }
+    }));
+    const elapsed = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+    return {
+      scenario: scenario.name,
+      clients,
+      requests: latencies.length,
+      rps: latencies.length / elapsed,
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      errors,
+    };
+  } finally {
+    for (const c of pool) c.close();
+  }
+}
+
+/** Milliseconds from spawning `deno task sandbox` until `/node/network` answers 200. */
+async function coldStart(args: string[], serviceCertPath: () => string): Promise<number> {
+  const started = performance.now();
+  const child = spawn(["run", "-A", join(root, "scripts/sandbox.ts"), ...args], /KMS_URL=(\S+)/);
+  try {
+    const url = await child.ready;
+    const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(serviceCertPath())] });
+    try {
+      for (;;) {
+        const r = await fetch(`${url}/node/network`, { client }).catch(() => undefined);
+        await r?.arrayBuffer();
+        if (r?.status === 200) return performance.now() - started;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    } finally {
+      client.close();
+    }
+  } finally {
+    await child.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      serve: { type: "boolean" },
+      seconds: { type: "string" },
+      requests: { type: "string" },
+    },
+    allowPositionals: true,
+    strict: false,
+  });
+  if (values.serve) {
+    const [workspace, bundlePath, spkiPath] = Deno.args.filter((a) => !a.startsWith("--"));
+    return await serve(workspace, bundlePath, spkiPath);
+  }
+  const seconds = Number(values.seconds ?? 3);
+  const budget = Number(values.requests ?? 3000);
+
+  const dir = await Deno.makeTempDir({ prefix: "bench-sandbox-" });
+  try {
+    await buildBundle(join(dir, "dist"));
+    const bundlePath = join(dir, "dist", "bundle.json");
+    const issuer = await generateKeyPair("RS256", { extractable: true });
+    const spki = (await exportSPKI(issuer.publicKey)).replace(/-----[^-]+-----|\s/g, "");
+    await Deno.writeTextFile(join(dir, "issuer.spki"), spki);
+    const signingKey = await importPKCS8(await exportPKCS8(issuer.privateKey), "RS256");
+    const tpm = await loadTpmKey(dir);
+
+    const workspace = join(dir, "bench-ws");
+    const server = spawn(
+      [
+        "run",
+        "-A",
+        fileURLToPath(import.meta.url),
+        "--serve",
+        workspace,
+        bundlePath,
+        join(dir, "issuer.spki"),
+      ],
+      /BENCH_URL=(\S+)/,
+    );
+    const results: Result[] = [];
+    try {
+      const url = await server.ready;
+      const serviceCertPem = await Deno.readTextFile(
+        join(workspace, "sandbox_common/service_cert.pem"),
+      );
+      const now = Math.floor(Date.now() / 1000);
+      const token = await new SignJWT(
+        defaultClaims({ issuer: ISSUER, now, jti: crypto.randomUUID(), tpmKey: tpm.publicJwk }),
+      ).setProtectedHeader({ alg: "RS256", kid: KID }).sign(signingKey);
+      const scenarios: Scenario[] = [
+        {
+          name: "GET /heartbeat",
+          request: () => Promise.resolve({ url: `${url}/heartbeat`, init: {} }),
+        },
+        {
+          name: "GET /listpubkeys",
+          request: () => Promise.resolve({ url: `${url}/listpubkeys`, init: {} }),
+        },
+        {
+          name: "POST /app/key",
+          request: () =>
+            Promise.resolve({
+              url: `${url}/app/key`,
+              init: { method: "POST", headers: { authorization: `Bearer ${token}` } },
+            }),
+        },
+        {
+          // The write path: key generation in QuickJS, commit, ledger append (signed every 1 s).
+          name: "POST /app/refresh",
+          request: () => Promise.resolve({ url: `${url}/app/refresh`, init: { method: "POST" } }),
+          clients: [1, 8],
+          budget: 100,
+          identity: {
+            cert: await Deno.readTextFile(join(workspace, "sandbox_common/member0_cert.pem")),
+            key: await Deno.readTextFile(join(workspace, "sandbox_common/member0_privk.pem")),
+          },
+        },
+      ];
+      for (const scenario of scenarios) {
+        for (const clients of scenario.clients ?? [1, 8, 32]) {
+          const runBudget = Math.min(budget, scenario.budget ?? budget);
+          const r = await load(serviceCertPem, scenario, clients, runBudget, seconds);
+          results.push(r);
+          console.error(
+            `${r.scenario} x${r.clients}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, ` +
+              `p99 ${r.p99.toFixed(2)} ms (${r.requests} requests, ${r.errors} non-200)`,
+          );
+        }
+      }
+    } finally {
+      await server.stop();
+    }
+
+    const coldDir = join(dir, "cold-ws");
+    const coldArgs = ["--workspace", coldDir, "--port", "0", "--js-app-bundle", bundlePath];
+    const cert = () => join(coldDir, "sandbox_common/service_cert.pem");
+    const fresh = await coldStart(coldArgs, cert);
+    const restarts = [];
+    for (let i = 0; i < 3; i++) restarts.push(await coldStart(coldArgs, cert));
+
+    console.log("| endpoint | clients | requests | req/s | p50 ms | p99 ms | non-200 |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|");
+    for (const r of results) {
+      console.log(
+        `| ${r.scenario} | ${r.clients} | ${r.requests} | ${r.rps.toFixed(0)} | ` +
+          `${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
+      );
+    }
+    console.log(`\ncold start, new workspace (keys, genesis, deploy): ${fresh.toFixed(0)} ms`);
+    console.log(
+      `cold start, restart (ledger replay): ${restarts.map((t) => t.toFixed(0)).join(", ")} ms`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();
