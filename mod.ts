@@ -5,6 +5,8 @@
  * - **KMS client**: {@link createKmsClient} lists the KMS's public keys, trusting a key only once
  *   its CCF receipt verifies against the pinned service certificate, and releases private keys with
  *   an attestation token.
+ * - **Gateway**: {@link createGateway} serves OHTTP requests with keys released by the KMS;
+ *   {@link sendOhttpRequest} is the client's half of an exchange with it.
  * - **OHTTP** (RFC 9458, with the response framing of the existing attested OHTTP peers):
  *   {@link encapsulateRequest} for clients, {@link decapsulateRequest} and the returned context for
  *   gateways, binary HTTP with {@link encodeRequest} / {@link decodeRequest}.
