@@ -36,3 +36,23 @@ export function appMapPermission(mapName: string, readOnly: boolean): MapPermiss
   if (core.startsWith("ccf.")) throw new ReservedMapError(core);
   return appDefault;
 }
+
+/**
+ * Permission of constitution code on `mapName` (CCF's governance contexts): `validate`, `resolve`
+ * and ballots read public governance and internal maps; `apply` (`applying`) also writes public
+ * governance maps. Private governance and internal maps stay inaccessible, and so do application
+ * maps: CCF 6.0.8 made them write-only in `apply`, earlier releases inaccessible, and the sandbox
+ * keeps the stricter rule so that a constitution that works here works on every 6.x release.
+ */
+export function governanceMapPermission(mapName: string, applying: boolean): MapPermission {
+  const isPublic = mapName.startsWith("public:");
+  const core = isPublic ? mapName.slice("public:".length) : mapName;
+  if (core.startsWith("ccf.gov.")) return isPublic ? (applying ? "rw" : "ro") : "none";
+  if (core.startsWith("ccf.internal.")) return isPublic ? "ro" : "none";
+  if (core.startsWith("ccf.")) throw new ReservedMapError(core);
+  return "none";
+}
+
+/** The execution context CCF names in governance permission errors. */
+export const governanceContextName = (applying: boolean): string =>
+  applying ? "governance" : "read-only governance";

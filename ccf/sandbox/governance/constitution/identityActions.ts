@@ -1,0 +1,136 @@
+/**
+ * Default actions on members and users: `set_member`, `remove_member`, `set_member_data`,
+ * `set_user`, `remove_user`, `set_user_data`.
+ *
+ * A new member is `Accepted`, as on CCF: it becomes `Active` (and may propose and vote) once it
+ * acknowledges the service's state digest (`POST /gov/members/state-digests/{id}:ack`).
+ */
+export const IDENTITY_ACTIONS_SOURCE = String.raw`
+const GOV_MEMBER_CERTS = "public:ccf.gov.members.certs";
+const GOV_MEMBER_INFO = "public:ccf.gov.members.info";
+const GOV_MEMBER_ENCRYPTION_KEYS = "public:ccf.gov.members.encryption_public_keys";
+const GOV_MEMBER_ACKS = "public:ccf.gov.members.acks";
+const GOV_USER_CERTS = "public:ccf.gov.users.certs";
+const GOV_USER_INFO = "public:ccf.gov.users.info";
+
+function countActiveMembers() {
+  let active = 0;
+  ccf.kv[GOV_MEMBER_INFO].forEach(function (value) {
+    if (ccf.bufToJsonCompatible(value).status === "Active") active++;
+  });
+  return active;
+}
+
+const identityActions = [
+  [
+    "set_member",
+    new Action(
+      function (args) {
+        checkType(args, "object", "args");
+        checkX509CertBundle(args.cert, "cert");
+        checkType(args.encryption_pub_key, "string?", "encryption_pub_key");
+        if (args.recovery_role !== undefined) {
+          checkEnum(args.recovery_role, ["NonParticipant", "Participant", "Owner"], "recovery_role");
+          if (args.recovery_role !== "NonParticipant" && !args.encryption_pub_key) {
+            throw new Error("a " + args.recovery_role + " recovery member needs an encryption_pub_key");
+          }
+        }
+      },
+      function (args) {
+        const id = ccf.pemToId(args.cert);
+        // As on CCF, registering a certificate that is already a member's changes nothing.
+        if (govHas(GOV_MEMBER_CERTS, id)) return;
+        const info = { status: "Accepted" };
+        if (args.member_data !== undefined) info.member_data = args.member_data;
+        info.recovery_role = args.recovery_role !== undefined
+          ? args.recovery_role
+          : args.encryption_pub_key ? "Participant" : "NonParticipant";
+        ccf.kv[GOV_MEMBER_CERTS].set(ccf.strToBuf(id), ccf.strToBuf(args.cert));
+        govSetJson(GOV_MEMBER_INFO, id, info);
+        if (args.encryption_pub_key) {
+          ccf.kv[GOV_MEMBER_ENCRYPTION_KEYS].set(ccf.strToBuf(id), ccf.strToBuf(args.encryption_pub_key));
+        }
+      },
+    ),
+  ],
+  [
+    "remove_member",
+    new Action(
+      function (args) {
+        checkType(args, "object", "args");
+        checkEntityId(args.member_id, "member_id");
+      },
+      function (args) {
+        const info = govGetJson(GOV_MEMBER_INFO, args.member_id);
+        if (info === undefined) return;
+        // Without an active member nobody could ever propose again (CCF's recovery-member rule
+        // prevents this on a real service).
+        if (info.status === "Active" && countActiveMembers() <= 1) {
+          throw new Error("member " + args.member_id + " is the last active member and cannot be removed");
+        }
+        govDelete(GOV_MEMBER_CERTS, args.member_id);
+        govDelete(GOV_MEMBER_INFO, args.member_id);
+        govDelete(GOV_MEMBER_ENCRYPTION_KEYS, args.member_id);
+        govDelete(GOV_MEMBER_ACKS, args.member_id);
+      },
+    ),
+  ],
+  [
+    "set_member_data",
+    new Action(
+      function (args) {
+        checkType(args, "object", "args");
+        checkEntityId(args.member_id, "member_id");
+      },
+      function (args) {
+        const info = govGetJson(GOV_MEMBER_INFO, args.member_id);
+        if (info === undefined) throw new Error("member " + args.member_id + " does not exist");
+        info.member_data = args.member_data;
+        govSetJson(GOV_MEMBER_INFO, args.member_id, info);
+      },
+    ),
+  ],
+  [
+    "set_user",
+    new Action(
+      function (args) {
+        checkType(args, "object", "args");
+        checkX509CertBundle(args.cert, "cert");
+      },
+      function (args) {
+        const id = ccf.pemToId(args.cert);
+        ccf.kv[GOV_USER_CERTS].set(ccf.strToBuf(id), ccf.strToBuf(args.cert));
+        govSetJson(GOV_USER_INFO, id, { user_data: args.user_data });
+      },
+    ),
+  ],
+  [
+    "remove_user",
+    new Action(
+      function (args) {
+        checkType(args, "object", "args");
+        checkEntityId(args.user_id, "user_id");
+      },
+      function (args) {
+        govDelete(GOV_USER_CERTS, args.user_id);
+        govDelete(GOV_USER_INFO, args.user_id);
+      },
+    ),
+  ],
+  [
+    "set_user_data",
+    new Action(
+      function (args) {
+        checkType(args, "object", "args");
+        checkEntityId(args.user_id, "user_id");
+      },
+      function (args) {
+        if (!govHas(GOV_USER_CERTS, args.user_id)) {
+          throw new Error("user " + args.user_id + " does not exist");
+        }
+        govSetJson(GOV_USER_INFO, args.user_id, { user_data: args.user_data });
+      },
+    ),
+  ],
+];
+`;

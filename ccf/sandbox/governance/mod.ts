@@ -1,0 +1,100 @@
+/**
+ * Governance for the sandbox node: COSE-signed proposals and ballots decided by a JavaScript
+ * constitution in QuickJS, every step a ledger transaction, served under `/gov`.
+ *
+ * ```ts
+ * const node = await SandboxNode.start({ workspace, genesisWrites: governanceGenesisWrites });
+ * const governance = await installGovernance(node, { log: (line) => console.log(line) });
+ * ```
+ *
+ * `governanceGenesisWrites` puts the default constitution into a new service's genesis
+ * transaction; {@link installGovernance} also replaces the node's placeholder constitution (an
+ * older workspace, or a node started without the genesis hook) in a transaction of its own.
+ */
+import type { KvCommit, KvTransaction } from "../kv.ts";
+import type { TxStatus } from "../ledger/ledger.ts";
+import { PLACEHOLDER_CONSTITUTION } from "../node/genesis.ts";
+import type { NodeRequest, NodeResponse } from "../node/types.ts";
+import { sharedEngine } from "../quickjs/engine.ts";
+import { DEFAULT_CONSTITUTION } from "./constitution/mod.ts";
+import { type GovernanceStore, ProposalService } from "./proposals.ts";
+import { createGovernanceRoutes } from "./routes.ts";
+import { ConstitutionRunner } from "./runner.ts";
+import { readConstitution, writeConstitution } from "./tables.ts";
+
+export { DEFAULT_CONSTITUTION } from "./constitution/mod.ts";
+export {
+  type GovernanceStore,
+  kvStoreBackend,
+  ProposalService,
+  type ProposalView,
+} from "./proposals.ts";
+export { API_VERSIONS, createGovernanceRoutes, type GovernanceRoutesOptions } from "./routes.ts";
+export { ConstitutionRunner } from "./runner.ts";
+
+/** What governance needs of the node (a `SandboxNode` has all of it). */
+export interface GovernanceNode {
+  commitGovernance(fn: (tx: KvTransaction) => void): KvCommit | null;
+  readTransaction(): KvTransaction;
+  setGovernanceHandler(handler: ((request: NodeRequest) => Promise<NodeResponse>) | null): void;
+  readonly ledger: {
+    readonly view: number;
+    readonly lastSignedSeqno: number;
+    merkleRoot(): Uint8Array;
+    txStatus(seqno: number, view?: number): TxStatus;
+  };
+}
+
+/** Options of {@link installGovernance}. */
+export interface InstallOptions {
+  /** Receives governance events and constitution `console` output. */
+  readonly log?: (line: string) => void;
+}
+
+/** Installed governance: its service (for tests and tools) and a way to uninstall it. */
+export interface InstalledGovernance {
+  readonly service: ProposalService;
+  /** Removes the `/gov` handler from the node. */
+  uninstall(): void;
+}
+
+/** The node's `genesisWrites` hook: the default constitution in the genesis transaction. */
+export function governanceGenesisWrites(tx: KvTransaction): void {
+  writeConstitution(tx, DEFAULT_CONSTITUTION);
+}
+
+/** A {@link GovernanceStore} over the node: its committed state, its ledger, its commits. */
+export function nodeBackend(node: GovernanceNode): GovernanceStore {
+  return {
+    readTransaction: () => node.readTransaction(),
+    commit: (fn) => node.commitGovernance(fn),
+    stateRoot: () => node.ledger.merkleRoot(),
+  };
+}
+
+/**
+ * Serves `/gov` on `node`; installs the default constitution if the node holds none or the
+ * placeholder of its genesis.
+ */
+export async function installGovernance(
+  node: GovernanceNode,
+  options: InstallOptions = {},
+): Promise<InstalledGovernance> {
+  const log = options.log ?? (() => {});
+  const engine = await sharedEngine();
+  const store = nodeBackend(node);
+  const service = new ProposalService(store, new ConstitutionRunner(engine, { log }), { log });
+  const current = readConstitution(node.readTransaction());
+  if (current === undefined || current === PLACEHOLDER_CONSTITUTION) {
+    const commit = node.commitGovernance((tx) => writeConstitution(tx, DEFAULT_CONSTITUTION));
+    log(`governance: installed the default constitution at ${commit?.txId}`);
+  }
+  const routes = createGovernanceRoutes(service, {
+    transactions: {
+      commitTxId: () => `${node.ledger.view}.${node.ledger.lastSignedSeqno}`,
+      status: (view, seqno) => node.ledger.txStatus(seqno, view),
+    },
+  });
+  node.setGovernanceHandler(routes);
+  return { service, uninstall: () => node.setGovernanceHandler(null) };
+}

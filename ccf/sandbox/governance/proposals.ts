@@ -1,0 +1,482 @@
+/**
+ * The proposal state machine of CCF's governance (reference/ccf-runtime.md §6.1), over a store
+ * that commits each operation as one ledger transaction:
+ *
+ * - create: authenticate (Active member, `proposal`), derive the id from the state root and the
+ *   signature, `validate` (invalid → 400 with its description), record the proposal Open, refuse
+ *   replays (same `created_at` and signature within the recent window, or older than the median
+ *   of that window), then resolve;
+ * - ballot: authenticate (`ballot`, proposal id signed), record the ballot (the same one again is
+ *   idempotent, a different one refused), then resolve;
+ * - resolve: run every ballot (`vote(proposal, proposerId)`, failures recorded per member), then
+ *   the constitution's `resolve`; a proposal leaving Open drops the other closed proposals (as
+ *   CCF does; the ledger keeps them), freezes `final_votes`/`vote_failures`, and when Accepted
+ *   runs `apply` in the same transaction;
+ * - withdraw: only by the proposer, only while Open (an unknown proposal answers 204).
+ *
+ * Deviation from CCF: when `resolve` or `apply` throws, CCF 6 answers 500 and records nothing.
+ * The sandbox records the proposal as Failed with `failure.reason` (without the partial writes of
+ * `apply`, which it gets by re-executing the operation with the failure known) and answers 200
+ * with that state, so the failure stays visible in `GET` and in the ledger.
+ */
+import { createHash } from "node:crypto";
+import { type ProposalInfo, proposals as proposalsTable, proposalsInfo } from "../govTables.ts";
+import type { KvCommit, KvStore, KvTransaction } from "../kv.ts";
+import { authenticateMember, type GovRequestBody, isGovError, type SignedRequest } from "./auth.ts";
+import { fail, type GovError, govError, type GovResult, ok } from "./errors.ts";
+import { acknowledgeStateDigest, refreshStateDigest, type StateDigestView } from "./acks.ts";
+import { checkSubmissionTime } from "./replay.ts";
+import type { ConstitutionRunner, Failure, Vote } from "./runner.ts";
+import {
+  coseHistory,
+  entries,
+  fromUtf8,
+  readConstitution,
+  readProposalInfo,
+  utf8,
+  writeJson,
+} from "./tables.ts";
+
+/** Where governance reads and commits. */
+export interface GovernanceStore {
+  /** A transaction over the committed state; never committed. */
+  readTransaction(): KvTransaction;
+  /**
+   * Runs `fn` on a new transaction and commits it as one ledger entry; when `fn` throws nothing
+   * is written and the error propagates.
+   */
+  commit(fn: (tx: KvTransaction) => void): KvCommit | null;
+  /** The Merkle root of the ledger as the next transaction reads it (proposal ids, digests). */
+  stateRoot(): Uint8Array;
+}
+
+/** A {@link GovernanceStore} over a bare {@link KvStore} (tests, tools without a node). */
+export function kvStoreBackend(store: KvStore): GovernanceStore {
+  return {
+    readTransaction: () => store.begin(),
+    commit: (fn) => {
+      const tx = store.begin();
+      fn(tx);
+      return store.commit(tx);
+    },
+    stateRoot: () => createHash("sha256").update(store.lastTxId).digest(),
+  };
+}
+
+/** A proposal with its id. */
+export interface ProposalView {
+  readonly proposalId: string;
+  readonly info: ProposalInfo;
+}
+
+/** Options of a {@link ProposalService}. */
+export interface ProposalServiceOptions {
+  /** Receives one line per governance event. */
+  readonly log?: (line: string) => void;
+}
+
+/** Thrown inside a transaction to discard it; carries the answer. */
+class Abort {
+  constructor(readonly result: GovResult<unknown>) {}
+}
+
+/** Discards the transaction and answers `error`. */
+const refuse = (error: GovError): Abort => new Abort(fail(error));
+
+/** Thrown when `apply` failed: the transaction is discarded and the operation re-executed. */
+class ApplyFailed {
+  constructor(readonly failure: Failure) {}
+}
+
+interface ResolveMode {
+  /** Set on re-execution: record this failure instead of running `apply`. */
+  readonly applyFailure?: Failure;
+}
+
+const HEX_ID = /^[0-9a-fA-F]{64}$/;
+
+const invalidId = (kind: string, value: string): GovError =>
+  govError(400, "InvalidResourceName", `'${value}' is not a valid hex-encoded ${kind} ID`);
+
+/** Checks a path id; `undefined` when it is plausible. */
+export const checkPathId = (kind: "proposal" | "member" | "user", value: string) =>
+  HEX_ID.test(value) ? undefined : invalidId(kind, value);
+
+/** See the module documentation. */
+export class ProposalService {
+  readonly #store: GovernanceStore;
+  readonly #runner: ConstitutionRunner;
+  readonly #log: (line: string) => void;
+
+  constructor(
+    store: GovernanceStore,
+    runner: ConstitutionRunner,
+    options: ProposalServiceOptions = {},
+  ) {
+    this.#store = store;
+    this.#runner = runner;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /**
+   * Resolves when QuickJS is ready for an operation: after a script broke an instance, the
+   * spare that replaced it must be replaced in turn before the next operation may need it.
+   */
+  ready(): Promise<void> {
+    return this.#runner.ready();
+  }
+
+  /** Runs `fn` on a transaction of the committed state that is never committed. */
+  read<T>(fn: (tx: KvTransaction) => T): T {
+    return fn(this.#store.readTransaction());
+  }
+
+  /** `POST /gov/members/proposals:create`. */
+  create(request: GovRequestBody): GovResult<ProposalView> {
+    return this.#withApply((tx, mode) => {
+      const signed = this.#authenticate(tx, request, "proposal", true);
+      const constitution = this.#constitution(tx, "proposals");
+      const proposal = fromUtf8(signed.message.payload);
+      const requestDigest = createHash("sha256").update(signed.message.signature).digest();
+      const proposalId = createHash("sha256").update(this.#store.stateRoot()).update(requestDigest)
+        .digest("hex");
+
+      const checked = this.#runner.validate(tx, constitution, proposal);
+      if (!checked.ok) {
+        const { reason, trace } = checked.failure;
+        throw refuse(
+          govError(
+            500,
+            "InternalError",
+            `Failed to execute validation: ${reason} ${trace ?? ""}`.trim(),
+          ),
+        );
+      }
+      if (!checked.value.valid) {
+        throw refuse(
+          govError(
+            400,
+            "ProposalFailedToValidate",
+            `Proposal failed to validate: ${checked.value.description}`,
+          ),
+        );
+      }
+      if (tx.has(proposalsTable, utf8(proposalId))) {
+        throw refuse(govError(500, "InternalError", "Proposal ID collision."));
+      }
+      tx.set(proposalsTable, utf8(proposalId), signed.message.payload);
+      const info: ProposalInfo = { proposer_id: signed.memberId, state: "Open", ballots: {} };
+      writeJson(tx, proposalsInfo, proposalId, info);
+      this.#recordHistory(tx, signed);
+      const replay = checkSubmissionTime(
+        tx,
+        signed.message.headers.createdAt,
+        requestDigest,
+        proposalId,
+      );
+      if (replay) throw refuse(replay);
+
+      const resolved = this.#resolve(tx, proposalId, proposal, info, constitution, mode);
+      this.#log(
+        `governance: proposal ${proposalId} by ${
+          signed.memberId.slice(0, 12)
+        }… is ${resolved.state}`,
+      );
+      return { proposalId, info: resolved };
+    });
+  }
+
+  /**
+   * `POST /gov/members/proposals/{id}/ballots/{memberId}:submit` (and the classic ballot route,
+   * where `memberId` is `undefined`).
+   */
+  submitBallot(
+    request: GovRequestBody,
+    proposalId: string,
+    memberId?: string,
+  ): GovResult<ProposalView> {
+    return this.#withApply((tx, mode) => {
+      const signed = this.#authenticate(tx, request, "ballot", true);
+      this.#checkSignedProposalId(signed, proposalId);
+      if (memberId !== undefined) this.#checkSignedMemberId(signed, memberId);
+      const info = readProposalInfo(tx, proposalId);
+      const proposalBytes = tx.get(proposalsTable, utf8(proposalId));
+      if (!info || proposalBytes === undefined) throw refuse(notFound(proposalId));
+      if (info.state !== "Open") {
+        throw refuse(
+          govError(
+            400,
+            "ProposalNotOpen",
+            `Proposal ${proposalId} is currently in state ${info.state} - only Open proposals can receive votes`,
+          ),
+        );
+      }
+      const ballot = parseBallot(signed.message.payload);
+      const constitution = this.#constitution(tx, "ballots");
+      const previous = info.ballots[signed.memberId];
+      if (previous !== undefined) {
+        if (previous === ballot) throw new Abort(ok({ proposalId, info }));
+        throw refuse(
+          govError(
+            400,
+            "VoteAlreadyExists",
+            `Different ballot already submitted by ${signed.memberId} for ${proposalId}.`,
+          ),
+        );
+      }
+      const withBallot: ProposalInfo = {
+        ...info,
+        ballots: { ...info.ballots, [signed.memberId]: ballot },
+      };
+      writeJson(tx, proposalsInfo, proposalId, withBallot);
+      this.#recordHistory(tx, signed);
+      const resolved = this.#resolve(
+        tx,
+        proposalId,
+        fromUtf8(proposalBytes),
+        withBallot,
+        constitution,
+        mode,
+      );
+      this.#log(
+        `governance: ballot of ${
+          signed.memberId.slice(0, 12)
+        }… on ${proposalId}: ${resolved.state}`,
+      );
+      return { proposalId, info: resolved };
+    });
+  }
+
+  /**
+   * `POST /gov/members/proposals/{id}:withdraw`: the proposal, or `null` (204) when it is
+   * unknown.
+   */
+  withdraw(request: GovRequestBody, proposalId: string): GovResult<ProposalView | null> {
+    return this.#transact((tx) => {
+      const signed = this.#authenticate(tx, request, "withdrawal", true);
+      this.#checkSignedProposalId(signed, proposalId);
+      const info = readProposalInfo(tx, proposalId);
+      if (!info) return null;
+      if (signed.memberId !== info.proposer_id) {
+        throw refuse(
+          govError(
+            403,
+            "AuthorizationFailed",
+            `Proposal ${proposalId} can only be withdrawn by proposer ${info.proposer_id}, not caller ${signed.memberId}.`,
+          ),
+        );
+      }
+      if (info.state === "Withdrawn") throw new Abort(ok({ proposalId, info }));
+      if (info.state !== "Open") {
+        throw refuse(
+          govError(
+            400,
+            "ProposalNotOpen",
+            `Proposal ${proposalId} is currently in state ${info.state} and cannot be withdrawn.`,
+          ),
+        );
+      }
+      const withdrawn: ProposalInfo = { ...info, state: "Withdrawn" };
+      writeJson(tx, proposalsInfo, proposalId, withdrawn);
+      removeOtherClosedProposals(tx, proposalId);
+      this.#recordHistory(tx, signed);
+      this.#log(`governance: proposal ${proposalId} withdrawn`);
+      return { proposalId, info: withdrawn };
+    });
+  }
+
+  /**
+   * `POST /gov/members/state-digests/{memberId}:update`: a fresh digest (the Merkle root) for
+   * the member to acknowledge. Any registered member may ask, Active or not.
+   */
+  updateStateDigest(request: GovRequestBody, memberId?: string): GovResult<StateDigestView> {
+    return this.#transact((tx) => {
+      const signed = this.#authenticate(tx, request, "state_digest", false);
+      if (memberId !== undefined) this.#checkSignedMemberId(signed, memberId);
+      return refreshStateDigest(tx, signed.memberId, this.#store.stateRoot());
+    });
+  }
+
+  /**
+   * `POST /gov/members/state-digests/{memberId}:ack`: the member signs the digest it was given
+   * (`{stateDigest}`, classic `{state_digest}`) and becomes Active.
+   */
+  ack(request: GovRequestBody, memberId?: string): GovResult<null> {
+    return this.#transact((tx) => {
+      const signed = this.#authenticate(tx, request, "ack", false);
+      if (memberId !== undefined) this.#checkSignedMemberId(signed, memberId);
+      const outcome = acknowledgeStateDigest(tx, signed);
+      if (typeof outcome !== "boolean") throw refuse(outcome);
+      if (outcome) this.#log(`governance: member ${signed.memberId.slice(0, 12)}… is now Active`);
+      this.#recordHistory(tx, signed);
+      return null;
+    });
+  }
+
+  #authenticate(
+    tx: KvTransaction,
+    request: GovRequestBody,
+    type: "proposal" | "ballot" | "withdrawal" | "state_digest" | "ack",
+    activeOnly: boolean,
+  ): SignedRequest {
+    const signed = authenticateMember(tx, request, type, activeOnly);
+    if (isGovError(signed)) throw refuse(signed);
+    return signed;
+  }
+
+  #constitution(tx: KvTransaction, what: string): string {
+    const constitution = readConstitution(tx);
+    if (constitution === undefined) {
+      throw refuse(
+        govError(500, "InternalError", `No constitution is set - ${what} cannot be evaluated`),
+      );
+    }
+    return constitution;
+  }
+
+  #checkSignedProposalId(signed: SignedRequest, proposalId: string): void {
+    const invalid = checkPathId("proposal", proposalId);
+    if (invalid) throw refuse(invalid);
+    if (signed.message.headers.proposalId !== proposalId) {
+      throw refuse(
+        govError(400, "InvalidResourceName", "Authenticated proposal id does not match URL"),
+      );
+    }
+  }
+
+  #checkSignedMemberId(signed: SignedRequest, memberId: string): void {
+    const invalid = checkPathId("member", memberId);
+    if (invalid) throw refuse(invalid);
+    if (signed.memberId !== memberId) {
+      throw refuse(
+        govError(400, "InvalidResourceName", "Authenticated member id does not match URL"),
+      );
+    }
+  }
+
+  #recordHistory(tx: KvTransaction, signed: SignedRequest): void {
+    tx.set(coseHistory, utf8(signed.memberId), signed.envelope);
+  }
+
+  #resolve(
+    tx: KvTransaction,
+    proposalId: string,
+    proposal: string,
+    info: ProposalInfo,
+    constitution: string,
+    mode: ResolveMode,
+  ): ProposalInfo {
+    const votes: Vote[] = [];
+    const failures: Record<string, Failure> = {};
+    for (const memberId of Object.keys(info.ballots).sort()) {
+      const r = this.#runner.vote(tx, info.ballots[memberId], proposal, info.proposer_id, {
+        proposalId,
+        memberId,
+      });
+      if (r.ok) votes.push({ member_id: memberId, vote: r.value });
+      else failures[memberId] = r.failure;
+    }
+    const outcome = this.#runner.resolve(
+      tx,
+      constitution,
+      proposal,
+      info.proposer_id,
+      votes,
+      proposalId,
+    );
+    let next: ProposalInfo;
+    if (!outcome.ok) {
+      next = failed(info, `Failed to resolve(): ${outcome.failure.reason}`, outcome.failure.trace);
+    } else if (["Open", "Accepted", "Rejected"].includes(outcome.value)) {
+      next = { ...info, state: outcome.value as ProposalInfo["state"] };
+    } else {
+      next = failed(info, `resolve() returned invalid status value: "${outcome.value}"`);
+    }
+    writeJson(tx, proposalsInfo, proposalId, next);
+    if (next.state === "Open") return next;
+
+    removeOtherClosedProposals(tx, proposalId);
+    next = {
+      ...next,
+      final_votes: Object.fromEntries(votes.map((v) => [v.member_id, v.vote])),
+      vote_failures: failures,
+    };
+    writeJson(tx, proposalsInfo, proposalId, next);
+    if (next.state !== "Accepted") return next;
+
+    if (mode.applyFailure) {
+      const { reason, trace } = mode.applyFailure;
+      next = failed(next, `Failed to apply(): ${reason}`, trace);
+      writeJson(tx, proposalsInfo, proposalId, next);
+      return next;
+    }
+    const applied = this.#runner.apply(tx, constitution, proposal, proposalId);
+    if (!applied.ok) throw new ApplyFailed(applied.failure);
+    return next;
+  }
+
+  /** Runs `op` as one transaction; an {@link Abort} discards it and answers its error. */
+  #transact<T>(op: (tx: KvTransaction) => T): GovResult<T> {
+    let value: T | undefined;
+    try {
+      this.#store.commit((tx) => {
+        value = op(tx);
+      });
+    } catch (e) {
+      // An Abort carries the answer of the operation it ends, so its type is the operation's.
+      if (e instanceof Abort) return e.result as GovResult<T>;
+      throw e;
+    }
+    return ok(value as T);
+  }
+
+  /** {@link #transact}, re-executed without `apply` when `apply` failed (see module doc). */
+  #withApply<T>(op: (tx: KvTransaction, mode: ResolveMode) => T): GovResult<T> {
+    try {
+      return this.#transact((tx) => op(tx, {}));
+    } catch (e) {
+      if (!(e instanceof ApplyFailed)) throw e;
+      this.#log(`governance: apply failed: ${e.failure.reason}`);
+      return this.#transact((tx) => op(tx, { applyFailure: e.failure }));
+    }
+  }
+}
+
+const notFound = (proposalId: string): GovError =>
+  govError(404, "ProposalNotFound", `Could not find proposal ${proposalId}.`);
+
+const failed = (info: ProposalInfo, reason: string, trace?: string): ProposalInfo => ({
+  ...info,
+  state: "Failed",
+  failure: trace === undefined ? { reason } : { reason, trace },
+});
+
+function parseBallot(payload: Uint8Array): string {
+  let ballot: unknown;
+  try {
+    ballot = (JSON.parse(fromUtf8(payload)) as { ballot?: unknown } | null)?.ballot;
+  } catch {
+    ballot = undefined;
+  }
+  if (typeof ballot !== "string") {
+    throw refuse(
+      govError(
+        400,
+        "InvalidInput",
+        'Signed request body is not a JSON object containing required string field "ballot"',
+      ),
+    );
+  }
+  return ballot;
+}
+
+/** CCF keeps one closed proposal at a time in the tables: closing one removes the others. */
+function removeOtherClosedProposals(tx: KvTransaction, proposalId: string): void {
+  for (const [id, raw] of entries(tx, proposalsInfo)) {
+    if (id === proposalId) continue;
+    const info = JSON.parse(fromUtf8(raw)) as ProposalInfo;
+    if (info.state === "Open") continue;
+    tx.delete(proposalsTable, utf8(id));
+    tx.delete(proposalsInfo, utf8(id));
+  }
+}

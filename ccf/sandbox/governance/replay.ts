@@ -1,0 +1,53 @@
+/**
+ * CCF's replay protection of proposals (reference/ccf-runtime.md §6.1): the pair (created_at,
+ * SHA-256 of the COSE signature) must not be among the recent proposals, and created_at must not
+ * be older than the median of that window, so a captured proposal cannot be submitted again.
+ */
+import { Buffer } from "node:buffer";
+import type { KvTransaction } from "../kv.ts";
+import { type GovError, govError } from "./errors.ts";
+import { coseRecentProposals, entries, fromUtf8, RECENT_PROPOSALS_WINDOW, utf8 } from "./tables.ts";
+
+/** CCF keeps created_at as 10 decimal digits: enough until the year 2286. */
+const MAX_CREATED_AT = 9_999_999_999;
+
+/**
+ * Checks a new proposal's submission and records it in the window (in `tx`); returns the refusal
+ * instead when it is a replay, too old, or its created_at is out of range.
+ */
+export function checkSubmissionTime(
+  tx: KvTransaction,
+  createdAt: number,
+  requestDigest: Uint8Array,
+  proposalId: string,
+): GovError | undefined {
+  if (createdAt > MAX_CREATED_AT) {
+    return govError(400, "InvalidCreatedAt", "Header parameter created_at value is too large");
+  }
+  // Zero-padded so that string order is numeric order, as CCF keys them.
+  const createdAtText = String(createdAt).padStart(10, "0");
+  const key = `${createdAtText}:${Buffer.from(requestDigest).toString("hex")}`;
+  const colliding = tx.get(coseRecentProposals, utf8(key));
+  if (colliding !== undefined) {
+    return govError(
+      400,
+      "ProposalReplay",
+      `Proposal submission replay, already exists as proposal ${fromUtf8(colliding)}`,
+    );
+  }
+  const keys = entries(tx, coseRecentProposals).map(([k]) => k);
+  if (keys.length > 0) {
+    const median = keys[Math.floor(keys.length / 2)].split(":")[0];
+    if (createdAtText < median) {
+      return govError(
+        400,
+        "ProposalCreatedTooLongAgo",
+        `Proposal created too long ago, created_at must be greater than ${median}`,
+      );
+    }
+  }
+  tx.set(coseRecentProposals, utf8(key), utf8(proposalId));
+  const excess = keys.length - (RECENT_PROPOSALS_WINDOW - 1);
+  for (let i = 0; i < excess; i++) tx.delete(coseRecentProposals, utf8(keys[i]));
+  return undefined;
+}

@@ -1,0 +1,311 @@
+/**
+ * A QuickJS context set up the way CCF runs constitution code: the app environment of the prelude
+ * (converters, `ccf.crypto`, `ccf.kv`, `console`, `Math.random`, the `Date` stub) with the
+ * governance permissions on `ccf.kv` instead of the app ones, without the request-bound
+ * `ccf.rpc`, `ccf.historical` and `ccf.consensus`, and, for `apply` only, the governance effects
+ * (`ccf.setJwtPublicSigningKeys`, `ccf.removeJwtPublicSigningKeys`,
+ * `ccf.refreshAppBytecodeCache`, `ccf.node`, `ccf.network`).
+ *
+ * Like CCF, every call gets a fresh context: `validate`, each ballot, `resolve` and `apply` share
+ * nothing but the transaction.
+ */
+import type { QuickJSContext, QuickJSHandle, QuickJSWASMModule } from "quickjs-emscripten";
+import type { KvTransaction } from "../kv.ts";
+import { createHostObject } from "./hostBridge.ts";
+import { QUICKJS_STACK_CEILING } from "./interpreter.ts";
+import { governanceContextName, governanceMapPermission } from "./kvPermissions.ts";
+import { normalizeModuleName } from "./moduleNames.ts";
+import { PRELUDE_SOURCE } from "./prelude.ts";
+import type { LogEntry, RequestScope } from "./types.ts";
+import { type HostValue, toVm } from "./values.ts";
+
+/** What `apply` may ask of the node beyond the KV (CCF's `GovEffectsExtension`). */
+export interface GovernanceEffects {
+  /** Replaces the keys of `issuer` by those of `jwks` (JSON values as the constitution gave them). */
+  setJwtPublicSigningKeys(issuer: string, metadata: unknown, jwks: unknown): void;
+  /** Removes every key of `issuer`. */
+  removeJwtPublicSigningKeys(issuer: string): void;
+  /** Compiles every module of the app in the transaction; throws on the first that does not. */
+  refreshAppBytecodeCache(): void;
+}
+
+/** Limits of one call (CCF applies `js_runtime_options`, never lower than the defaults). */
+export interface GovernanceLimits {
+  readonly maxExecutionTimeMs: number;
+  readonly maxHeapBytes: number;
+  readonly maxStackBytes: number;
+}
+
+/** One call of an exported function of a governance module. */
+export interface GovernanceCall {
+  /** The module source: the constitution or a ballot. */
+  readonly source: string;
+  /** The name the module is compiled under, shown in stack traces. */
+  readonly moduleName: string;
+  readonly exportName: string;
+  readonly args: readonly HostValue[];
+  readonly tx: KvTransaction;
+  /** `true` for `apply`: governance maps writable and the effects installed. */
+  readonly applying: boolean;
+  /** Required when `applying`. */
+  readonly effects?: GovernanceEffects;
+  readonly limits: GovernanceLimits;
+  readonly log?: (entry: LogEntry) => void;
+  readonly random?: () => number;
+}
+
+/** The function's return value (as JSON-like data), or why it failed. */
+export type GovernanceResult =
+  | { readonly ok: true; readonly value: unknown }
+  | {
+    readonly ok: false;
+    readonly reason: string;
+    readonly trace?: string;
+    /** The QuickJS instance itself failed (not the script): retire it. */
+    readonly engineFailure?: boolean;
+  };
+
+/** CCF's reason when the interrupt handler stopped constitution code. */
+export const GOVERNANCE_TIMEOUT = "Operation took too long to complete.";
+
+const ENTRY = "<ccf-governance-entry>";
+
+/**
+ * Installs the governance-only part of `ccf` on top of the app prelude, as a function of the host
+ * object `G` and whether this context applies a proposal.
+ */
+const GOVERNANCE_PRELUDE = String.raw`
+(function (G, applying) {
+  "use strict";
+  const ccf = globalThis.ccf;
+  const stringify = JSON.stringify;
+  const TypeErr = TypeError;
+  delete ccf.rpc;
+  delete ccf.historical;
+  delete ccf.consensus;
+  if (!applying) return;
+  const argc = (n, expected) => {
+    if (n !== expected) throw new TypeErr("Passed " + n + " arguments, but expected " + expected);
+  };
+  const json = (v) => {
+    const s = stringify(v);
+    return s === undefined ? "null" : s;
+  };
+  ccf.setJwtPublicSigningKeys = function setJwtPublicSigningKeys(issuer, metadata, jwks) {
+    argc(arguments.length, 3);
+    if (typeof issuer !== "string") throw new TypeErr("issuer argument is not a string");
+    G.setJwtPublicSigningKeys(issuer, json(metadata), json(jwks));
+  };
+  ccf.removeJwtPublicSigningKeys = function removeJwtPublicSigningKeys(issuer) {
+    argc(arguments.length, 1);
+    if (typeof issuer !== "string") throw new TypeErr("issuer argument is not a string");
+    G.removeJwtPublicSigningKeys(issuer);
+  };
+  ccf.refreshAppBytecodeCache = function refreshAppBytecodeCache() {
+    argc(arguments.length, 0);
+    G.refreshAppBytecodeCache();
+  };
+  // A one-node sandbox has no recovery shares and a single ledger secret: these are no-ops.
+  ccf.node = {
+    triggerRecoverySharesRefresh: function triggerRecoverySharesRefresh() {},
+    triggerLedgerRekey: function triggerLedgerRekey() {},
+  };
+  ccf.network = {
+    getLatestLedgerSecretSeqno: function getLatestLedgerSecretSeqno() { return 1; },
+  };
+})
+`;
+
+/** The name and message of an exception handle, then frees it. */
+function errorText(ctx: QuickJSContext, error: QuickJSHandle): { reason: string; trace?: string } {
+  try {
+    const dumped = ctx.dump(error) as unknown;
+    if (dumped && typeof dumped === "object" && "message" in dumped) {
+      const e = dumped as { name?: unknown; message?: unknown; stack?: unknown };
+      return {
+        reason: `${String(e.name ?? "Error")}: ${String(e.message)}`,
+        trace: typeof e.stack === "string" && e.stack !== "" ? e.stack : undefined,
+      };
+    }
+    return { reason: typeof dumped === "string" ? dumped : JSON.stringify(dumped) };
+  } catch {
+    return { reason: "exception" };
+  } finally {
+    error.dispose();
+  }
+}
+
+class ScriptFailure extends Error {
+  constructor(readonly reason: string, readonly trace?: string) {
+    super(reason);
+  }
+}
+
+/**
+ * Compiles `call.source` as an ES module, calls its export `call.exportName` with `call.args`
+ * (`this` undefined) and returns the result as JSON-like data. Never throws for failures of the
+ * script; they come back as `{ok: false}` with CCF's reason text.
+ */
+export function runGovernanceFunction(
+  module: QuickJSWASMModule,
+  call: GovernanceCall,
+): GovernanceResult {
+  const runtime = module.newRuntime();
+  let deadline = Infinity;
+  let timedOut = false;
+  const handles: QuickJSHandle[] = [];
+  let ctx: QuickJSContext | undefined;
+  let disposeHost: (() => void) | undefined;
+  let result: GovernanceResult;
+  try {
+    runtime.setMemoryLimit(call.limits.maxHeapBytes);
+    runtime.setMaxStackSize(Math.min(call.limits.maxStackBytes, QUICKJS_STACK_CEILING));
+    runtime.setModuleLoader(
+      (name) =>
+        name === call.moduleName
+          ? call.source
+          : { error: new Error(`Module '${name}' could not be loaded`) },
+      (base, specifier) => normalizeModuleName(base, specifier),
+    );
+    runtime.setInterruptHandler(() => {
+      if (performance.now() < deadline) return false;
+      timedOut = true;
+      return true;
+    });
+    ctx = runtime.newContext();
+    const c = ctx;
+    const keep = (h: QuickJSHandle) => (handles.push(h), h);
+    const scope: RequestScope = {
+      tx: call.tx,
+      readOnly: !call.applying,
+      body: new Uint8Array(),
+      hooks: {},
+      logs: [],
+    };
+    const host = createHostObject(c, {
+      scope: () => scope,
+      random: call.random ?? (() => crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32),
+      log: (entry) => call.log?.(entry),
+    });
+    disposeHost = host.dispose;
+    keep(host.host);
+    // Replacing the host's permission lookup is what turns the app `ccf.kv` into the governance
+    // one: every other KV primitive acts on the transaction the same way.
+    const kvAccess = keep(c.newFunction("kvAccess", (name) => {
+      const permission = governanceMapPermission(c.getString(name), call.applying);
+      return toVm(c, [permission, governanceContextName(call.applying)]);
+    }));
+    c.setProp(host.host, "kvAccess", kvAccess);
+
+    deadline = performance.now() + call.limits.maxExecutionTimeMs;
+    const prelude = keep(c.unwrapResult(c.evalCode(PRELUDE_SOURCE, "<ccf-sandbox-prelude>")));
+    keep(c.unwrapResult(c.callFunction(prelude, c.undefined, host.host)));
+    const effects = keep(c.newObject());
+    const effect = (name: string, f: (...args: string[]) => void) => {
+      const fn = c.newFunction(name, (...args) => {
+        f(...args.map((a) => c.getString(a)));
+      });
+      c.setProp(effects, name, fn);
+      fn.dispose();
+    };
+    if (call.applying) {
+      const e = call.effects;
+      if (!e) throw new Error("apply needs the governance effects");
+      effect(
+        "setJwtPublicSigningKeys",
+        (issuer, metadata, jwks) =>
+          e.setJwtPublicSigningKeys(issuer, JSON.parse(metadata), JSON.parse(jwks)),
+      );
+      effect("removeJwtPublicSigningKeys", (issuer) => e.removeJwtPublicSigningKeys(issuer));
+      effect("refreshAppBytecodeCache", () => e.refreshAppBytecodeCache());
+    }
+    const govPrelude = keep(c.unwrapResult(c.evalCode(GOVERNANCE_PRELUDE, "<ccf-gov-prelude>")));
+    keep(c.unwrapResult(
+      c.callFunction(govPrelude, c.undefined, effects, call.applying ? c.true : c.false),
+    ));
+
+    const fn = keep(exportedFunction(c, call));
+    const args = call.args.map((a) => keep(toVm(c, a)));
+    const called = c.callFunction(fn, c.undefined, ...args);
+    if (called.error) {
+      const { reason, trace } = errorText(c, called.error);
+      throw new ScriptFailure(reason, trace);
+    }
+    const value = keep(called.value);
+    let dumped: unknown;
+    try {
+      dumped = c.dump(value);
+    } catch (e) {
+      throw new ScriptFailure(`the return value cannot be read: ${(e as Error).message}`);
+    }
+    result = { ok: true, value: dumped };
+  } catch (e) {
+    result = failureOf(e, timedOut);
+  }
+  if ("engineFailure" in result && result.engineFailure) return result;
+  try {
+    for (const h of handles.reverse()) {
+      if (h.alive) h.dispose();
+    }
+    disposeHost?.();
+    ctx?.dispose();
+    runtime.dispose();
+  } catch (e) {
+    // Host-stack exhaustion inside QuickJS (see engine.ts) can leave the runtime unable to free
+    // itself even though the script's error was caught: the instance must be retired.
+    return engineFailure(e);
+  }
+  return result;
+}
+
+const engineFailure = (e: unknown): GovernanceResult => ({
+  ok: false,
+  reason: `QuickJS engine failure: ${e instanceof Error ? e.message : String(e)}`,
+  engineFailure: true,
+});
+
+function failureOf(e: unknown, timedOut: boolean): GovernanceResult {
+  if (e instanceof ScriptFailure) {
+    return { ok: false, reason: timedOut ? GOVERNANCE_TIMEOUT : e.reason, trace: e.trace };
+  }
+  if (timedOut) return { ok: false, reason: GOVERNANCE_TIMEOUT };
+  // quickjs-emscripten raises the VM's own errors from unwrapResult as host errors carrying the
+  // dumped error (`cause`); anything else is a failure of the engine, not of the script.
+  const fromVm = typeof e === "object" && e !== null && "cause" in e;
+  return fromVm ? { ok: false, reason: (e as Error).message } : engineFailure(e);
+}
+
+/** Evaluates the module (top-level code included) and returns its export, or throws. */
+function exportedFunction(ctx: QuickJSContext, call: GovernanceCall): QuickJSHandle {
+  const entry = ctx.evalCode(
+    `import * as ns from ${JSON.stringify(call.moduleName)}; export { ns };`,
+    ENTRY,
+    { type: "module" },
+  );
+  if (entry.error) {
+    const { reason, trace } = errorText(ctx, entry.error);
+    throw new ScriptFailure(`Failed to load ${call.moduleName}: ${reason}`, trace);
+  }
+  const state = ctx.getPromiseState(entry.value);
+  if (state.type !== "fulfilled" || !state.notAPromise) {
+    if (state.type === "fulfilled") state.value.dispose();
+    if (state.type === "rejected") {
+      const { reason, trace } = errorText(ctx, state.error);
+      entry.value.dispose();
+      throw new ScriptFailure(`Failed to load ${call.moduleName}: ${reason}`, trace);
+    }
+    entry.value.dispose();
+    throw new ScriptFailure(`Failed to load ${call.moduleName}: evaluation did not complete`);
+  }
+  const ns = ctx.getProp(entry.value, "ns");
+  entry.value.dispose();
+  const f = ctx.getProp(ns, call.exportName);
+  ns.dispose();
+  if (ctx.typeof(f) !== "function") {
+    f.dispose();
+    throw new ScriptFailure(
+      `Export '${call.exportName}' of module '${call.moduleName}' is not a function`,
+    );
+  }
+  return f;
+}
