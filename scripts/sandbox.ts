@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { type AppBundle, validateBundle } from "../ccf/sandbox/quickjs/mod.ts";
 import { isDeployed, startSandbox, writeAppBundle } from "../ccf/sandbox/node/mod.ts";
+import { governanceGenesisWrites, installGovernance } from "../ccf/sandbox/governance/mod.ts";
 
 const usage = `deno task sandbox [options]
 
@@ -91,6 +92,7 @@ const main = async () => {
     members: count("members", args.members, 3, 1),
     users: count("users", args.users, 1),
     signatureIntervalMs: count("signature-interval-ms", args["signature-interval-ms"], 1000, 1),
+    genesisWrites: governanceGenesisWrites,
     log: (line) => {
       record(line);
       console.log(`[node] ${line}`);
@@ -102,6 +104,7 @@ const main = async () => {
     },
   });
   const { node, server } = sandbox;
+  await installGovernance(node, { log: (line) => console.log(`[node] ${line}`) });
 
   if (bundle && !isDeployed(node.readTransaction(), bundle)) {
     const commit = node.commitGovernance((tx) => writeAppBundle(tx, bundle));
