@@ -1,0 +1,339 @@
+import assert from "node:assert/strict";
+import {
+  certId,
+  type CoseSign1,
+  parseGovMessage,
+  verifyGovMessage,
+} from "../../../ccf/sandbox/governance/cose.ts";
+import type { Signer } from "../../../scripts/kms/config.ts";
+import { workspaceMember } from "../../../scripts/kms/config.ts";
+import { CliError } from "../../../scripts/kms/errors.ts";
+import {
+  ballotFor,
+  createGovClient,
+  govPaths,
+  type ProposalInfo,
+  signedMessage,
+  type Transport,
+} from "../../../scripts/kms/govClient.ts";
+import type { Answer } from "../../../scripts/kms/http.ts";
+import { createOutput } from "../../../scripts/kms/output.ts";
+import {
+  describeInfo,
+  type GovSession,
+  proposeAndVote,
+  voteOn,
+  withdrawProposal,
+  workspaceLabels,
+} from "../../../scripts/kms/voting.ts";
+import { makeMember, makeWorkspace } from "./_members.ts";
+
+const now = 1_700_000_123_456;
+const url = "https://gov.test:8000";
+
+const signerOf = async (name: string): Promise<Signer> => {
+  const m = await makeMember(name);
+  return { label: name, id: certId(m.certPem), ...m };
+};
+
+Deno.test("COSE bodies: proposals, ballots and withdrawals verify with the member's certificate", async () => {
+  const member = await signerOf("member0");
+  const other = await signerOf("member1");
+  const proposal = JSON.stringify({ actions: [{ name: "set_settings_policy", args: {} }] });
+  const cases = [
+    { body: proposal, type: "proposal", id: undefined },
+    { body: ballotFor(true), type: "ballot", id: "p1" },
+    { body: "", type: "withdrawal", id: "p1" },
+  ] as const;
+  for (const { body, type, id } of cases) {
+    const bytes = signedMessage(body, member, type, now, id);
+    const parsed = parseGovMessage(bytes) as CoseSign1;
+    assert.equal(typeof parsed, "object", `${type} parses`);
+    assert.deepEqual(parsed.headers, {
+      alg: -35, // ES384: the sandbox's members have P-384 keys
+      kid: member.id,
+      msgType: type,
+      createdAt: Math.floor(now / 1000),
+      ...(id === undefined ? {} : { proposalId: id }),
+    });
+    assert.equal(new TextDecoder().decode(parsed.payload), body);
+    assert.ok(verifyGovMessage(parsed, member.certPem), `${type} verifies`);
+    assert.equal(verifyGovMessage(parsed, other.certPem), false);
+  }
+});
+
+Deno.test("ballots: a constitution-style vote function returning the member's choice", () => {
+  assert.deepEqual(JSON.parse(ballotFor(true)), {
+    ballot: "export function vote (proposal, proposerId) { return true }",
+  });
+  assert.match(JSON.parse(ballotFor(false)).ballot, /return false }$/);
+});
+
+Deno.test("paths: the 2024-07-01 routes, with proposal ids checked before they reach a URL", () => {
+  assert.equal(govPaths.create(), "/gov/members/proposals:create?api-version=2024-07-01");
+  assert.equal(govPaths.proposal("ab12"), "/gov/members/proposals/ab12?api-version=2024-07-01");
+  assert.equal(
+    govPaths.ballot("ab12", "m0"),
+    "/gov/members/proposals/ab12/ballots/m0:submit?api-version=2024-07-01",
+  );
+  assert.equal(
+    govPaths.withdraw("ab12"),
+    "/gov/members/proposals/ab12:withdraw?api-version=2024-07-01",
+  );
+  assert.equal(govPaths.constitution(), "/gov/service/constitution?api-version=2024-07-01");
+  for (const id of ["../x", "a/b", "a?b", ""]) {
+    assert.throws(() => govPaths.proposal(id), CliError);
+  }
+});
+
+/**
+ * An in-memory stand-in for CCF's governance with the default constitution's majority `resolve`:
+ * it verifies every COSE body as CCF does, refuses actions named `refuse` in `validate`, and fails
+ * to apply actions named `explode`.
+ */
+const fakeGovernance = (members: readonly Signer[]) => {
+  const certs = new Map(members.map((m) => [m.id, m.certPem]));
+  const proposals = new Map<string, { info: ProposalInfo; votes: Map<string, boolean> }>();
+  const requests: string[] = [];
+  const json = (status: number, body: unknown): Answer => ({
+    status,
+    headers: new Headers({ "content-type": "application/json" }),
+    text: JSON.stringify(body),
+  });
+  const error = (status: number, code: string, message: string) =>
+    json(status, { error: { code, message } });
+  const verified = (init: RequestInit, type: string): CoseSign1 | string => {
+    if (new Headers(init.headers).get("content-type") !== "application/cose") return "content-type";
+    const message = parseGovMessage(init.body as Uint8Array);
+    if (typeof message === "string") return message;
+    const cert = certs.get(message.headers.kid);
+    if (!cert || !verifyGovMessage(message, cert)) return "signature";
+    if (message.headers.msgType !== type) return "type";
+    if (message.headers.createdAt !== Math.floor(now / 1000)) return "created_at";
+    return message;
+  };
+  const resolve = (entry: { info: ProposalInfo; votes: Map<string, boolean> }, body: string) => {
+    const yes = [...entry.votes.values()].filter((v) => v).length;
+    const no = entry.votes.size - yes;
+    let state: ProposalInfo["proposalState"] = "Open";
+    if (yes * 2 > members.length) state = "Accepted";
+    else if (no * 2 >= members.length) state = "Rejected";
+    const explode = state === "Accepted" && body.includes('"explode"');
+    entry.info = {
+      ...entry.info,
+      proposalState: explode ? "Failed" : state,
+      ballotCount: entry.votes.size,
+      ballotSubmitters: [...entry.votes.keys()],
+      finalVotes: Object.fromEntries(entry.votes),
+      ...(explode ? { failure: { reason: "Error: apply blew up" } } : {}),
+    };
+  };
+  const bodies = new Map<string, string>();
+  const transport: Transport = (target, init) => {
+    const path = target.slice(url.length);
+    requests.push(`${init.method} ${path}`);
+    if (!path.endsWith("?api-version=2024-07-01")) {
+      return Promise.resolve(error(400, "ApiVersion", "?"));
+    }
+    const route = path.replace("?api-version=2024-07-01", "");
+    const text = (m: CoseSign1) => new TextDecoder().decode(m.payload);
+    if (route === "/gov/members/proposals:create") {
+      const m = verified(init, "proposal");
+      if (typeof m === "string") return Promise.resolve(error(401, "Unauthorized", m));
+      const body = text(m);
+      if (body.includes('"refuse"')) {
+        return Promise.resolve(
+          error(400, "ProposalFailedToValidate", "Proposal failed to validate: refuse is refused"),
+        );
+      }
+      const id = `p${proposals.size}`;
+      const entry = {
+        info: {
+          proposalId: id,
+          proposerId: m.headers.kid,
+          proposalState: "Open",
+          ballotCount: 0,
+        } as ProposalInfo,
+        votes: new Map<string, boolean>(),
+      };
+      proposals.set(id, entry);
+      bodies.set(id, body);
+      return Promise.resolve(json(200, entry.info));
+    }
+    const ballot = route.match(/^\/gov\/members\/proposals\/(\w+)\/ballots\/(\w+):submit$/);
+    if (ballot) {
+      const m = verified(init, "ballot");
+      if (typeof m === "string") return Promise.resolve(error(401, "Unauthorized", m));
+      const entry = proposals.get(ballot[1]);
+      if (!entry || m.headers.proposalId !== ballot[1] || m.headers.kid !== ballot[2]) {
+        return Promise.resolve(error(400, "BadBallot", "mismatch"));
+      }
+      if (entry.info.proposalState !== "Open") {
+        return Promise.resolve(error(400, "ProposalNotOpen", "not open"));
+      }
+      entry.votes.set(m.headers.kid, /return true/.test(JSON.parse(text(m)).ballot));
+      resolve(entry, bodies.get(ballot[1])!);
+      return Promise.resolve(json(200, entry.info));
+    }
+    const withdraw = route.match(/^\/gov\/members\/proposals\/(\w+):withdraw$/);
+    if (withdraw) {
+      const m = verified(init, "withdrawal");
+      if (typeof m === "string") return Promise.resolve(error(401, "Unauthorized", m));
+      const entry = proposals.get(withdraw[1])!;
+      if (m.headers.kid !== entry.info.proposerId) {
+        return Promise.resolve(error(403, "Forbidden", "only the proposer may withdraw"));
+      }
+      entry.info = { ...entry.info, proposalState: "Withdrawn" };
+      return Promise.resolve(json(200, entry.info));
+    }
+    const get = route.match(/^\/gov\/members\/proposals\/(\w+)$/);
+    if (get && init.method === "GET") {
+      const entry = proposals.get(get[1]);
+      return Promise.resolve(
+        entry ? json(200, entry.info) : error(404, "ProposalNotFound", get[1]),
+      );
+    }
+    return Promise.resolve(error(404, "ResourceNotFound", route));
+  };
+  return { transport, requests };
+};
+
+const session = async (count: number) => {
+  const { dir } = await makeWorkspace(count);
+  const signers = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const files = workspaceMember(dir, i);
+      const certPem = await Deno.readTextFile(files.certPath);
+      return {
+        label: files.label,
+        id: certId(certPem),
+        certPem,
+        keyPem: await Deno.readTextFile(files.keyPath),
+      };
+    }),
+  );
+  const fake = fakeGovernance(signers);
+  const stdout: string[] = [], stderr: string[] = [];
+  const gov = createGovClient({
+    url,
+    serviceCertPem: "",
+    clock: () => now,
+    transport: fake.transport,
+  });
+  const s: GovSession = {
+    gov,
+    out: createOutput({ stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l) }),
+    signerOf: (files) => Promise.resolve(signers[Number(files.label.replace("member", ""))]),
+    labels: await workspaceLabels(dir),
+  };
+  const member = (i: number) => workspaceMember(dir, i);
+  const cleanup = () => Deno.remove(dir, { recursive: true });
+  return { s, member, stdout, stderr, requests: fake.requests, cleanup };
+};
+
+const proposal = { actions: [{ name: "set_settings_policy", args: {} }] };
+
+Deno.test("flow: with three members, the proposer's vote leaves it open; voting with a majority accepts it", async () => {
+  const t = await session(3);
+  try {
+    assert.equal(await proposeAndVote(t.s, proposal, t.member(0), [t.member(0)]), 0);
+    assert.deepEqual(t.stdout, [
+      "proposal p0",
+      "state: Open",
+      "proposer: member0",
+      "ballots: 1 (member0)",
+      "votes: member0 for",
+      "the proposal stays open until more members vote: deno task kms vote p0 --vote-with <members>",
+    ]);
+    t.stdout.length = 0;
+    assert.equal(await voteOn(t.s, "p0", [t.member(1), t.member(2)], true), 0);
+    assert.equal(t.stdout[1], "state: Accepted");
+    assert.match(t.stderr.join("\n"), /the proposal is Accepted: member2 does not vote/);
+    const idOf = (label: string) => [...t.s.labels].find(([, l]) => l === label)![0];
+    const ballot = (label: string) =>
+      `POST /gov/members/proposals/p0/ballots/${idOf(label)}:submit?api-version=2024-07-01`;
+    assert.deepEqual(t.requests, [
+      "POST /gov/members/proposals:create?api-version=2024-07-01",
+      ballot("member0"),
+      "GET /gov/members/proposals/p0?api-version=2024-07-01",
+      ballot("member1"),
+    ]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("flow: a majority voting --reject rejects it, and the operator sees the votes", async () => {
+  const t = await session(3);
+  try {
+    assert.equal(await proposeAndVote(t.s, proposal, t.member(0), [t.member(0)]), 0);
+    t.stdout.length = 0;
+    assert.equal(await voteOn(t.s, "p0", [t.member(1), t.member(2)], false), 0);
+    assert.deepEqual(t.stdout.slice(1), [
+      "state: Rejected",
+      "proposer: member0",
+      "ballots: 3 (member0, member1, member2)",
+      "votes: member0 for, member1 against, member2 against",
+      "reason: the members' votes rejected it",
+    ]);
+    t.stdout.length = 0;
+    assert.equal(await voteOn(t.s, "p0", [t.member(1)], true), 1);
+    assert.match(t.stderr.at(-1)!, /the proposal is Rejected: it takes no more ballots/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("flow: withdrawal by the proposer; a refusal by validate and a failed apply reach the operator", async () => {
+  const t = await session(3);
+  try {
+    await proposeAndVote(t.s, proposal, t.member(0), [t.member(0)]);
+    t.stdout.length = 0;
+    assert.equal(await withdrawProposal(t.s, "p0", t.member(0)), 0);
+    assert.equal(t.stdout[1], "state: Withdrawn");
+    await assert.rejects(
+      proposeAndVote(t.s, { actions: [{ name: "refuse" }] }, t.member(0), [t.member(0)]),
+      (e: unknown) => {
+        assert.ok(e instanceof CliError);
+        assert.equal(
+          e.message,
+          "the service refused the proposal: 400 ProposalFailedToValidate: Proposal failed to " +
+            "validate: refuse is refused",
+        );
+        return true;
+      },
+    );
+    t.stdout.length = 0;
+    const status = await proposeAndVote(
+      t.s,
+      { actions: [{ name: "explode" }] },
+      t.member(0),
+      [t.member(0), t.member(1)],
+    );
+    assert.equal(status, 1);
+    assert.ok(t.stdout.includes("state: Failed"));
+    assert.ok(t.stdout.includes("reason: Error: apply blew up"));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("describeInfo: unknown members by id prefix, vote failures and dropped proposals", () => {
+  const id = "ab".repeat(32);
+  assert.deepEqual(
+    describeInfo({
+      proposalId: "p",
+      proposerId: id,
+      proposalState: "Dropped",
+      ballotCount: 0,
+      voteFailures: { [id]: { reason: "SyntaxError" } },
+    }, new Map()),
+    [
+      "state: Dropped",
+      `proposer: ${id.slice(0, 12)}…`,
+      "ballots: 0",
+      `ballot of ${id.slice(0, 12)}… failed: SyntaxError`,
+      "reason: dropped by a change that invalidates open proposals (e.g. set_constitution)",
+    ],
+  );
+});
