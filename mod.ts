@@ -36,7 +36,9 @@ export {
   encapsulateRequest,
   type GatewayContext,
   type GatewayPrivateKey,
+  type RequestHeader,
   requestKeyId,
+  type ResponseOptions,
 } from "./client/ohttp/encapsulation.ts";
 export {
   type BhttpRequest,
@@ -45,8 +47,20 @@ export {
   decodeResponse,
   encodeRequest,
   encodeResponse,
+  type Field,
+  type InformationalResponse,
 } from "./client/ohttp/bhttp.ts";
 export { importPrivateKey } from "./client/ohttp/suite.ts";
+export type {
+  ChunkedResponseReader,
+  ChunkedResponseSealer,
+} from "./client/ohttp/chunkedResponse.ts";
+export { createGateway, type Gateway, type GatewayOptions } from "./client/gateway/gateway.ts";
+export {
+  type OhttpExchange,
+  type OhttpResponse,
+  sendOhttpRequest,
+} from "./client/gateway/sendRequest.ts";
 
 export {
   type HttpError,
@@ -57,24 +71,38 @@ export {
   toHttp,
 } from "./core/errors.ts";
 export {
+  Aead,
+  type AeadId,
   decodeKeyConfig,
   decodeKeyConfigList,
   encodeKeyConfig,
   encodeKeyConfigList,
+  Kdf,
+  type KdfId,
+  Kem,
+  type KemId,
   type KeyConfig,
   keyConfigFromHex,
   keyConfigToHex,
   p384KeyConfig,
+  type SymmetricSuite,
+  type validKeyConfig,
 } from "./core/ohttp/keyConfig.ts";
 export {
   decodePrivateKeyCbor,
   encodePrivateKeyCbor,
   type P384PrivateKey,
+  type P384PrivateKeyFields,
+  type validPrivateKey,
 } from "./core/keys/privateKeyCbor.ts";
 export {
+  type ExpectedClaim,
   type ReceiptCrypto,
   type VerifiedReceipt,
   verifyReceipt,
   type VerifyReceiptInput,
 } from "./core/receipt/verify.ts";
+export type { LeafComponents, ProofStep, Receipt } from "./core/receipt/receipt.ts";
 export { evaluate, type KeyReleasePolicy } from "./core/policy/keyRelease.ts";
+export type { AllowedValue, ClaimRules, Thresholds } from "./core/policy/rules.ts";
+export type { Either, Left, ReadonlyNonEmptyArray, Right } from "./core/either.ts";

@@ -8,9 +8,13 @@
 
 /** One rule of the key release policy that a token did not satisfy. */
 export interface PolicyFailure {
+  /** The claim's dotted path in the token, e.g. `x-ms-isolation-tee.x-ms-attestation-type`. */
   readonly claim: string;
+  /** The policy map the rule belongs to. */
   readonly rule: "claims" | "gte" | "gt";
+  /** The rule: the allowed values for `claims`, the numeric threshold for `gte` and `gt`. */
   readonly expected: unknown;
+  /** The token's value at `claim`; `null` when the claim is missing (JSON has no undefined). */
   readonly actual: unknown;
 }
 
@@ -116,8 +120,11 @@ const statusOf: { readonly [K in KmsErrorCode]: number } = {
 
 /** The HTTP form of an error: status, extra headers and the JSON body. */
 export interface HttpError {
+  /** The HTTP status code; 202 for `ReceiptNotReady`, a "come back later" and not a failure. */
   readonly status: number;
+  /** Headers to add to the response: `retry-after` (seconds) for `ReceiptNotReady`, else none. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The JSON body; `details` lists the failed rules of a `PolicyDenied` only. */
   readonly body: {
     readonly error: {
       readonly code: KmsErrorCode;

@@ -20,19 +20,24 @@ import {
 import { decodePrivateKeyCbor, type P384PrivateKey } from "../../core/keys/privateKeyCbor.ts";
 import { decodeKeyConfig, type KeyConfig } from "../../core/ohttp/keyConfig.ts";
 import type { VerifiedReceipt } from "../../core/receipt/verify.ts";
+import type { Either } from "../../core/either.ts";
 import { receiptVerifier } from "./receiptVerifier.ts";
 
 /** A public key the KMS published, whose receipt verified. */
 export interface PublishedKeyConfig {
+  /** The OHTTP key id, 0..255 (also `config.keyId`). */
   readonly keyId: number;
+  /** The decoded KeyConfig, to encapsulate requests with. */
   readonly config: KeyConfig;
   /** The KeyConfig as the KMS published it: lowercase hex, also the receipt's claim. */
   readonly publicKey: string;
+  /** The CCF receipt that commits to `publicKey`, verified against the pinned service cert. */
   readonly receipt: VerifiedReceipt;
 }
 
 /** A private key released to this caller, checked against its published KeyConfig. */
 export interface ReleasedKey extends PublishedKeyConfig {
+  /** The unwrapped private key; its kid and public point match `config`. Never log it. */
   readonly privateKey: P384PrivateKey;
 }
 
@@ -61,9 +66,9 @@ export interface ReleaseKeyRequest {
 /** A KMS client bound to one service. */
 export interface KmsClient {
   /** Every releasable key whose receipt verifies, newest last; fails if any receipt does not. */
-  listKeys(): Promise<E.Either<KmsError, PublishedKeyConfig[]>>;
+  listKeys(): Promise<Either<KmsError, PublishedKeyConfig[]>>;
   /** Releases, unwraps and checks a private key. */
-  releaseKey(request: ReleaseKeyRequest): Promise<E.Either<KmsError, ReleasedKey>>;
+  releaseKey(request: ReleaseKeyRequest): Promise<Either<KmsError, ReleasedKey>>;
   /** Closes the HTTP client. */
   close(): void;
 }

@@ -10,6 +10,7 @@ import * as x509 from "@peculiar/x509";
 import { p256, p384 } from "@noble/curves/nist.js";
 import * as E from "fp-ts/lib/Either.js";
 import { utf8 } from "../../core/bytes.ts";
+import type { Either } from "../../core/either.ts";
 import { invalidReceipt, type KmsError } from "../../core/errors.ts";
 import { decodeReceipt, leafOf, rootOf, rootPreimage } from "../../core/receipt/receipt.ts";
 import { checkClaims, type VerifiedReceipt } from "../../core/receipt/verify.ts";
@@ -18,7 +19,7 @@ import { denoReceiptCrypto } from "../receiptCrypto.ts";
 /** Verifies receipts against one service certificate. */
 export interface ReceiptVerifier {
   /** Verifies `receipt` (JSON text or object) and that it commits to `claim` (e.g. a KeyConfig hex). */
-  verify(receipt: unknown, claim: string): Promise<E.Either<KmsError, VerifiedReceipt>>;
+  verify(receipt: unknown, claim: string): Promise<Either<KmsError, VerifiedReceipt>>;
 }
 
 interface NodeKey {

@@ -17,27 +17,41 @@ export type Field = readonly [name: string, value: string];
 
 /** A request; `trailers` may be left out when empty. */
 export interface BhttpRequest {
+  /** The method, e.g. `POST`. */
   readonly method: string;
+  /** The scheme, e.g. `https`. */
   readonly scheme: string;
+  /** The host (and port) the request is for; may be empty, as in the real client's requests. */
   readonly authority: string;
+  /** The path and any query, e.g. `/stream?pieces=5`. */
   readonly path: string;
+  /** Header fields, in order, as Latin-1 strings like every field here. */
   readonly headers: readonly Field[];
+  /** The body, empty for none. */
   readonly content: Uint8Array;
+  /** Trailer fields, in order. */
   readonly trailers?: readonly Field[];
 }
 
 /** An interim (1xx) response that precedes the final one. */
 export interface InformationalResponse {
+  /** The status code, 100..199. */
   readonly status: number;
+  /** Its header fields, in order. */
   readonly headers: readonly Field[];
 }
 
 /** A response; `informational` and `trailers` may be left out when empty. */
 export interface BhttpResponse {
+  /** The interim responses, in the order they were sent. */
   readonly informational?: readonly InformationalResponse[];
+  /** The final status code, 200..599. */
   readonly status: number;
+  /** Header fields, in order. */
   readonly headers: readonly Field[];
+  /** The body, empty for none. */
   readonly content: Uint8Array;
+  /** Trailer fields, in order. */
   readonly trailers?: readonly Field[];
 }
 

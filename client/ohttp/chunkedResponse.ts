@@ -13,6 +13,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { expand as hkdfExpand, extract as hkdfExtract } from "@noble/hashes/hkdf.js";
 import { concat, utf8 } from "../../core/bytes.ts";
+import type { Either } from "../../core/either.ts";
 import { internal, invalidInput, type KmsError } from "../../core/errors.ts";
 import type { HpkeSuite } from "./suite.ts";
 
@@ -123,9 +124,9 @@ export interface ChunkedResponseSealer {
   /** The response nonce: the first bytes of the body, to send before any chunk. */
   readonly nonce: Uint8Array;
   /** `LEB128(len) ‖ ct` for a non-final chunk; a Left once the final chunk is sealed. */
-  chunk(plaintext: Uint8Array): Promise<E.Either<KmsError, Uint8Array>>;
+  chunk(plaintext: Uint8Array): Promise<Either<KmsError, Uint8Array>>;
   /** `0x00 ‖ LEB128(len) ‖ ct` with aad "final"; nothing can be sealed after it. */
-  final(plaintext: Uint8Array): Promise<E.Either<KmsError, Uint8Array>>;
+  final(plaintext: Uint8Array): Promise<Either<KmsError, Uint8Array>>;
 }
 
 /** A sealer over a response cipher; the sequence number is taken at call time, so order is kept. */
@@ -181,9 +182,9 @@ export interface ChunkedResponseReader {
    * Feeds the next bytes of the body; answers the plaintext of every chunk they complete. Calls are
    * serialised. After a Left the reader is broken and answers that Left again.
    */
-  push(bytes: Uint8Array): Promise<E.Either<KmsError, Uint8Array[]>>;
+  push(bytes: Uint8Array): Promise<Either<KmsError, Uint8Array[]>>;
   /** Checks, at the end of the body, that the final chunk came and nothing is left over. */
-  end(): Promise<E.Either<KmsError, void>>;
+  end(): Promise<Either<KmsError, void>>;
 }
 
 /**

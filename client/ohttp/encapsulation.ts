@@ -14,6 +14,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { SenderContextParams } from "@hpke/core";
 import { concat, utf8 } from "../../core/bytes.ts";
+import type { Either } from "../../core/either.ts";
 import { internal, invalidInput, type KmsError } from "../../core/errors.ts";
 import type { KeyConfig } from "../../core/ohttp/keyConfig.ts";
 import {
@@ -46,9 +47,13 @@ const u16 = (n: number): Uint8Array => Uint8Array.of(n >> 8, n & 0xff);
 
 /** The algorithm choice at the head of an encapsulated request. */
 export interface RequestHeader {
+  /** The OHTTP key id, 0..255: which of the gateway's keys the request is sealed to. */
   readonly keyId: number;
+  /** HPKE KEM id (16 bits), e.g. 0x0011 for DHKEM(P-384, HKDF-SHA384). */
   readonly kem: number;
+  /** HPKE KDF id (16 bits). */
   readonly kdf: number;
+  /** HPKE AEAD id (16 bits). */
   readonly aead: number;
 }
 
@@ -78,9 +83,9 @@ export interface ClientContext {
   /** The suite the request was sealed with. */
   readonly header: RequestHeader;
   /** Opens an RFC 9458 response `response_nonce ‖ ct` into the bhttp response it carries. */
-  openResponse(body: Uint8Array): Promise<E.Either<KmsError, Uint8Array>>;
+  openResponse(body: Uint8Array): Promise<Either<KmsError, Uint8Array>>;
   /** Opens a whole response in the peers' chunked framing: the plaintext of each chunk. */
-  openChunkedResponse(body: Uint8Array): Promise<E.Either<KmsError, Uint8Array[]>>;
+  openChunkedResponse(body: Uint8Array): Promise<Either<KmsError, Uint8Array[]>>;
   /** Opens the peers' chunked framing as it streams in. */
   chunkedResponseReader(): ChunkedResponseReader;
 }
@@ -91,13 +96,13 @@ export interface GatewayContext {
   sealResponse(
     response: Uint8Array,
     options?: ResponseOptions,
-  ): Promise<E.Either<KmsError, Uint8Array>>;
+  ): Promise<Either<KmsError, Uint8Array>>;
   /** Seals a whole response in the peers' chunked framing, the last chunk final. */
-  sealChunkedResponse(chunks: readonly Uint8Array[]): Promise<E.Either<KmsError, Uint8Array>>;
+  sealChunkedResponse(chunks: readonly Uint8Array[]): Promise<Either<KmsError, Uint8Array>>;
   /** Seals the peers' chunked framing chunk by chunk, for a streamed response. */
   chunkedResponseSealer(
     options?: ResponseOptions,
-  ): Promise<E.Either<KmsError, ChunkedResponseSealer>>;
+  ): Promise<Either<KmsError, ChunkedResponseSealer>>;
 }
 
 interface Exporter {
@@ -200,6 +205,7 @@ const gatewayContext = (suite: HpkeSuite, exporter: Exporter, enc: Uint8Array): 
 export interface EncapsulatedRequest {
   /** The body to POST: `hdr ‖ enc ‖ ct`. */
   readonly body: Uint8Array;
+  /** Keep it until the response arrives: only it can open the response. */
   readonly context: ClientContext;
 }
 
@@ -245,9 +251,11 @@ export const encapsulateRequest = async (
 
 /** A request opened by the gateway, and the context that seals its response. */
 export interface DecapsulatedRequest {
+  /** The key id and suite the client chose. */
   readonly header: RequestHeader;
   /** The bhttp request. */
   readonly request: Uint8Array;
+  /** Seals the response to this request, and to no other. */
   readonly context: GatewayContext;
 }
 

@@ -34,14 +34,21 @@ export interface P384PrivateKeyFields {
   readonly kid: number;
   /** Private scalar, 48 bytes big-endian. */
   readonly d: Uint8Array;
-  /** Public point coordinates, 48 bytes big-endian each. */
+  /** Public point x coordinate, 48 bytes big-endian. */
   readonly x: Uint8Array;
+  /** Public point y coordinate, 48 bytes big-endian. */
   readonly y: Uint8Array;
 }
 
+/**
+ * The brand of a {@link P384PrivateKey}. It has no runtime value and is exported as a type only,
+ * so that only this module's checking constructors can make a `P384PrivateKey` (short of a cast).
+ */
 declare const validPrivateKey: unique symbol;
+export type { validPrivateKey };
 /** A private key whose kid and lengths have been checked; build it with {@link p384PrivateKey}. */
 export interface P384PrivateKey extends P384PrivateKeyFields {
+  /** Present only on keys that passed the checks; see {@link validPrivateKey}. */
   readonly [validPrivateKey]: true;
 }
 

@@ -10,8 +10,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { sequenceS } from "fp-ts/lib/Apply.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { isNonEmpty } from "fp-ts/lib/ReadonlyArray.js";
-import type { ReadonlyNonEmptyArray } from "fp-ts/lib/ReadonlyNonEmptyArray.js";
 import { concat, fromHex, toHex } from "../bytes.ts";
+import type { ReadonlyNonEmptyArray } from "../either.ts";
 import { invalidInput, type KmsError } from "../errors.ts";
 
 /** HPKE KEM ids (RFC 9180 §7.1) accepted in a config. */
@@ -44,7 +44,9 @@ const publicKeyLength: { readonly [K in KemId]: number } = {
 
 /** A symmetric algorithm pair a client may use with the key. */
 export interface SymmetricSuite {
+  /** HPKE KDF id, one of {@link Kdf}. */
   readonly kdf: KdfId;
+  /** HPKE AEAD id, one of {@link Aead}. */
   readonly aead: AeadId;
 }
 
@@ -56,15 +58,23 @@ export interface KeyConfigFields {
   readonly suites: readonly { readonly kdf: number; readonly aead: number }[];
 }
 
+/**
+ * The brand of a {@link KeyConfig}. It has no runtime value and is exported as a type only, so
+ * that only this module's checking constructors can make a `KeyConfig` (short of a cast).
+ */
 declare const validKeyConfig: unique symbol;
+export type { validKeyConfig };
 /** A checked key configuration; build it with {@link keyConfig} or a decoder. */
 export interface KeyConfig {
   /** The one-byte OHTTP key id, 0..255. */
   readonly keyId: number;
+  /** HPKE KEM id, one of {@link Kem}. */
   readonly kem: KemId;
+  /** The KEM public key: 97 bytes `04 ‖ X ‖ Y` (SEC1 uncompressed) for P-384, 32 for X25519. */
   readonly publicKey: Uint8Array;
   /** In preference order: clients use the first suite they support. */
   readonly suites: ReadonlyNonEmptyArray<SymmetricSuite>;
+  /** Present only on configs that passed the checks; see {@link validKeyConfig}. */
   readonly [validKeyConfig]: true;
 }
 

@@ -23,8 +23,11 @@ import { allOf, codecFrom, isJsonObject, problem, render, type Validation } from
 
 /** A key release policy in normalised form; every map is present, possibly empty. */
 export interface KeyReleasePolicy {
+  /** Per claim, the values a token may have; the claim must match one of them. */
   readonly claims: ClaimRules;
+  /** Per claim, the number the token's value must be greater than or equal to. */
   readonly gte: Thresholds;
+  /** Per claim, the number the token's value must be strictly greater than. */
   readonly gt: Thresholds;
 }
 

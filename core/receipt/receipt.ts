@@ -32,7 +32,9 @@ export interface LeafComponents {
 
 /** One step of a Merkle proof: the sibling hash and the side it sits on. */
 export interface ProofStep {
+  /** Where the sibling goes: `left` hashes `hash ‖ current`, `right` hashes `current ‖ hash`. */
   readonly side: "left" | "right";
+  /** The sibling's SHA-256 hash (32 bytes). */
   readonly hash: Uint8Array;
 }
 
@@ -42,9 +44,13 @@ export interface Receipt {
   readonly signature: Uint8Array;
   /** PEM of the node certificate whose key signed the root. */
   readonly cert: string;
+  /** The signing node's id (hex), as CCF reports it; kept as given, not used to verify. */
   readonly nodeId?: string;
+  /** CCF's flag for the receipt of a signature transaction; kept as given, not used to verify. */
   readonly isSignatureTransaction?: boolean;
+  /** What the transaction's Merkle leaf is computed from. */
   readonly leafComponents: LeafComponents;
+  /** The path from the leaf to the signed root, leaf first; at most {@link MAX_PROOF_LENGTH}. */
   readonly proof: readonly ProofStep[];
 }
 

@@ -45,14 +45,19 @@ export interface VerifyReceiptInput {
   readonly receipt: unknown;
   /** PEM of the KMS's service certificate, obtained out of band. */
   readonly serviceCertPem: string;
+  /** The claim the receipt must commit to, e.g. the KeyConfig hex that `/listpubkeys` returned. */
   readonly expected: ExpectedClaim;
 }
 
 /** A receipt that passed every check, with what was computed from it. */
 export interface VerifiedReceipt {
+  /** The decoded receipt. */
   readonly receipt: Receipt;
+  /** The transaction's Merkle leaf computed from the receipt (SHA-256, 32 bytes). */
   readonly leaf: Uint8Array;
+  /** The Merkle root reached from `leaf` through the proof, whose signature verified (32 bytes). */
   readonly root: Uint8Array;
+  /** The receipt's claims digest, equal to SHA-256 of the expected claim (32 bytes). */
   readonly claimsDigest: Uint8Array;
 }
 
