@@ -19,6 +19,7 @@ import { createGateway } from "../client/gateway/gateway.ts";
 import { postRequest, sendOhttpRequest } from "../client/gateway/sendRequest.ts";
 import { governanceGenesisWrites, installGovernance } from "../ccf/sandbox/governance/mod.ts";
 import { startSandbox } from "../ccf/sandbox/node/mod.ts";
+import { fetchDemoToken, waitForInterrupt } from "./common.ts";
 import { runKms } from "./kms/cli.ts";
 
 const root = resolve(fileURLToPath(import.meta.url), "..", "..");
@@ -67,11 +68,8 @@ const kms = async (ctx: Ctx, ...argv: string[]): Promise<string> => {
   return out.find((l) => l.startsWith("state:")) ?? out.at(-1) ?? "";
 };
 
-const token = async (ctx: Ctx, claims = ""): Promise<string> => {
-  const response = await fetch(`${ctx.idpUrl}/token${claims}`, { method: "POST" });
-  if (!response.ok) throw new Error(`the attestation issuer answered ${response.status}`);
-  return (await response.json()).access_token;
-};
+const token = (ctx: Ctx, claims = ""): Promise<string> =>
+  fetchDemoToken(new URL(ctx.idpUrl!), claims);
 
 const orThrow = <A>(result: E.Either<{ message: string }, A>): A => {
   if (E.isLeft(result)) throw new Error(result.left.message);
@@ -332,10 +330,7 @@ const main = async (): Promise<number> => {
       console.log("\nServing. Environment for curl and `deno task kms`:");
       for (const [k, v] of Object.entries(ctx.env!)) console.log(`export ${k}=${v}`);
       console.log(`export AadEndpoint=${ctx.idpUrl}/token\n\nPress Ctrl-C to stop.`);
-      await new Promise<void>((resolve) => {
-        Deno.addSignalListener("SIGINT", () => resolve());
-        Deno.addSignalListener("SIGTERM", () => resolve());
-      });
+      await waitForInterrupt();
     }
   } finally {
     for (const cleanup of ctx.cleanups.reverse()) await cleanup();

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createKmsClient } from "../client/kms/client.ts";
 import { loadTpmKey } from "../client/demo/tpmKey.ts";
 import { createGateway, DEFAULT_PATH } from "../client/gateway/gateway.ts";
+import { fetchDemoToken, tokenUrl, waitForInterrupt } from "./common.ts";
 
 const DEFAULT_PORT = 9443;
 const DEFAULT_KMS_URL = "https://127.0.0.1:8000";
@@ -91,33 +92,6 @@ const parseArguments = (args: string[]): Arguments | undefined => {
   };
 };
 
-/** The issuer's token endpoint, under its base URL's path. */
-const tokenUrl = (idp: URL): URL =>
-  new URL("token", idp.href.endsWith("/") ? idp.href : `${idp.href}/`);
-
-/** Fetches a token from the demo issuer; a failure names the issuer, never a token. */
-const demoToken = (idp: URL) => async (): Promise<string> => {
-  const response = await fetch(tokenUrl(idp), { method: "POST" });
-  const body = await response.json().catch(() => undefined);
-  if (response.status !== 200 || typeof body?.access_token !== "string") {
-    throw new Error(`the attestation issuer at ${idp.origin} answered ${response.status}`);
-  }
-  return body.access_token;
-};
-
-const waitForInterrupt = (): Promise<string> =>
-  new Promise((resolve) => {
-    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((signal) => {
-      const handler = () => {
-        handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h));
-        resolve(signal);
-      };
-      Deno.addSignalListener(signal, handler);
-      return [signal, handler] as const;
-    });
-  });
-
 const main = async (): Promise<number> => {
   let args: Arguments | undefined;
   try {
@@ -143,7 +117,7 @@ const main = async (): Promise<number> => {
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   const gateway = createGateway({
     kms,
-    token: demoToken(args.idp),
+    token: () => fetchDemoToken(args.idp),
     unwrap: tpm.unwrap,
     target: args.target,
     log,

@@ -4,6 +4,7 @@
  * See client/demo/attestationIssuer.ts for what it serves.
  */
 import { parseArgs } from "node:util";
+import { waitForInterrupt } from "./common.ts";
 import {
   type AttestationIssuer,
   DEFAULT_HOSTNAME,
@@ -70,19 +71,6 @@ const parseArguments = (args: string[]): Arguments | undefined => {
   }
   return { workspace: values.workspace, port, issuer: values.issuer };
 };
-
-const waitForInterrupt = (): Promise<string> =>
-  new Promise((resolve) => {
-    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((signal) => {
-      const handler = () => {
-        handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h));
-        resolve(signal);
-      };
-      Deno.addSignalListener(signal, handler);
-      return [signal, handler] as const;
-    });
-  });
 
 const main = async (): Promise<number> => {
   let args: Arguments | undefined;
