@@ -1,6 +1,8 @@
 /** What `/auth` tells a caller about itself: enough to debug authentication, no credentials. */
 import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
+import { checkJwtValidation, type JwtValidationPolicy } from "../attestation/jwtValidation.ts";
 import { type KmsError, unauthenticated } from "../errors.ts";
 
 const CertCaller = t.type({
@@ -12,18 +14,32 @@ const JwtCaller = t.type({
   jwt: t.type({ keyIssuer: t.string, payload: t.UnknownRecord }),
 });
 
-/** The caller's policy and identity: certificate id, or token issuer and validity times. */
-export const describeCaller = (caller: unknown): E.Either<KmsError, unknown> => {
+/** The issuer whose JWT validation policy applies to `caller`, if it authenticated with a JWT. */
+export const jwtIssuerOf = (caller: unknown): string | undefined =>
+  JwtCaller.is(caller) ? caller.jwt.keyIssuer : undefined;
+
+/**
+ * The caller's policy and identity: certificate id, or token issuer and validity times. A token
+ * must also satisfy its issuer's JWT validation policy (`jwtPolicy`), as it must to get a key: CCF
+ * checks only the token's signature and times.
+ */
+export const describeCaller = (
+  caller: unknown,
+  jwtPolicy: JwtValidationPolicy | undefined,
+): E.Either<KmsError, unknown> => {
   if (CertCaller.is(caller)) return E.right({ policy: caller.policy, id: caller.id });
   if (JwtCaller.is(caller)) {
     const { keyIssuer, payload } = caller.jwt;
-    return E.right({
-      policy: "jwt",
-      issuer: keyIssuer,
-      iss: payload.iss,
-      nbf: payload.nbf,
-      exp: payload.exp,
-    });
+    return pipe(
+      checkJwtValidation(keyIssuer, jwtPolicy, payload),
+      E.map(() => ({
+        policy: "jwt",
+        issuer: keyIssuer,
+        iss: payload.iss,
+        nbf: payload.nbf,
+        exp: payload.exp,
+      })),
+    );
   }
   return E.left(unauthenticated("no credentials: use a user or member certificate, or a JWT"));
 };

@@ -84,7 +84,9 @@ export function listpubkeys(request: ccfapp.Request): ccfapp.Response {
       loadKeys(),
       E.map((keys) => releasableKeys(keys, nowSeconds()).map(withReceipt)),
       E.filterOrElse((listed) => listed.length > 0, () =>
-        keyNotFound("no key exists yet: create one with /refresh")),
+        keyNotFound(
+          "no key can be released (none exists, or all expired): create one with /refresh",
+        )),
       E.flatMap((listed): E.Either<KmsError, unknown> => {
         const ready = listed.flatMap((r) => (E.isRight(r) ? [r.right] : []));
         return ready.length > 0 ? E.right(ready) : listed[listed.length - 1];
