@@ -3,8 +3,16 @@
  * which reads them, and the constitution actions, which write the governance ones.
  */
 
-/** Public records of every key, by index (decimal string). */
+/**
+ * Public records of every key ever created, by index (decimal string): the history, and the
+ * transactions whose receipts prove each key.
+ */
 export const keysTable = "public:kms.keys";
+/**
+ * The key ring: the newest key of each OHTTP key id, which includes every key that can still be
+ * released. Requests read this one bounded value (at most 256 keys) instead of the whole history.
+ */
+export const keyRingTable = { map: "public:kms.key_ring", key: "key_ring" } as const;
 /** Private parts of every key, by index; a private map is encrypted in the ledger. */
 export const privateKeysTable = "kms.private_keys";
 

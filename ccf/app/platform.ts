@@ -5,10 +5,7 @@
 import { ccf } from "@microsoft/ccf-app/global.js";
 import type * as ccfapp from "@microsoft/ccf-app/endpoints.js";
 import * as E from "fp-ts/lib/Either.js";
-import { pipe } from "fp-ts/lib/function.js";
-import type * as t from "io-ts";
 import { requestIdOf } from "../../core/api/requestId.ts";
-import { decodeWith } from "../../core/codec.ts";
 import { internal, type KmsError, receiptNotReady, toHttp } from "../../core/errors.ts";
 
 /** The current time in whole seconds (the host's untrusted clock, as CCF offers no other). */
@@ -30,21 +27,9 @@ export const writeJson = (map: string, key: string, value: unknown): void => {
   ccf.kv[map].set(kvKey(key), ccf.jsonCompatibleToBuf(value as never));
 };
 
-/**
- * Every value of `map`, decoded with `codec`. A record that does not decode is a fault of the
- * service (only this app writes these maps), reported as `Internal`.
- */
-export const readAll = <A, O>(
-  map: string,
-  codec: t.Type<A, O, unknown>,
-): E.Either<KmsError, A[]> => {
-  const values: unknown[] = [];
-  ccf.kv[map].forEach((v) => values.push(ccf.bufToJsonCompatible(v)));
-  return pipe(
-    values,
-    E.traverseArray(decodeWith(codec, `a record of ${map}`)),
-    E.bimap((e) => internal(e.message), (a) => [...a]),
-  );
+/** Deletes `key` from `map`. */
+export const deleteKey = (map: string, key: string): void => {
+  ccf.kv[map].delete(kvKey(key));
 };
 
 /** A governance-managed value decoded with `codec`, or `fallback` when governance set none. */

@@ -6,8 +6,8 @@ import {
   JwtValidationPolicy as JwtValidationPolicyCodec,
 } from "../../core/attestation/jwtValidation.ts";
 import { decodeWith } from "../../core/codec.ts";
-import type { KmsError } from "../../core/errors.ts";
-import { type KeyRecord, PublishedKey } from "../../core/keys/record.ts";
+import { internal, type KmsError } from "../../core/errors.ts";
+import { type KeyRecord, KeyRing, type PublishedKey } from "../../core/keys/record.ts";
 import {
   decodeStoredPolicy,
   emptyStoredPolicy,
@@ -18,14 +18,20 @@ import { initialSettings, StoredSettings } from "../../core/policy/settings.ts";
 import {
   jwtValidationTable,
   keyReleaseTable,
+  keyRingTable,
   keysTable,
   rotationTable,
   settingsTable,
 } from "../../core/tables.ts";
-import { readAll, readPolicy, receiptOf } from "./platform.ts";
+import { readPolicy, receiptOf } from "./platform.ts";
 
-/** Every key's public record. */
-export const loadKeys = (): E.Either<KmsError, PublishedKey[]> => readAll(keysTable, PublishedKey);
+/** The key ring: the newest key of each OHTTP key id (every releasable key among them). */
+export const loadKeys = (): E.Either<KmsError, PublishedKey[]> =>
+  pipe(
+    readPolicy(keyRingTable.map, keyRingTable.key, decodeWith(KeyRing, "the key ring"), []),
+    E.mapLeft((e) => internal(e.message)),
+    E.map((ring) => [...ring]),
+  );
 
 /** The receipt of the transaction that created `key`. */
 export const keyReceipt = (key: KeyRecord): E.Either<KmsError, string> =>

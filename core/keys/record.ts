@@ -87,3 +87,23 @@ const Hex48 = t.refinement(
 export const StoredPrivateKey = t.strict({ d: Hex48, x: Hex48, y: Hex48 });
 /** A key's private part: the P-384 scalar and public point, hex. */
 export type StoredPrivateKey = t.TypeOf<typeof StoredPrivateKey>;
+
+/** Codec of the key ring: at most one key per OHTTP key id, so at most 256 keys. */
+export const KeyRing = t.refinement(
+  t.array(PublishedKey),
+  (ring) => ring.length <= 256 && new Set(ring.map((k) => k.keyId)).size === ring.length,
+  "key ring (at most one key per OHTTP key id)",
+);
+
+/**
+ * The ring with `key` added: it replaces the key that held its OHTTP key id, which the planner only
+ * reuses once that key has expired. Returns the new ring and the replaced key, whose private part
+ * can then be deleted.
+ */
+export const withNewKey = (
+  ring: readonly PublishedKey[],
+  key: PublishedKey,
+): { readonly ring: PublishedKey[]; readonly replaced?: PublishedKey } => ({
+  ring: [...ring.filter((k) => k.keyId !== key.keyId), key],
+  replaced: ring.find((k) => k.keyId === key.keyId),
+});

@@ -11,11 +11,17 @@ import {
   type ReleaseRequest,
 } from "../../../core/api/release.ts";
 import { invalidInput, keyNotFound, type KmsError, unauthenticated } from "../../../core/errors.ts";
-import { keyToRelease, planRotation, type RotationPlan } from "../../../core/keys/planner.ts";
-import { type KeyRecord, type PublishedKey, releasableKeys } from "../../../core/keys/record.ts";
-import { type TokenClaims, TokenClaimsCodec } from "../../../core/policy/claims.ts";
-import { keysTable, privateKeysTable } from "../../../core/tables.ts";
+import { keyToRelease, planRotation } from "../../../core/keys/planner.ts";
 import {
+  type KeyRecord,
+  type PublishedKey,
+  releasableKeys,
+  withNewKey,
+} from "../../../core/keys/record.ts";
+import { type TokenClaims, TokenClaimsCodec } from "../../../core/policy/claims.ts";
+import { keyRingTable, keysTable, privateKeysTable } from "../../../core/tables.ts";
+import {
+  deleteKey,
   generateP384Jwk,
   nowSeconds,
   readJson,
@@ -32,18 +38,22 @@ import {
   readRotationPolicy,
 } from "../state.ts";
 
-const createKey = (record: KeyRecord) =>
+const createKey = (record: KeyRecord, ring: readonly PublishedKey[]) =>
   pipe(
     newKey(record, generateP384Jwk()),
     E.map(({ published, privateKey, claimsDigest }) => {
+      const next = withNewKey(ring, published);
       writeJson(keysTable, String(record.index), published);
       writeJson(privateKeysTable, String(record.index), privateKey);
+      writeJson(keyRingTable.map, keyRingTable.key, next.ring);
+      // The replaced key has expired (its id was free): nothing may release it any more.
+      if (next.replaced) deleteKey(privateKeysTable, String(next.replaced.index));
       setClaimsDigest(claimsDigest);
       return { created: true, id: published.keyId, ...published };
     }),
   );
 
-const planFor = (query: string): E.Either<KmsError, RotationPlan> =>
+const planFor = (query: string) =>
   pipe(
     parseQuery(query),
     E.flatMap((q) => flagParam(q, "ifDue")),
@@ -51,7 +61,10 @@ const planFor = (query: string): E.Either<KmsError, RotationPlan> =>
       pipe(
         gather({ rotation: readRotationPolicy(), keys: loadKeys() }),
         E.flatMap(({ rotation, keys }) =>
-          planRotation(keys, rotation.policy, nowSeconds(), ifDue ? "ifDue" : "always")
+          pipe(
+            planRotation(keys, rotation.policy, nowSeconds(), ifDue ? "ifDue" : "always"),
+            E.map((plan) => ({ plan, keys })),
+          )
         ),
       )
     ),
@@ -62,10 +75,10 @@ export function refresh(request: ccfapp.Request): ccfapp.Response {
   return respond("refresh", request, () =>
     pipe(
       planFor(request.query),
-      E.flatMap((plan): E.Either<KmsError, unknown> =>
+      E.flatMap(({ plan, keys }): E.Either<KmsError, unknown> =>
         plan._tag === "NotDue"
           ? E.right({ created: false, dueAt: plan.dueAt })
-          : createKey(plan.key)
+          : createKey(plan.key, keys)
       ),
     ));
 }

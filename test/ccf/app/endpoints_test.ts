@@ -6,7 +6,12 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { toHex, utf8 } from "../../../core/bytes.ts";
 import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
 import { keyConfigFromHex } from "../../../core/ohttp/keyConfig.ts";
-import { jwtValidationTable, keyReleaseTable, rotationTable } from "../../../core/tables.ts";
+import {
+  jwtValidationTable,
+  keyReleaseTable,
+  privateKeysTable,
+  rotationTable,
+} from "../../../core/tables.ts";
 import { createKms } from "./harness.ts";
 
 const issuer = "https://maa.example";
@@ -225,5 +230,29 @@ Deno.test("QuickJS: logs carry no key material and no token", async () => {
   assert.match(all, /12345678-1234-5678-1234-567812345678/);
   assert.doesNotMatch(all, new RegExp(r.json.key.slice(0, 24).replace(/[+/]/g, ".")));
   assert.doesNotMatch(all, new RegExp(String(tpmJwk.n).slice(0, 24)));
+  kms.dispose();
+});
+
+Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and deletes its private part", async () => {
+  const kms = await kmsWithPolicies();
+  kms.govWrite(rotationTable.map, rotationTable.key, {
+    version: 1,
+    policy: { rotation_interval_seconds: 1, grace_period_seconds: 0 },
+  });
+  for (let i = 0; i < 256; i++) assert.equal(kms.call("POST", "/app/refresh").json.id, i);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const privateOf = (index: number) =>
+    kms.store.get(privateKeysTable, new TextEncoder().encode(String(index)));
+  assert.ok(privateOf(0));
+  const reused = kms.call("POST", "/app/refresh").json;
+  assert.deepEqual([reused.id, reused.index], [0, 256]);
+  assert.equal(privateOf(0), undefined);
+  assert.ok(privateOf(256));
+  kms.signEverything();
+  const released = kms.call("POST", "/app/key", { query: "kid=0", caller: jwt() });
+  assert.equal(released.status, 200);
+  const key = decodePrivateKeyCbor(unwrap(released.json.key));
+  assert.ok(E.isRight(key));
+  assert.equal(toHex(p384.getPublicKey(key.right.d, false)), reused.publicKey.slice(6, 6 + 194));
   kms.dispose();
 });

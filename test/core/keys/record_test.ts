@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import * as E from "fp-ts/lib/Either.js";
+import { KeyRing, withNewKey } from "../../../core/keys/record.ts";
+
+const key = (index: number, keyId: number) => ({
+  index,
+  keyId,
+  createdAt: index,
+  notAfter: index + 10,
+  releaseUntil: index + 20,
+  publicKey: "0".repeat(212),
+});
+
+Deno.test("key ring: a new key replaces the one that held its key id, and says which", () => {
+  const ring = [key(0, 0), key(1, 1)];
+  assert.deepEqual(withNewKey(ring, key(2, 2)), {
+    ring: [key(0, 0), key(1, 1), key(2, 2)],
+    replaced: undefined,
+  });
+  assert.deepEqual(withNewKey(ring, key(2, 0)), {
+    ring: [key(1, 1), key(2, 0)],
+    replaced: key(0, 0),
+  });
+});
+
+Deno.test("key ring codec: at most one key per key id", () => {
+  assert.ok(E.isRight(KeyRing.decode([key(0, 0), key(1, 1)])));
+  assert.ok(E.isLeft(KeyRing.decode([key(0, 0), key(1, 0)])));
+  assert.ok(E.isLeft(KeyRing.decode([{ ...key(0, 0), publicKey: "xyz" }])));
+});
