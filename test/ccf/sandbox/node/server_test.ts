@@ -5,6 +5,7 @@ import { base64 } from "@scure/base";
 import { verifyReceipt } from "../../../../core/receipt/verify.ts";
 import { denoReceiptCrypto } from "../../../../client/receiptCrypto.ts";
 import { jwtIssuers, jwtSigningKeys } from "../../../../ccf/sandbox/govTables.ts";
+import { jwtValidationTable } from "../../../../core/tables.ts";
 import type { RunningSandbox } from "../../../../ccf/sandbox/node/mod.ts";
 import {
   createIdentityCertificate,
@@ -28,7 +29,10 @@ const spkiBase64 = async (key: CryptoKey): Promise<string> => {
   return pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
 };
 
-/** Trusts `ISSUER` with an RS256 and an ES256 key, as set_jwt_issuer would. */
+/**
+ * Trusts `ISSUER` with an RS256 and an ES256 key, as set_jwt_issuer would, and sets the issuer's
+ * JWT validation policy, without which the app refuses its tokens.
+ */
 const trustIssuer = async (sandbox: RunningSandbox) => {
   const rsa = await generateKeyPair("RS256", { extractable: true });
   const ec = await generateKeyPair("ES256", { extractable: true });
@@ -39,6 +43,11 @@ const trustIssuer = async (sandbox: RunningSandbox) => {
       jwtIssuers,
       encoder.encode(ISSUER),
       encoder.encode(JSON.stringify({ auto_refresh: false })),
+    );
+    tx.set(
+      jwtValidationTable,
+      encoder.encode(ISSUER),
+      encoder.encode(JSON.stringify({ iss: ISSUER })),
     );
     for (const [kid, key] of [["rsa-kid", rsaSpki], ["ec-kid", ecSpki]]) {
       tx.set(
