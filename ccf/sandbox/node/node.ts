@@ -474,25 +474,29 @@ export class SandboxNode {
     return `${this.#store.view}.1`;
   }
 
+  /**
+   * Never rejects: `#reload` chains every later reload and every request waits on it, so one
+   * unreadable deployment must not stop the node from loading the next.
+   */
   async #loadApp(): Promise<void> {
-    const tx = this.#store.begin();
-    const bundle = readAppBundle(tx);
-    const fromKv = readRuntimeOptions(tx);
     const previous = this.#runtime;
     let next: AppRuntime | null = null;
-    if (bundle) {
-      try {
+    try {
+      // Governance may have written anything to these tables, parseable or not.
+      const tx = this.#store.begin();
+      const bundle = readAppBundle(tx);
+      if (bundle) {
         next = await createAppRuntime(bundle, {
-          ...fromKv,
+          ...readRuntimeOptions(tx),
           ...this.#options.runtimeOptions,
           logSink: this.#options.appLog ??
             ((entry) => this.#log(`app ${entry.level}: ${entry.message}`)),
         });
-      } catch (e) {
-        // The node keeps serving its built-ins and governance, so that a fix can be deployed.
-        const kind = e instanceof BundleError ? "is invalid" : "cannot be loaded";
-        this.#log(`error: the deployed app ${kind}: ${errorText(e)}`);
       }
+    } catch (e) {
+      // The node keeps serving its built-ins and governance, so that a fix can be deployed.
+      const kind = e instanceof BundleError ? "is invalid" : "cannot be loaded";
+      this.#log(`error: the deployed app ${kind}: ${errorText(e)}`);
     }
     this.#runtime = next;
     previous?.dispose();

@@ -147,6 +147,28 @@ Deno.test("node: one transaction per request, claims digests, hooks, redeploys",
     await node.appReady();
     assert.equal((await node.handle(request("GET", "/label"))).status, 404);
     assert.equal((await node.handle(request("GET", "/node/network"))).status, 200);
+
+    // App tables that do not even parse (a constitution may write anything there): the app is
+    // not loaded, the node keeps serving, and a later deployment is loaded again.
+    for (const map of ["public:ccf.gov.endpoints", "public:ccf.gov.js_runtime_options"]) {
+      node.commitGovernance((tx) => {
+        writeAppBundle(tx, counterApp("v3"));
+        tx.set(
+          map,
+          map.endsWith("options") ? singletonKey : encoder.encode("GET /x"),
+          encoder.encode("{"),
+        );
+      });
+      await node.appReady();
+      assert.equal((await node.handle(request("GET", "/label"))).status, 404);
+      assert.equal((await node.handle(request("GET", "/node/network"))).status, 200);
+      node.commitGovernance((tx) => {
+        tx.delete("public:ccf.gov.js_runtime_options", singletonKey);
+        writeAppBundle(tx, counterApp("v4"));
+      });
+      await node.appReady();
+      assert.equal(decoder.decode((await node.handle(request("GET", "/label"))).body), "v4");
+    }
   } finally {
     await node.close();
     await ws.remove();
