@@ -26,6 +26,13 @@ const AAD_CHUNK = new Uint8Array(0);
 const AAD_FINAL = utf8("final");
 /** LEB128 groups accepted in a chunk length: 7 × 7 = 49 bits keeps every value a safe integer. */
 const MAX_LEB128_BYTES = 7;
+/**
+ * Longest sealed chunk a reader accepts. AES-GCM opens a chunk only whole, so a chunk is buffered
+ * until it is complete, and its length prefix is not authenticated: without a bound, anyone on
+ * the path could make a client buffer without end. The peers seal each read of the target's
+ * body (a few KiB) as one chunk, so this leaves ample room.
+ */
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 
 const buffer = (bytes: Uint8Array): Uint8Array<ArrayBuffer> =>
   bytes.buffer instanceof ArrayBuffer
@@ -195,7 +202,11 @@ export const chunkedResponseReader = (
   nonceLength: number,
   cipherFor: (responseNonce: Uint8Array) => Promise<ResponseCipher>,
 ): ChunkedResponseReader => {
-  let pending: Uint8Array = new Uint8Array(0);
+  // The unparsed bytes, kept as received and joined only when they may complete the next item
+  // (`needed` bytes), so that a chunk arriving in many reads is copied once, not once per read.
+  let parts: Uint8Array[] = [];
+  let buffered = 0;
+  let needed = nonceLength;
   let cipher: ResponseCipher | undefined;
   let seq = 0;
   let finished = false;
@@ -214,9 +225,11 @@ export const chunkedResponseReader = (
         `${bytes.length} bytes of trailing data after the final chunk`,
       );
     }
-    pending = concat(pending, bytes);
+    parts.push(bytes);
+    buffered += bytes.length;
+    if (buffered < needed) return E.right([]);
+    let pending = parts.length === 1 ? parts[0] : concat(...parts);
     if (!cipher) {
-      if (pending.length < nonceLength) return E.right([]);
       try {
         cipher = await cipherFor(pending.slice(0, nonceLength));
       } catch {
@@ -226,21 +239,33 @@ export const chunkedResponseReader = (
     }
     const opened: Uint8Array[] = [];
     let at = 0;
+    needed = 0;
     while (at < pending.length) {
       const first = readLeb128(pending, at);
       if (E.isLeft(first)) return fail(first.left.message);
-      if (!first.right) break;
-      const last = first.right.value === 0;
-      const length = last ? readLeb128(pending, first.right.next) : first;
+      const last = first.right?.value === 0;
+      const length = last && first.right ? readLeb128(pending, first.right.next) : first;
       if (E.isLeft(length)) return fail(length.left.message);
-      if (!length.right) break;
+      if (!length.right) {
+        // The length ends beyond the bytes at hand: wait for at least one more.
+        needed = pending.length - at + 1;
+        break;
+      }
       if (length.right.value < TAG_LENGTH) {
         return fail(
           `chunk ${seq} is ${length.right.value} bytes, shorter than the ${TAG_LENGTH}-byte tag`,
         );
       }
+      if (length.right.value > MAX_CHUNK_BYTES) {
+        return fail(
+          `chunk ${seq} is ${length.right.value} bytes, longer than the ${MAX_CHUNK_BYTES} accepted`,
+        );
+      }
       const end = length.right.next + length.right.value;
-      if (end > pending.length) break;
+      if (end > pending.length) {
+        needed = end - at;
+        break;
+      }
       const pt = await cipher.open(
         seq,
         last ? AAD_FINAL : AAD_CHUNK,
@@ -259,7 +284,9 @@ export const chunkedResponseReader = (
         }
       }
     }
-    pending = pending.slice(at);
+    const rest = pending.slice(at);
+    parts = rest.length > 0 ? [rest] : [];
+    buffered = rest.length;
     return E.right(opened);
   };
 
@@ -275,10 +302,10 @@ export const chunkedResponseReader = (
       serialised((): E.Either<KmsError, void> => {
         if (failure) return E.left(failure);
         if (!cipher) {
-          return fail(`truncated: ${pending.length} bytes, shorter than the response nonce`);
+          return fail(`truncated: ${buffered} bytes, shorter than the response nonce`);
         }
         return finished ? E.right(undefined) : fail(
-          pending.length === 0
+          buffered === 0
             ? "the final chunk is missing"
             : `truncated: the body ends inside chunk ${seq}`,
         );

@@ -6,6 +6,7 @@ import {
   chunkedResponseReader,
   chunkedResponseSealer,
   encodeLeb128,
+  MAX_CHUNK_BYTES,
   readLeb128,
   responseCipher,
   responseNonceLength,
@@ -184,4 +185,23 @@ Deno.test("chunked response: any chunk list round trips (property)", async () =>
     ),
     { numRuns: 40 },
   );
+});
+
+Deno.test("chunked response: a chunk longer than MAX_CHUNK_BYTES is refused before it is buffered", async () => {
+  const reader = chunkedResponseReader(32, cipherFor);
+  const huge = encodeLeb128(MAX_CHUNK_BYTES + 1);
+  rejects(await reader.push(new Uint8Array([...nonce, ...huge])), /longer than the 16777216/);
+  const final = chunkedResponseReader(32, cipherFor);
+  rejects(await final.push(new Uint8Array([...nonce, 0, ...huge])), /chunk 0 is 16777217 bytes/);
+  // The largest accepted chunk is still read, across many pushes.
+  const big = new Uint8Array(MAX_CHUNK_BYTES - TAG_LENGTH).fill(5);
+  const body = await seal([big]);
+  const streamed = chunkedResponseReader(32, cipherFor);
+  const got: Uint8Array[] = [];
+  for (let at = 0; at < body.length; at += 64 * 1024) {
+    got.push(...right(await streamed.push(body.subarray(at, at + 64 * 1024))));
+  }
+  right(await streamed.end());
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0], big);
 });
