@@ -195,9 +195,17 @@ Deno.test("e2e: the KMS deployed, extended and governed by proposals over HTTPS"
 });
 
 Deno.test("e2e: set_jwt_issuer by proposal, then /app/auth accepts a token of that issuer", async () => {
-  const { bundle } = await kmsArtefacts();
+  const { bundle, kmsActions } = await kmsArtefacts();
   await withSandbox(async (_sandbox, client, [m0, m1]) => {
     await client.pass(proposal({ name: "set_js_app", args: { bundle } }), [m0, m1]);
+    // The app accepts a token only under its issuer's validation policy, a KMS action.
+    await client.pass(
+      proposal({
+        name: "set_constitution",
+        args: { constitution: `${DEFAULT_CONSTITUTION}\n${kmsActions}\n` },
+      }),
+      [m0, m1],
+    );
     const issuer = "https://demo-idp.example";
     const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
     const jwk = { ...(await exportJWK(publicKey)), kid: "demo-kid", use: "sig" };
@@ -212,10 +220,10 @@ Deno.test("e2e: set_jwt_issuer by proposal, then /app/auth accepts a token of th
     assert.equal((await client.send("/app/auth", bearer)).status, 401);
 
     const trusted = await client.pass(
-      proposal({
-        name: "set_jwt_issuer",
-        args: { issuer, key_filter: "all", jwks: { keys: [jwk] } },
-      }),
+      proposal(
+        { name: "set_jwt_issuer", args: { issuer, key_filter: "all", jwks: { keys: [jwk] } } },
+        { name: "set_jwt_validation_policy", args: { issuer, validation_policy: { iss: issuer } } },
+      ),
       [m0, m1],
     );
     assert.equal(trusted.json.proposalState, "Accepted", trusted.text);

@@ -3,10 +3,12 @@ import type { GovResult } from "../../../../ccf/sandbox/governance/errors.ts";
 import { sharedEngine } from "../../../../ccf/sandbox/quickjs/engine.ts";
 import { readConstitution } from "../../../../ccf/sandbox/governance/tables.ts";
 import {
+  jsRuntimeOptions,
   membersInfo,
   modules,
   proposals,
   proposalsInfo,
+  singletonKey,
   usersCerts,
 } from "../../../../ccf/sandbox/govTables.ts";
 import {
@@ -360,7 +362,15 @@ Deno.test("members: a new member is Accepted until it acknowledges the state dig
 });
 
 Deno.test("proposals: a ballot that breaks the QuickJS instance is a vote failure; voting goes on", async () => {
-  const { service } = await governedStore(trio);
+  const { service, store } = await governedStore(trio);
+  // Time enough to reach the host's stack limit on a loaded machine, not the 1 s default first.
+  const options = store.begin();
+  options.set(
+    jsRuntimeOptions,
+    singletonKey,
+    utf8(JSON.stringify({ max_execution_time_ms: 60_000 })),
+  );
+  store.commit(options);
   const { body } = await addUser();
   const id = expectOk(service.create(signed(m0, body, "proposal"))).proposalId;
   // Deep enough to exhaust the host's stack inside QuickJS, which its own limit does not catch.
