@@ -106,14 +106,12 @@ export const signedMessage = (
   nowMs: number,
   proposalId?: string,
 ): Uint8Array<ArrayBuffer> =>
-  Uint8Array.from(
-    signGovMessage(
-      new TextEncoder().encode(body),
-      signer,
-      type,
-      Math.floor(nowMs / 1000),
-      proposalId,
-    ),
+  signGovMessage(
+    new TextEncoder().encode(body),
+    signer,
+    type,
+    Math.floor(nowMs / 1000),
+    proposalId,
   );
 
 const decodeInfo = (answer: Answer, what: string): ProposalInfo => {

@@ -6,8 +6,10 @@
 import { createHash, createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
 import { decode, encode } from "cborg";
 
+const govMessageTypes = ["proposal", "ballot", "withdrawal", "ack", "state_digest"] as const;
+
 /** The kinds of governance message CCF accepts. */
-export type GovMessageType = "proposal" | "ballot" | "withdrawal" | "ack" | "state_digest";
+export type GovMessageType = (typeof govMessageTypes)[number];
 
 /** The protected headers of a governance message. */
 export interface GovHeaders {
@@ -50,7 +52,7 @@ export const signGovMessage = (
   msgType: GovMessageType,
   createdAt: number,
   proposalId?: string,
-): Uint8Array => {
+): Uint8Array<ArrayBuffer> => {
   const key = createPrivateKey(signer.keyPem);
   const curve = key.asymmetricKeyDetails?.namedCurve ?? "";
   const suite = algByCurve[curve];
@@ -72,7 +74,11 @@ export const signGovMessage = (
     dsaEncoding: "ieee-p1363",
   });
   const body = encode([protectedBytes, new Map(), payload, new Uint8Array(signature)]);
-  return Uint8Array.of(coseTag, ...body);
+  // Copied, not spread: spreading a large proposal (a bundle) as arguments overflows the stack.
+  const message = new Uint8Array(1 + body.length);
+  message[0] = coseTag;
+  message.set(body, 1);
+  return message;
 };
 
 const headersOf = (map: Map<unknown, unknown>): GovHeaders | string => {
@@ -83,7 +89,7 @@ const headersOf = (map: Map<unknown, unknown>): GovHeaders | string => {
     return "the alg header must be ES256, ES384 or ES512";
   }
   if (!(kid instanceof Uint8Array)) return "the kid header must be a byte string (the signer's id)";
-  if (!["proposal", "ballot", "withdrawal", "ack", "state_digest"].includes(msgType as string)) {
+  if (!(govMessageTypes as readonly unknown[]).includes(msgType)) {
     return "the ccf.gov.msg.type header is missing or unknown";
   }
   if (typeof createdAt !== "number" || !Number.isInteger(createdAt) || createdAt < 0) {

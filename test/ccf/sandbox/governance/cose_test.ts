@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import {
   certId,
   type CoseSign1,
@@ -9,21 +7,7 @@ import {
   signGovMessage,
   verifyGovMessage,
 } from "../../../../ccf/sandbox/governance/cose.ts";
-
-const member = async (name: string) => {
-  const alg = { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" };
-  const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${name}`,
-    keys,
-    signingAlgorithm: alg,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
-  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  const keyPem = x509.PemConverter.encode(pkcs8.buffer, "PRIVATE KEY");
-  return { certPem: cert.toString("pem"), keyPem };
-};
+import { newMember as member } from "./_harness.ts";
 
 const payload = new TextEncoder().encode('{"actions":[]}');
 
@@ -82,4 +66,12 @@ Deno.test("cose: SEC1 member keys, as CCF's sandbox writes them, sign too", asyn
   assert.equal(parsed.headers.alg, -35);
   // The key is not the certificate's, so the signature must not verify against it.
   assert.equal(verifyGovMessage(parsed, m.certPem), false);
+});
+
+Deno.test("cose: a proposal as large as CCF's 1 MB request limit signs and verifies", async () => {
+  const m = await member("member0");
+  const large = new TextEncoder().encode(JSON.stringify({ actions: [], pad: "x".repeat(1 << 20) }));
+  const parsed = parseGovMessage(signGovMessage(large, m, "proposal", 1)) as CoseSign1;
+  assert.deepEqual(parsed.payload, large);
+  assert.ok(verifyGovMessage(parsed, m.certPem));
 });
