@@ -3,12 +3,12 @@
  * what a released key contains, and which key a token may have.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { sequenceS } from "fp-ts/lib/Apply.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { base64, base64urlnopad } from "@scure/base";
 import { sha256 } from "@noble/hashes/sha2.js";
 import * as t from "io-ts";
 import { concat, fromHex, toHex, utf8 } from "../bytes.ts";
+import { gather } from "../either.ts";
 import { internal, type KmsError } from "../errors.ts";
 import { encodePrivateKeyCbor, p384PrivateKey } from "../keys/privateKeyCbor.ts";
 import { type KeyRecord, type PublishedKey, StoredPrivateKey } from "../keys/record.ts";
@@ -37,8 +37,8 @@ type Point = { readonly d: string; readonly x: string; readonly y: string };
 const decodePoint = (
   k: Point,
   decode: (s: string) => E.Either<KmsError, Uint8Array>,
-): E.Either<KmsError, { d: Uint8Array; x: Uint8Array; y: Uint8Array }> =>
-  sequenceS(E.Apply)({ d: decode(k.d), x: decode(k.x), y: decode(k.y) });
+): E.Either<KmsError, { readonly d: Uint8Array; readonly x: Uint8Array; readonly y: Uint8Array }> =>
+  gather({ d: decode(k.d), x: decode(k.x), y: decode(k.y) });
 
 const fromB64url = (s: string): E.Either<KmsError, Uint8Array> =>
   E.tryCatch(

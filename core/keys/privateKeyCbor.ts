@@ -8,9 +8,9 @@
  * ids 24..255 (ids 32..55 even read as negative numbers and crash the server).
  */
 import * as E from "fp-ts/lib/Either.js";
-import { sequenceS } from "fp-ts/lib/Apply.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { concat } from "../bytes.ts";
+import { gather } from "../either.ts";
 import { encodeBytes, encodeHead, encodeInt, MajorType, readHead, readScalar } from "../cbor.ts";
 import { invalidInput, type KmsError } from "../errors.ts";
 
@@ -152,7 +152,7 @@ const uintField = (
 const fieldsOf = (
   entries: Entries,
 ): E.Either<KmsError, P384PrivateKeyFields> =>
-  sequenceS(E.Apply)({
+  gather({
     d: byteField(entries, -4),
     x: byteField(entries, -2),
     y: byteField(entries, -3),

@@ -7,11 +7,10 @@
  * list form puts a 2-byte length before each config.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { sequenceS } from "fp-ts/lib/Apply.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { isNonEmpty } from "fp-ts/lib/ReadonlyArray.js";
 import { concat, fromHex, toHex } from "../bytes.ts";
-import type { ReadonlyNonEmptyArray } from "../either.ts";
+import { gather, type ReadonlyNonEmptyArray } from "../either.ts";
 import { invalidInput, type KmsError } from "../errors.ts";
 
 /** HPKE KEM ids (RFC 9180 §7.1) accepted in a config. */
@@ -157,7 +156,7 @@ export const keyConfig = (
   pipe(
     isKem(fields.kem) ? E.right(fields.kem) : unknownKem(fields.kem),
     E.chain((kem) =>
-      sequenceS(E.Apply)({
+      gather({
         keyId: checkKeyId(fields.keyId),
         kem: E.right<KmsError, KemId>(kem),
         publicKey: checkPublicKey(kem, fields.publicKey),
