@@ -11,13 +11,13 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSWASMModule } from "quickjs-emscripten";
 import type { KvTransaction } from "../kv.ts";
-import { createHostObject } from "./hostBridge.ts";
+import { createHostObject, cryptoRandom } from "./hostBridge.ts";
 import { QUICKJS_STACK_CEILING } from "./interpreter.ts";
 import { governanceContextName, governanceMapPermission } from "./kvPermissions.ts";
 import { normalizeModuleName } from "./moduleNames.ts";
 import { PRELUDE_SOURCE } from "./prelude.ts";
 import type { LogEntry, RequestScope } from "./types.ts";
-import { type HostValue, toVm } from "./values.ts";
+import { errorText, type HostValue, importNamespace, toVm } from "./values.ts";
 
 /** What `apply` may ask of the node beyond the KV (CCF's `GovEffectsExtension`). */
 export interface GovernanceEffects {
@@ -116,25 +116,6 @@ const GOVERNANCE_PRELUDE = String.raw`
 })
 `;
 
-/** The name and message of an exception handle, then frees it. */
-function errorText(ctx: QuickJSContext, error: QuickJSHandle): { reason: string; trace?: string } {
-  try {
-    const dumped = ctx.dump(error) as unknown;
-    if (dumped && typeof dumped === "object" && "message" in dumped) {
-      const e = dumped as { name?: unknown; message?: unknown; stack?: unknown };
-      return {
-        reason: `${String(e.name ?? "Error")}: ${String(e.message)}`,
-        trace: typeof e.stack === "string" && e.stack !== "" ? e.stack : undefined,
-      };
-    }
-    return { reason: typeof dumped === "string" ? dumped : JSON.stringify(dumped) };
-  } catch {
-    return { reason: "exception" };
-  } finally {
-    error.dispose();
-  }
-}
-
 class ScriptFailure extends Error {
   constructor(readonly reason: string, readonly trace?: string) {
     super(reason);
@@ -184,7 +165,7 @@ export function runGovernanceFunction(
     };
     const host = createHostObject(c, {
       scope: () => scope,
-      random: call.random ?? (() => crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32),
+      random: call.random ?? cryptoRandom,
       log: (entry) => call.log?.(entry),
     });
     disposeHost = host.dispose;
@@ -277,28 +258,11 @@ function failureOf(e: unknown, timedOut: boolean): GovernanceResult {
 
 /** Evaluates the module (top-level code included) and returns its export, or throws. */
 function exportedFunction(ctx: QuickJSContext, call: GovernanceCall): QuickJSHandle {
-  const entry = ctx.evalCode(
-    `import * as ns from ${JSON.stringify(call.moduleName)}; export { ns };`,
-    ENTRY,
-    { type: "module" },
-  );
-  if (entry.error) {
-    const { reason, trace } = errorText(ctx, entry.error);
-    throw new ScriptFailure(`Failed to load ${call.moduleName}: ${reason}`, trace);
+  const loaded = importNamespace(ctx, call.moduleName, ENTRY);
+  if (!loaded.ok) {
+    throw new ScriptFailure(`Failed to load ${call.moduleName}: ${loaded.reason}`, loaded.trace);
   }
-  const state = ctx.getPromiseState(entry.value);
-  if (state.type !== "fulfilled" || !state.notAPromise) {
-    if (state.type === "fulfilled") state.value.dispose();
-    if (state.type === "rejected") {
-      const { reason, trace } = errorText(ctx, state.error);
-      entry.value.dispose();
-      throw new ScriptFailure(`Failed to load ${call.moduleName}: ${reason}`, trace);
-    }
-    entry.value.dispose();
-    throw new ScriptFailure(`Failed to load ${call.moduleName}: evaluation did not complete`);
-  }
-  const ns = ctx.getProp(entry.value, "ns");
-  entry.value.dispose();
+  const { ns } = loaded;
   const f = ctx.getProp(ns, call.exportName);
   ns.dispose();
   if (ctx.typeof(f) !== "function") {

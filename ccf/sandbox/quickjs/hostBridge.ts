@@ -31,6 +31,12 @@ export interface HostEnvironment {
   readonly log: (entry: LogEntry) => void;
 }
 
+/** The default source of `Math.random`: 53 random bits from the host CSPRNG. */
+export const cryptoRandom = (): number => {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return (words[0] * 2 ** 21 + (words[1] >>> 11)) / 2 ** 53;
+};
+
 type HostFn = (...args: QuickJSHandle[]) => QuickJSHandle | undefined;
 
 const utf8Encoder = new TextEncoder();

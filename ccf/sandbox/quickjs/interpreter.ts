@@ -15,7 +15,7 @@ import { createHostObject } from "./hostBridge.ts";
 import { type ModuleTable, normalizeModuleName } from "./moduleNames.ts";
 import { PRELUDE_SOURCE } from "./prelude.ts";
 import type { LogEntry, RequestScope } from "./types.ts";
-import { type HostValue, intTagTest, toVm } from "./values.ts";
+import { errorText, type HostValue, importNamespace, intTagTest, toVm } from "./values.ts";
 
 /** A failure of app code; `reason` and `trace` feed the optional exception details. */
 export class ExecutionError extends Error {
@@ -146,25 +146,14 @@ export class Interpreter {
   namespace(name: string): QuickJSHandle {
     const cached = this.#namespaces.get(name);
     if (cached) return cached;
-    const ctx = this.#ctx;
     // CCF compiles KV module "/x.js" under the QuickJS name "x.js", which relative imports of
     // other modules then resolve to: importing that name keeps one instance per module.
     const quickjsName = name.startsWith("/") ? name.slice(1) : name;
-    const entry = ctx.evalCode(
-      `import * as ns from ${JSON.stringify(quickjsName)}; export { ns };`,
-      ENTRY_MODULE,
-      { type: "module" },
-    );
-    if (entry.error) throw this.#failure(entry.error, `Failed to load module '${name}'`);
-    const state = ctx.getPromiseState(entry.value);
-    if (state.type !== "fulfilled" || !state.notAPromise) {
-      if (state.type === "fulfilled") state.value.dispose();
-      if (state.type === "rejected") state.error.dispose();
-      entry.value.dispose();
-      throw new ExecutionError(`Failed to execute ${name}: module evaluation did not complete`);
+    const loaded = importNamespace(this.#ctx, quickjsName, ENTRY_MODULE);
+    if (!loaded.ok) {
+      throw new ExecutionError(`Failed to load module '${name}': ${loaded.reason}`, loaded.trace);
     }
-    const ns = ctx.getProp(entry.value, "ns");
-    entry.value.dispose();
+    const { ns } = loaded;
     this.#namespaces.set(name, ns);
     return ns;
   }
@@ -252,26 +241,7 @@ export class Interpreter {
   }
 
   #failure(error: QuickJSHandle, context?: string): ExecutionError {
-    const { reason, trace } = this.#errorText(error);
+    const { reason, trace } = errorText(this.#ctx, error);
     return new ExecutionError(context ? `${context}: ${reason}` : reason, trace);
-  }
-
-  #errorText(error: QuickJSHandle): { reason: string; trace?: string } {
-    const ctx = this.#ctx;
-    try {
-      const dumped = ctx.dump(error) as unknown;
-      if (dumped && typeof dumped === "object" && "message" in dumped) {
-        const e = dumped as { name?: unknown; message?: unknown; stack?: unknown };
-        return {
-          reason: `${String(e.name ?? "Error")}: ${String(e.message)}`,
-          trace: typeof e.stack === "string" ? e.stack : undefined,
-        };
-      }
-      return { reason: typeof dumped === "string" ? dumped : JSON.stringify(dumped) };
-    } catch {
-      return { reason: "exception" };
-    } finally {
-      error.dispose();
-    }
   }
 }

@@ -14,6 +14,7 @@ import { type AppBundle, type EndpointInfo, moduleKey, validateBundle } from "./
 import { type QuickJSEngine, sharedEngine } from "./engine.ts";
 import { EXCEPTION_MESSAGE, odataError, TIMEOUT_MESSAGE } from "./errors.ts";
 import { HandlerCheck } from "./handlerCheck.ts";
+import { cryptoRandom } from "./hostBridge.ts";
 import {
   ExecutionError,
   Interpreter,
@@ -53,11 +54,6 @@ export const DEFAULT_LIMITS = {
 
 /** The QuickJS WebAssembly instance currently in use (its `.wasm` ships in the npm package). */
 export const loadQuickJS = async (): Promise<QuickJSWASMModule> => (await sharedEngine()).module;
-
-const cryptoRandom = (): number => {
-  const words = crypto.getRandomValues(new Uint32Array(2));
-  return (words[0] * 2 ** 21 + (words[1] >>> 11)) / 2 ** 53;
-};
 
 const utf8 = new TextEncoder();
 

@@ -56,6 +56,61 @@ export function bytesOf(ctx: QuickJSContext, handle: QuickJSHandle): Uint8Array 
 export const newBuffer = (ctx: QuickJSContext, bytes: Uint8Array): QuickJSHandle =>
   ctx.newArrayBuffer(bytes.slice().buffer);
 
+/**
+ * `"<name>: <message>"` of an exception handle, and its stack when it has a non-empty one (else
+ * the dumped value); frees the handle.
+ */
+export function errorText(
+  ctx: QuickJSContext,
+  error: QuickJSHandle,
+): { reason: string; trace?: string } {
+  try {
+    const dumped = ctx.dump(error) as unknown;
+    if (dumped && typeof dumped === "object" && "message" in dumped) {
+      const e = dumped as { name?: unknown; message?: unknown; stack?: unknown };
+      return {
+        reason: `${String(e.name ?? "Error")}: ${String(e.message)}`,
+        trace: typeof e.stack === "string" && e.stack !== "" ? e.stack : undefined,
+      };
+    }
+    return { reason: typeof dumped === "string" ? dumped : JSON.stringify(dumped) };
+  } catch {
+    return { reason: "exception" };
+  } finally {
+    error.dispose();
+  }
+}
+
+/**
+ * Imports module `name` (running its top-level code and its imports' on first import in `ctx`)
+ * through a one-line entry module compiled as `entryName`, and returns its namespace object, or
+ * why it did not load.
+ */
+export function importNamespace(
+  ctx: QuickJSContext,
+  name: string,
+  entryName: string,
+):
+  | { readonly ok: true; readonly ns: QuickJSHandle }
+  | { readonly ok: false; readonly reason: string; readonly trace?: string } {
+  const entry = ctx.evalCode(
+    `import * as ns from ${JSON.stringify(name)}; export { ns };`,
+    entryName,
+    { type: "module" },
+  );
+  if (entry.error) return { ok: false, ...errorText(ctx, entry.error) };
+  const state = ctx.getPromiseState(entry.value);
+  if (state.type !== "fulfilled" || !state.notAPromise) {
+    if (state.type === "fulfilled") state.value.dispose();
+    entry.value.dispose();
+    if (state.type === "rejected") return { ok: false, ...errorText(ctx, state.error) };
+    return { ok: false, reason: "evaluation did not complete" };
+  }
+  const ns = ctx.getProp(entry.value, "ns");
+  entry.value.dispose();
+  return { ok: true, ns };
+}
+
 /** Whether a module's value layout was verified (per WebAssembly instance; checked once). */
 const layoutVerified = new WeakMap<QuickJSWASMModule, boolean>();
 
