@@ -1,8 +1,9 @@
 /**
- * The CLI against a real sandbox (a separate process, in a temporary workspace with three members
- * and the default majority constitution; see ./_sandbox.ts), the way an operator drives it: deploy, add the KMS
- * actions, proposals accepted, rejected, withdrawn, refused by `validate` and failing in `apply`,
- * policies read back through the app, keys, receipts, a trusted issuer and a key release.
+ * The CLI against a real sandbox (`deno task sandbox` as a separate process, in a temporary
+ * workspace with three members and the default majority constitution), the way an operator drives
+ * it: deploy, add the KMS actions, proposals accepted, rejected, withdrawn, refused by `validate`
+ * and failing in `apply`, policies read back through the app, keys, receipts, a trusted issuer and
+ * a key release.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -10,7 +11,7 @@ import { startAttestationIssuer } from "../../../client/demo/attestationIssuer.t
 import { type Run, runCli } from "./_cli.ts";
 
 const root = join(import.meta.dirname!, "..", "..", "..");
-const sandboxScript = join(import.meta.dirname!, "_sandbox.ts");
+const sandboxScript = join(root, "scripts", "sandbox.ts");
 const policies = join(root, "governance", "policies");
 
 interface Sandbox {
@@ -22,7 +23,18 @@ interface Sandbox {
 /** Starts the sandbox and waits for the environment it prints. */
 const startSandbox = async (workspace: string): Promise<Sandbox> => {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", sandboxScript, workspace],
+    args: [
+      "run",
+      "-A",
+      sandboxScript,
+      "--workspace",
+      workspace,
+      "--port",
+      "0",
+      "--signature-interval-ms",
+      "50",
+      "--verbose",
+    ],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
