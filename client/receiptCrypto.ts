@@ -3,8 +3,9 @@
  *
  * Synchronous on purpose, like the capability: certificates are parsed with @peculiar/asn1-x509
  * and ECDSA runs in @noble/curves, both pure JavaScript, instead of WebCrypto, whose API is
- * asynchronous. It uses no Deno API, so a bundle of it also runs in QuickJS. Node keys are EC (CCF uses P-384); P-256 and P-521 are accepted as well. RSA
- * certificates are rejected with a message saying so.
+ * asynchronous. It uses no Deno API, so a bundle of it also runs in QuickJS. Node keys are EC (CCF
+ * uses P-384); P-256 and P-521 are accepted as well. RSA certificates are rejected with a message
+ * saying so.
  */
 import { AsnConvert } from "@peculiar/asn1-schema";
 import {

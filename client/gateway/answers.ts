@@ -45,7 +45,7 @@ export const errorAnswer = (
   });
 
 /** Whether a KMS error means that the key id itself is unknown to the KMS or no longer usable. */
-export const isUnknownKey = (error: KmsError): boolean =>
+const isUnknownKey = (error: KmsError): boolean =>
   error._tag === "KeyNotFound" || error._tag === "KeyExpired";
 
 /**

@@ -70,7 +70,6 @@ export const targetUrl = (
 export const targetRequest = (
   inner: BhttpRequest,
   url: URL,
-  signal?: AbortSignal,
 ): E.Either<string, Request> => {
   const headers = new Headers();
   for (const [i, [name, value]] of inner.headers.entries()) {
@@ -92,7 +91,6 @@ export const targetRequest = (
         headers,
         body: BODYLESS_METHODS.has(method) ? null : new Uint8Array(inner.content),
         redirect: "manual",
-        signal,
       }),
     );
   } catch {

@@ -29,6 +29,7 @@ import {
 } from "./chunkedResponse.ts";
 import {
   clientSuite,
+  hex4,
   type HpkeSuite,
   hpkeSuite,
   importPrivateKey,
@@ -42,7 +43,6 @@ export const REQUEST_HEADER_LENGTH = 7;
 const REQUEST_LABEL = utf8("message/bhttp request");
 const RESPONSE_LABEL = utf8("message/bhttp response");
 
-const hex4 = (n: number): string => `0x${n.toString(16).padStart(4, "0")}`;
 const u16 = (n: number): Uint8Array => Uint8Array.of(n >> 8, n & 0xff);
 
 /** The algorithm choice at the head of an encapsulated request. */

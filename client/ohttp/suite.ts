@@ -54,7 +54,8 @@ export interface HpkeSuite {
   readonly hash: Hash;
 }
 
-const hex4 = (n: number): string => `0x${n.toString(16).padStart(4, "0")}`;
+/** An HPKE algorithm id as RFC 9180 writes it, e.g. `0x0011`, for error messages. */
+export const hex4 = (n: number): string => `0x${n.toString(16).padStart(4, "0")}`;
 
 const kems = {
   [Kem.P384_HKDF_SHA384]: { make: () => new DhkemP384HkdfSha384(), encLength: 97, skLength: 48 },
