@@ -114,7 +114,9 @@ const publicPoint = (k: P384PrivateKey): Uint8Array => p384.getPublicKey(k.d, fa
 export const createKmsClient = (options: KmsClientOptions): KmsClient => {
   const http = Deno.createHttpClient({ caCerts: [options.serviceCertPem] });
   const receipts = receiptVerifier(options.serviceCertPem);
-  const verified = new Map<string, PublishedKeyConfig>();
+  // The keys of the last listing, by KeyConfig and receipt: a listing verifies only what is new.
+  // Rebuilt from each listing, so that it never holds more than the KMS lists.
+  let verified = new Map<string, PublishedKeyConfig>();
   const maxRetries = options.maxRetries ?? 3;
   const maxWait = options.maxRetryAfterSeconds ?? 5;
   const base = options.url.replace(/\/+$/, "");
@@ -126,7 +128,12 @@ export const createKmsClient = (options: KmsClientOptions): KmsClient => {
   ): Promise<E.Either<KmsError, unknown>> => {
     for (let attempt = 0;; attempt++) {
       const response = await fetch(`${base}${path}`, { ...init, client: http });
-      if (response.status === 200) return E.right(await response.json());
+      if (response.status === 200) {
+        return await response.json().then(
+          (body: unknown) => E.right(body),
+          () => E.left(internal(`the KMS answered ${path} with a body that is not JSON`)),
+        );
+      }
       if (response.status !== 202) return E.left(await errorFrom(response));
       await response.body?.cancel();
       if (attempt >= maxRetries) {
@@ -146,14 +153,12 @@ export const createKmsClient = (options: KmsClientOptions): KmsClient => {
     if (E.isLeft(config)) return config;
     const receipt = await receipts.verify(listed.receipt, listed.publicKey);
     if (E.isLeft(receipt)) return receipt;
-    const entry = {
+    return E.right({
       keyId: config.right.keyId,
       config: config.right,
       publicKey: listed.publicKey,
       receipt: receipt.right,
-    };
-    verified.set(listed.publicKey + listed.receipt, entry);
-    return E.right(entry);
+    });
   };
 
   const listKeys = async (): Promise<E.Either<KmsError, PublishedKeyConfig[]>> => {
@@ -162,11 +167,14 @@ export const createKmsClient = (options: KmsClientOptions): KmsClient => {
     const listed = decodeWith(t.array(ListedKey), "the /listpubkeys answer")(body.right);
     if (E.isLeft(listed)) return listed;
     const entries: PublishedKeyConfig[] = [];
+    const listing = new Map<string, PublishedKeyConfig>();
     for (const item of listed.right) {
       const entry = await verifyListed(item);
       if (E.isLeft(entry)) return entry;
       entries.push(entry.right);
+      listing.set(item.publicKey + item.receipt, entry.right);
     }
+    verified = listing;
     return entries.length > 0 ? E.right(entries) : E.left(internal("the KMS listed no keys"));
   };
 
@@ -175,9 +183,7 @@ export const createKmsClient = (options: KmsClientOptions): KmsClient => {
     request: ReleaseKeyRequest,
   ): Promise<E.Either<KmsError, ReleasedKey>> => {
     if (request.kid !== undefined && body.kid !== request.kid) {
-      return E.left(
-        invalidInput(`the KMS released key ${body.kid}, not the requested ${request.kid}`),
-      );
+      return E.left(internal(`the KMS released key ${body.kid}, not the requested ${request.kid}`));
     }
     const keys = await listKeys();
     if (E.isLeft(keys)) return keys;

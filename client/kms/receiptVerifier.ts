@@ -28,6 +28,7 @@ interface NodeKey {
 }
 
 const curves = { "P-256": p256, "P-384": p384 } as const;
+const MAX_REMEMBERED_NODES = 64;
 
 const importNodeKey = async (certPem: string): Promise<NodeKey> => {
   const publicKey = new x509.X509Certificate(certPem).publicKey;
@@ -61,6 +62,9 @@ export const receiptVerifier = (serviceCertPem: string): ReceiptVerifier => {
         return `the receipt's node certificate cannot be checked: ${(e as Error).message}`;
       }
     })();
+    // A network has a handful of node certificates; a KMS that sends endless new ones must not
+    // grow the memo without end.
+    if (nodeKeys.size >= MAX_REMEMBERED_NODES) nodeKeys.clear();
     nodeKeys.set(certPem, checked);
     return checked;
   };
