@@ -15,7 +15,8 @@
  * node certificate close to expiry is renewed with the same key (member and user certificates
  * are never replaced: their hashes are the ids registered in the ledger).
  */
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { syncDirectory } from "../ledger/ledgerFile.ts";
 import {
   certificateId,
   certificateMatchesKey,
@@ -111,12 +112,29 @@ const readIfExists = async (path: string): Promise<string | undefined> => {
   }
 };
 
-/** Writes through a temporary file and a rename, so a crash never leaves half a PEM behind. */
+/**
+ * Writes through a temporary file, an fsync and a rename, so that neither a crash nor a power loss
+ * leaves half a PEM (or, after the rename, an empty file) behind: a lost service or node key
+ * cannot be recovered. The temporary file is created afresh with `mode` before the key is written
+ * into it, so a stale one left by a crash never exposes the key under its looser mode.
+ */
 const writeAtomically = async (path: string, text: string, mode: number): Promise<void> => {
   const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, text, { mode });
-  await Deno.chmod(tmp, mode);
+  await Deno.remove(tmp).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  const file = await Deno.open(tmp, { write: true, createNew: true, mode });
+  try {
+    // The mode given to open is filtered by the umask; set it outright.
+    if (Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
+    const bytes = new TextEncoder().encode(text);
+    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+    await file.sync();
+  } finally {
+    file.close();
+  }
   await Deno.rename(tmp, path);
+  syncDirectory(dirname(path));
 };
 
 const PRIVATE = 0o600;

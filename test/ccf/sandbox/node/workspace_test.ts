@@ -100,3 +100,21 @@ Deno.test("workspace: a restart reuses every identity; an expiring node certific
     await ws.remove();
   }
 });
+
+Deno.test("workspace: a temporary file left by a crash is replaced, never reused with its mode", async () => {
+  const ws = await tempWorkspace();
+  try {
+    const common = `${ws.dir}/sandbox_common`;
+    await Deno.mkdir(common, { recursive: true });
+    const stale = `${common}/member0_privk.pem.tmp`;
+    await Deno.writeTextFile(stale, "half a key from before the crash");
+    await Deno.chmod(stale, 0o644);
+    const w = await prepareWorkspace({ dir: ws.dir, members: 1, users: 0 });
+    const key = await Deno.readTextFile(w.members[0].keyPath);
+    assert.match(key, /^-----BEGIN EC PRIVATE KEY-----\n/);
+    assert.equal(await mode(w.members[0].keyPath), 0o600);
+    await assert.rejects(() => Deno.stat(stale), Deno.errors.NotFound);
+  } finally {
+    await ws.remove();
+  }
+});
