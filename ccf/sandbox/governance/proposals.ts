@@ -23,6 +23,7 @@ import { createHash } from "node:crypto";
 import { type ProposalInfo, proposals as proposalsTable, proposalsInfo } from "../govTables.ts";
 import type { KvCommit, KvStore, KvTransaction } from "../kv.ts";
 import { authenticateMember, type GovRequestBody, isGovError, type SignedRequest } from "./auth.ts";
+import type { GovMessageType } from "./cose.ts";
 import { fail, type GovError, govError, type GovResult, ok } from "./errors.ts";
 import { acknowledgeStateDigest, refreshStateDigest, type StateDigestView } from "./acks.ts";
 import { checkSubmissionTime } from "./replay.ts";
@@ -97,6 +98,10 @@ const HEX_ID = /^[0-9a-fA-F]{64}$/;
 
 const invalidId = (kind: string, value: string): GovError =>
   govError(400, "InvalidResourceName", `'${value}' is not a valid hex-encoded ${kind} ID`);
+
+/** CCF's answer for a proposal id it does not hold. */
+export const proposalNotFound = (proposalId: string): GovError =>
+  govError(404, "ProposalNotFound", `Could not find proposal ${proposalId}.`);
 
 /** Checks a path id; `undefined` when it is plausible. */
 export const checkPathId = (kind: "proposal" | "member" | "user", value: string) =>
@@ -201,7 +206,7 @@ export class ProposalService {
       if (memberId !== undefined) this.#checkSignedMemberId(signed, memberId);
       const info = readProposalInfo(tx, proposalId);
       const proposalBytes = tx.get(proposalsTable, utf8(proposalId));
-      if (!info || proposalBytes === undefined) throw refuse(notFound(proposalId));
+      if (!info || proposalBytes === undefined) throw refuse(proposalNotFound(proposalId));
       if (info.state !== "Open") {
         throw refuse(
           govError(
@@ -316,7 +321,7 @@ export class ProposalService {
   #authenticate(
     tx: KvTransaction,
     request: GovRequestBody,
-    type: "proposal" | "ballot" | "withdrawal" | "state_digest" | "ack",
+    type: GovMessageType,
     activeOnly: boolean,
   ): SignedRequest {
     const signed = authenticateMember(tx, request, type, activeOnly);
@@ -392,24 +397,21 @@ export class ProposalService {
     } else {
       next = failed(info, `resolve() returned invalid status value: "${outcome.value}"`);
     }
-    writeJson(tx, proposalsInfo, proposalId, next);
-    if (next.state === "Open") return next;
-
-    removeOtherClosedProposals(tx, proposalId);
-    next = {
-      ...next,
-      final_votes: Object.fromEntries(votes.map((v) => [v.member_id, v.vote])),
-      vote_failures: failures,
-    };
+    if (next.state !== "Open") {
+      removeOtherClosedProposals(tx, proposalId);
+      next = {
+        ...next,
+        final_votes: Object.fromEntries(votes.map((v) => [v.member_id, v.vote])),
+        vote_failures: failures,
+      };
+      if (next.state === "Accepted" && mode.applyFailure) {
+        const { reason, trace } = mode.applyFailure;
+        next = failed(next, `Failed to apply(): ${reason}`, trace);
+      }
+    }
+    // Written before `apply` runs, so that the actions see the proposal as decided.
     writeJson(tx, proposalsInfo, proposalId, next);
     if (next.state !== "Accepted") return next;
-
-    if (mode.applyFailure) {
-      const { reason, trace } = mode.applyFailure;
-      next = failed(next, `Failed to apply(): ${reason}`, trace);
-      writeJson(tx, proposalsInfo, proposalId, next);
-      return next;
-    }
     const applied = this.#runner.apply(tx, constitution, proposal, proposalId);
     if (!applied.ok) throw new ApplyFailed(applied.failure);
     return next;
@@ -441,9 +443,6 @@ export class ProposalService {
     }
   }
 }
-
-const notFound = (proposalId: string): GovError =>
-  govError(404, "ProposalNotFound", `Could not find proposal ${proposalId}.`);
 
 const failed = (info: ProposalInfo, reason: string, trace?: string): ProposalInfo => ({
   ...info,

@@ -9,7 +9,12 @@ import { modules as modulesTable, proposals as proposalsTable } from "../govTabl
 import type { KvTransaction } from "../kv.ts";
 import type { NodeRequest, NodeResponse } from "../node/types.ts";
 import { type GovError, govError, type GovResult } from "./errors.ts";
-import { checkPathId, type ProposalService, type ProposalView } from "./proposals.ts";
+import {
+  checkPathId,
+  proposalNotFound,
+  type ProposalService,
+  type ProposalView,
+} from "./proposals.ts";
 import {
   type MemberAck,
   memberAcks,
@@ -132,15 +137,13 @@ export function createGovernanceRoutes(
   const proposalOr404 = (id: string, render: (view: ProposalView) => NodeResponse) =>
     withId("proposal", id, () => {
       const info = read((tx) => readProposalInfo(tx, id));
-      return info
-        ? render({ proposalId: id, info })
-        : errorResponse(govError(404, "ProposalNotFound", `Could not find proposal ${id}.`));
+      return info ? render({ proposalId: id, info }) : errorResponse(proposalNotFound(id));
     });
   const actionsOf = (id: string) =>
     withId("proposal", id, () => {
       const body = read((tx) => tx.get(proposalsTable, utf8(id)));
       return body === undefined
-        ? errorResponse(govError(404, "ProposalNotFound", `Could not find proposal ${id}.`))
+        ? errorResponse(proposalNotFound(id))
         : respond(200, body, "application/json");
     });
   const ballotOf = (id: string, memberId: string, classic: boolean) =>
