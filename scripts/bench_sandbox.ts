@@ -17,6 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT } from "jose";
 import { buildBundle } from "./bundle.ts";
+import { waitForInterrupt } from "./common.ts";
 import { defaultClaims } from "../client/demo/attestationIssuer.ts";
 import { loadTpmKey } from "../client/demo/tpmKey.ts";
 import { jwtValidationTable, keyReleaseTable } from "../core/tables.ts";
@@ -62,11 +63,9 @@ async function serve(workspace: string, bundlePath: string, spkiPath: string): P
   if (refresh.status !== 200) throw new Error(`refresh failed: ${refresh.status}`);
   node.emitSignature();
   console.log(`BENCH_URL=${sandbox.server.url}`);
-  const stop = async () => {
-    await sandbox.stop();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGTERM", () => void stop());
+  await waitForInterrupt();
+  await sandbox.stop();
+  Deno.exit(0);
 }
 
 /** A child process whose stdout is drained; resolves `ready` with the first match of `pattern`. */

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { type AppBundle, validateBundle } from "../ccf/sandbox/quickjs/mod.ts";
 import { isDeployed, startSandbox, writeAppBundle } from "../ccf/sandbox/node/mod.ts";
 import { governanceGenesisWrites, installGovernance } from "../ccf/sandbox/governance/mod.ts";
+import { waitForInterrupt } from "./common.ts";
 
 const usage = `deno task sandbox [options]
 
@@ -141,18 +142,12 @@ ${
 
 Press Ctrl-C to stop.`);
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`[node] ${signal}: signing pending transactions and closing the ledger`);
-    await sandbox.stop();
-    console.log(`[node] stopped at ${node.ledger.view}.${node.ledger.lastSignedSeqno}`);
-    out.close();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
-  Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+  const signal = await waitForInterrupt();
+  console.log(`[node] ${signal}: signing pending transactions and closing the ledger`);
+  await sandbox.stop();
+  console.log(`[node] stopped at ${node.ledger.view}.${node.ledger.lastSignedSeqno}`);
+  out.close();
+  Deno.exit(0);
 };
 
 if (import.meta.main) await main();
