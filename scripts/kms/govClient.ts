@@ -48,7 +48,8 @@ export const ballotFor = (accept: boolean): string =>
 
 /** Throws a {@link CliError} unless `id` can be a proposal id (it becomes part of a URL path). */
 export const checkProposalId = (id: string): string => {
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) {
+  // "." and ".." would be dot segments, which URL resolution removes with the segment before.
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id) || id === "." || id === "..") {
     throw new CliError(`${JSON.stringify(id)} is not a proposal id (expected hex, as printed)`);
   }
   return id;
@@ -154,6 +155,8 @@ export const createGovClient = (options: GovClientOptions): GovClient => {
     },
     async withdraw(id, signer) {
       const answer = await post(govPaths.withdraw(id), "", signer, "withdrawal", id);
+      // CCF answers 204 without a body when it holds no such proposal.
+      if (answer.status === 204) throw new CliError(`withdrawing ${id}: no such proposal`);
       return decodeInfo(answer, `withdrawing ${id}`);
     },
     async getProposal(id) {

@@ -81,7 +81,7 @@ Deno.test("paths: the 2024-07-01 routes, with proposal ids checked before they r
     "/gov/members/proposals/ab12:withdraw?api-version=2024-07-01",
   );
   assert.equal(govPaths.constitution(), "/gov/service/constitution?api-version=2024-07-01");
-  for (const id of ["../x", "a/b", "a?b", ""]) {
+  for (const id of ["../x", "a/b", "a?b", "", ".", ".."]) {
     assert.throws(() => govPaths.proposal(id), CliError);
   }
 });
@@ -179,7 +179,8 @@ const fakeGovernance = (members: readonly Signer[]) => {
     if (withdraw) {
       const m = verified(init, "withdrawal");
       if (typeof m === "string") return Promise.resolve(error(401, "Unauthorized", m));
-      const entry = proposals.get(withdraw[1])!;
+      const entry = proposals.get(withdraw[1]);
+      if (!entry) return Promise.resolve({ status: 204, headers: new Headers(), text: "" });
       if (m.headers.kid !== entry.info.proposerId) {
         return Promise.resolve(error(403, "Forbidden", "only the proposer may withdraw"));
       }
@@ -291,6 +292,10 @@ Deno.test("flow: withdrawal by the proposer; a refusal by validate and a failed 
     t.stdout.length = 0;
     assert.equal(await withdrawProposal(t.s, "p0", t.member(0)), 0);
     assert.equal(t.stdout[1], "state: Withdrawn");
+    await assert.rejects(
+      withdrawProposal(t.s, "p9", t.member(0)),
+      (e: unknown) => e instanceof CliError && e.message === "withdrawing p9: no such proposal",
+    );
     await assert.rejects(
       proposeAndVote(t.s, { actions: [{ name: "refuse" }] }, t.member(0), [t.member(0)]),
       (e: unknown) => {
