@@ -17,6 +17,7 @@ import { base64 } from "@scure/base";
 import * as E from "fp-ts/lib/Either.js";
 import { calculateJwkThumbprint, SignJWT } from "jose";
 import { join } from "node:path";
+import { equal, toHex } from "../../core/bytes.ts";
 import {
   decodePem,
   DEMO_KEYS_DIR,
@@ -27,6 +28,7 @@ import {
   type RsaKeyPair,
   type RsaPublicJwk,
   type TpmPublicJwk,
+  writeIfChanged,
 } from "./tpmKey.ts";
 
 /** The `iss` of the seed's demo issuer, which policies and scripts written for it expect. */
@@ -391,7 +393,12 @@ const loadSigner = async (workspace: string, now: number): Promise<Signer> => {
     false,
     ["sign"],
   );
-  const certificate = await loadCertificate(signingCertificatePath(workspace), pair, now);
+  const certificate = await loadCertificate(
+    signingCertificatePath(workspace),
+    pair,
+    privateKey,
+    now,
+  );
   // The RFC 7638 thumbprint changes with the key, so CCF never confuses an old key with a new
   // one, and two workspaces' issuers do not collide in CCF's kid-keyed table.
   const kid = await calculateJwkThumbprint(pair.publicJwk, "sha256");
@@ -411,21 +418,20 @@ const loadSigner = async (workspace: string, now: number): Promise<Signer> => {
 const loadCertificate = async (
   path: string,
   pair: RsaKeyPair,
+  privateKey: CryptoKey,
   now: number,
 ): Promise<Uint8Array> => {
   const stored = await readCertificate(path);
   if (
     stored !== undefined &&
-    equalBytes(new Uint8Array(stored.publicKey.rawData), pair.spki) &&
+    equal(new Uint8Array(stored.publicKey.rawData), pair.spki) &&
     stored.notAfter.getTime() - now > CERTIFICATE_MIN_REMAINING_MS &&
     stored.notBefore.getTime() <= now
   ) {
     return new Uint8Array(stored.rawData);
   }
-  const der = await createCertificate(pair, now);
-  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(temporary, encodePem("CERTIFICATE", der), { mode: 0o600 });
-  await Deno.rename(temporary, path);
+  const der = await createCertificate(pair, privateKey, now);
+  await writeIfChanged(path, encodePem("CERTIFICATE", der));
   return der;
 };
 
@@ -438,11 +444,13 @@ const readCertificate = async (path: string): Promise<x509.X509Certificate | und
   }
 };
 
-const createCertificate = async (pair: RsaKeyPair, now: number): Promise<Uint8Array> => {
+const createCertificate = async (
+  pair: RsaKeyPair,
+  privateKey: CryptoKey,
+  now: number,
+): Promise<Uint8Array> => {
   const keys: CryptoKeyPair = {
-    privateKey: await crypto.subtle.importKey("pkcs8", pair.pkcs8, SIGNING_ALGORITHM, false, [
-      "sign",
-    ]),
+    privateKey,
     publicKey: await crypto.subtle.importKey("spki", pair.spki, SIGNING_ALGORITHM, true, [
       "verify",
     ]),
@@ -451,7 +459,7 @@ const createCertificate = async (pair: RsaKeyPair, now: number): Promise<Uint8Ar
   // A positive serial number: DER integers are signed.
   serial[0] &= 0x7f;
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Array.from(serial, (b) => b.toString(16).padStart(2, "0")).join(""),
+    serialNumber: toHex(serial),
     name: "CN=Demo attestation issuer",
     notBefore: new Date(now - DAY_MS),
     notAfter: new Date(now + CERTIFICATE_DAYS * DAY_MS),
@@ -464,9 +472,6 @@ const createCertificate = async (pair: RsaKeyPair, now: number): Promise<Uint8Ar
   });
   return new Uint8Array(certificate.rawData);
 };
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && a.every((byte, i) => byte === b[i]);
 
 // ---------------------------------------------------------------------------------------------
 // HTTP

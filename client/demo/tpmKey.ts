@@ -233,13 +233,16 @@ const createIfAbsent = async (path: string, text: string): Promise<boolean> => {
   }
 };
 
-const writeIfChanged = async (path: string, text: string): Promise<void> => {
+/**
+ * Writes `text` to `path` readable by its owner only, unless the file holds it already. The file
+ * is replaced in one step, so a concurrent reader sees the old or the new one.
+ */
+export const writeIfChanged = async (path: string, text: string): Promise<void> => {
   try {
     if (await Deno.readTextFile(path) === text) return await restrictMode(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  // Rename replaces the file in one step, so a concurrent reader sees the old or the new one.
   await Deno.rename(await writeTemporary(path, text), path);
 };
 
