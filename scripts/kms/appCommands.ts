@@ -8,7 +8,14 @@ import { createKmsClient } from "../../client/kms/client.ts";
 import { loadTpmKey, tpmKeyFiles } from "../../client/demo/tpmKey.ts";
 import { flag, stringOption } from "./args.ts";
 import { loadSigner } from "./config.ts";
-import { type Context, type Handler, pathFrom, readInput, serviceCertOf } from "./context.ts";
+import {
+  type Context,
+  type Handler,
+  isFile,
+  pathFrom,
+  readInput,
+  serviceCertOf,
+} from "./context.ts";
 import { CliError, exitCodes, UsageError } from "./errors.ts";
 import { type Answer, createTlsClient, expectJson, failureOf, send } from "./http.ts";
 
@@ -140,14 +147,6 @@ const tokenOf = async (ctx: Context): Promise<string> => {
   return token;
 };
 
-const exists = async (path: string): Promise<boolean> => {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-};
-
 const releaseUnwrapped = async (
   ctx: Context,
   workspace: string,
@@ -156,7 +155,7 @@ const releaseUnwrapped = async (
 ): Promise<number> => {
   // loadTpmKey creates a key when there is none; a new key could not unwrap anything, so a wrong
   // directory must fail here instead.
-  if (!await exists(tpmKeyFiles(workspace).privateKeyPath)) {
+  if (!await isFile(tpmKeyFiles(workspace).privateKeyPath)) {
     throw new CliError(
       `${workspace} has no demo TPM key (${tpmKeyFiles(workspace).privateKeyPath}): give the ` +
         "workspace of the demo issuer (deno task idp --workspace)",

@@ -30,11 +30,7 @@ export interface CliIo {
   readonly clock: () => number;
 }
 
-const readProcessStdin = async (): Promise<string> => {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of Deno.stdin.readable) chunks.push(chunk);
-  return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-};
+const readProcessStdin = (): Promise<string> => new Response(Deno.stdin.readable).text();
 
 /**
  * The process's streams and environment. `deno task` runs scripts in the project root and keeps the

@@ -7,8 +7,8 @@
  * explicit `--workspace` beats the environment's paths, since naming a workspace means its files.
  */
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
-import { isAbsolute, join } from "node:path";
-import { flag, type ParsedArgs, stringOption } from "./args.ts";
+import { join, resolve as resolvePath } from "node:path";
+import { type ParsedArgs, stringOption } from "./args.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { certId } from "../../ccf/sandbox/governance/cose.ts";
 
@@ -45,9 +45,6 @@ export interface Connection {
 
 /** Environment variables, by name. */
 export type Env = Readonly<Record<string, string | undefined>>;
-
-const resolvePath = (cwd: string, path: string): string =>
-  isAbsolute(path) ? path : join(cwd, path);
 
 /** Parses a member index (`0`, `1`, ...), naming `what` in the error. */
 export const parseMemberIndex = (value: string, what: string, command?: string): number => {
@@ -174,9 +171,6 @@ export const resolveVoters = (
     ? [connection.member]
     : parseMemberList(list, command).map((n) => workspaceMember(connection.workspace, n));
 };
-
-/** Whether the operator asked to vote against. */
-export const rejects = (args: ParsedArgs): boolean => flag(args, "reject");
 
 /** Reads a file the operator named, with an error that says which file and what it is for. */
 export const readNamedFile = async (path: string, what: string): Promise<string> => {

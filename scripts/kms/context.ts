@@ -2,7 +2,7 @@
  * What a command handler receives, and the helpers handlers share: reading the operator's inputs,
  * the service certificate and the governance session.
  */
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { flag, type ParsedArgs } from "./args.ts";
 import type { CommandSpec } from "./commands.ts";
@@ -34,8 +34,17 @@ export interface Context {
 export type Handler = (ctx: Context) => Promise<number>;
 
 /** Resolves a path the operator gave against their working directory. */
-export const pathFrom = (ctx: Context, path: string): string =>
-  isAbsolute(path) ? path : join(ctx.cwd, path);
+export const pathFrom = (ctx: Context, path: string): string => resolve(ctx.cwd, path);
+
+/** Whether `path` is an existing file; a failure other than its absence is thrown. */
+export const isFile = async (path: string): Promise<boolean> => {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+};
 
 /** Reads an input the operator named: a file, or stdin for `-`. */
 export const readInput = async (ctx: Context, path: string, what: string): Promise<string> =>

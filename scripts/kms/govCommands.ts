@@ -4,11 +4,12 @@
  */
 import { join } from "node:path";
 import { flag, stringOption } from "./args.ts";
-import { rejects, resolveVoters } from "./config.ts";
+import { resolveVoters } from "./config.ts";
 import { appendKmsActions } from "./constitution.ts";
 import {
   type Context,
   type Handler,
+  isFile,
   pathFrom,
   projectRoot,
   readJsonInput,
@@ -27,19 +28,9 @@ const distOf = (ctx: Context): string => {
   return dist === undefined ? join(projectRoot, "dist") : pathFrom(ctx, dist);
 };
 
-const exists = async (path: string): Promise<boolean> => {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-};
-
 /** Builds the bundle into `dist` when `--build` asks for it or `needed` is missing there. */
 const ensureBuilt = async (ctx: Context, dist: string, needed: string): Promise<void> => {
-  if (!flag(ctx.args, "build") && await exists(join(dist, needed))) return;
+  if (!flag(ctx.args, "build") && await isFile(join(dist, needed))) return;
   ctx.out.progress(`building the KMS bundle into ${dist} (deno task bundle)`);
   // esbuild is loaded only when a build is needed: every other command starts faster without it.
   const { buildBundle } = await import("../bundle.ts");
@@ -127,7 +118,7 @@ const vote: Handler = (ctx) =>
       session,
       ctx.args.positionals[0],
       resolveVoters(ctx.args, ctx.connection, "vote"),
-      !rejects(ctx.args),
+      !flag(ctx.args, "reject"),
     ));
 
 const withdraw: Handler = (ctx) =>
