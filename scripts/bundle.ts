@@ -35,6 +35,9 @@ const fpTsEsm: esbuild.Plugin = {
   },
 };
 
+// esbuild keeps non-ASCII characters as they are (charset utf8): a string's length is not its size.
+const byteLength = (text: string): number => new TextEncoder().encode(text).length;
+
 const compile = async (entry: string, format: "esm" | "iife"): Promise<string> => {
   const result = await esbuild.build({
     absWorkingDir: root,
@@ -65,9 +68,10 @@ export const buildBundle = async (out: string): Promise<Record<string, number>> 
     const proposal = JSON.stringify({
       actions: [{ name: "set_js_app", args: { bundle, disable_bytecode_cache: false } }],
     });
-    if (proposal.length > maxProposalBytes) {
+    const proposalBytes = byteLength(proposal);
+    if (proposalBytes > maxProposalBytes) {
       throw new Error(
-        `the set_js_app proposal is ${proposal.length} bytes, over CCF's 1 MB body limit`,
+        `the set_js_app proposal is ${proposalBytes} bytes, over CCF's 1 MB body limit`,
       );
     }
     await Deno.mkdir(join(out, "constitution"), { recursive: true });
@@ -75,9 +79,9 @@ export const buildBundle = async (out: string): Promise<Record<string, number>> 
     await Deno.writeTextFile(join(out, "set_js_app.json"), proposal);
     await Deno.writeTextFile(join(out, "constitution/kms_actions.js"), actions);
     return {
-      "app.js": bundle.modules[0].module.length,
-      "set_js_app.json": proposal.length,
-      "kms_actions.js": actions.length,
+      "app.js": byteLength(bundle.modules[0].module),
+      "set_js_app.json": proposalBytes,
+      "kms_actions.js": byteLength(actions),
     };
   } finally {
     await esbuild.stop();

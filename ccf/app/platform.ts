@@ -32,15 +32,20 @@ export const deleteKey = (map: string, key: string): void => {
   ccf.kv[map].delete(kvKey(key));
 };
 
-/** A governance-managed value decoded with `codec`, or `fallback` when governance set none. */
-export const readPolicy = <A>(
+/**
+ * The stored value at `key` of `map` decoded with `decode`, or `fallback` when none is stored. A
+ * value that does not decode is the service's fault, not the caller's: `Internal`.
+ */
+export const readStored = <A>(
   map: string,
   key: string,
   decode: (u: unknown) => E.Either<KmsError, A>,
   fallback: A,
 ): E.Either<KmsError, A> => {
   const stored = readJson(map, key);
-  return stored === undefined ? E.right(fallback) : decode(stored);
+  return stored === undefined
+    ? E.right(fallback)
+    : E.mapLeft((e: KmsError) => internal(e.message))(decode(stored));
 };
 
 /** Seconds a receipt stays cached by the historical query system. */

@@ -1,12 +1,11 @@
 /** The KMS state the endpoints read from the KV, each value decoded with its core codec. */
-import * as E from "fp-ts/lib/Either.js";
-import { pipe } from "fp-ts/lib/function.js";
+import type * as E from "fp-ts/lib/Either.js";
 import {
   type JwtValidationPolicy,
   JwtValidationPolicy as JwtValidationPolicyCodec,
 } from "../../core/attestation/jwtValidation.ts";
 import { decodeWith } from "../../core/codec.ts";
-import { internal, type KmsError } from "../../core/errors.ts";
+import type { KmsError } from "../../core/errors.ts";
 import { type KeyRecord, KeyRing, type PublishedKey } from "../../core/keys/record.ts";
 import {
   decodeStoredPolicy,
@@ -23,15 +22,11 @@ import {
   rotationTable,
   settingsTable,
 } from "../../core/tables.ts";
-import { readPolicy, receiptOf } from "./platform.ts";
+import { readStored, receiptOf } from "./platform.ts";
 
 /** The key ring: the newest key of each OHTTP key id (every releasable key among them). */
 export const loadKeys = (): E.Either<KmsError, PublishedKey[]> =>
-  pipe(
-    readPolicy(keyRingTable.map, keyRingTable.key, decodeWith(KeyRing, "the key ring"), []),
-    E.mapLeft((e) => internal(e.message)),
-    E.map((ring) => [...ring]),
-  );
+  readStored(keyRingTable.map, keyRingTable.key, decodeWith(KeyRing, "the key ring"), []);
 
 /** The receipt of the transaction that created `key`. */
 export const keyReceipt = (key: KeyRecord): E.Either<KmsError, string> =>
@@ -39,11 +34,11 @@ export const keyReceipt = (key: KeyRecord): E.Either<KmsError, string> =>
 
 /** The key release policy in force (no rules, so deny, before governance sets one). */
 export const readReleasePolicy = (): E.Either<KmsError, StoredKeyReleasePolicy> =>
-  readPolicy(keyReleaseTable.map, keyReleaseTable.key, decodeStoredPolicy, emptyStoredPolicy);
+  readStored(keyReleaseTable.map, keyReleaseTable.key, decodeStoredPolicy, emptyStoredPolicy);
 
 /** The rotation policy in force. */
 export const readRotationPolicy = (): E.Either<KmsError, StoredRotationPolicy> =>
-  readPolicy(
+  readStored(
     rotationTable.map,
     rotationTable.key,
     decodeWith(StoredRotationPolicy, "the stored rotation policy"),
@@ -52,7 +47,7 @@ export const readRotationPolicy = (): E.Either<KmsError, StoredRotationPolicy> =
 
 /** The settings in force. */
 export const readSettings = (): E.Either<KmsError, StoredSettings> =>
-  readPolicy(
+  readStored(
     settingsTable.map,
     settingsTable.key,
     decodeWith(StoredSettings, "the stored settings"),
@@ -63,11 +58,9 @@ export const readSettings = (): E.Either<KmsError, StoredSettings> =>
 export const readJwtPolicy = (
   issuer: string,
 ): E.Either<KmsError, JwtValidationPolicy | undefined> =>
-  pipe(
-    readPolicy(
-      jwtValidationTable,
-      issuer,
-      decodeWith(JwtValidationPolicyCodec, "the stored JWT validation policy"),
-      undefined as JwtValidationPolicy | undefined,
-    ),
+  readStored<JwtValidationPolicy | undefined>(
+    jwtValidationTable,
+    issuer,
+    decodeWith(JwtValidationPolicyCodec, "the stored JWT validation policy"),
+    undefined,
   );

@@ -7,6 +7,12 @@ Deno.test("bundle: writes the three artefacts, one ES module of local handler ex
   try {
     const sizes = await buildBundle(out);
     assert.ok(sizes["set_js_app.json"] < 1024 * 1024);
+    // Sizes are bytes on disk, which CCF's body limit counts, not string lengths.
+    assert.equal(sizes["set_js_app.json"], (await Deno.stat(join(out, "set_js_app.json"))).size);
+    assert.equal(
+      sizes["kms_actions.js"],
+      (await Deno.stat(join(out, "constitution/kms_actions.js"))).size,
+    );
     const bundle = JSON.parse(await Deno.readTextFile(join(out, "bundle.json")));
     const proposal = JSON.parse(await Deno.readTextFile(join(out, "set_js_app.json")));
     assert.deepEqual(proposal.actions[0].args.bundle, bundle);

@@ -163,6 +163,28 @@ Deno.test("QuickJS: every refusal has its status, a message, and changes nothing
   kms.dispose();
 });
 
+Deno.test("QuickJS: a corrupt stored policy is the service's fault: 500 Internal, not 400", async () => {
+  const kms = await kmsWithPolicies();
+  kms.call("POST", "/app/refresh");
+  kms.signEverything();
+  kms.govWrite(rotationTable.map, rotationTable.key, { version: 1, policy: { nope: 1 } });
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, { version: 1, policy: 7 });
+  kms.govWrite(jwtValidationTable, issuer, { iss: 42 });
+  const replies = [
+    kms.call("POST", "/app/refresh"),
+    kms.call("GET", "/app/keyRotationPolicy"),
+    kms.call("GET", "/app/keyReleasePolicy"),
+    kms.call("GET", "/app/jwtValidationPolicy", { query: `issuer=${issuer}` }),
+    kms.call("POST", "/app/key", { caller: jwt() }),
+  ];
+  for (const r of replies) {
+    assert.equal(r.status, 500, JSON.stringify(r.json));
+    assert.equal(r.json.error.code, "Internal");
+    assert.match(r.json.error.message, /stored/);
+  }
+  kms.dispose();
+});
+
 Deno.test("QuickJS: a denial lists every failed rule; no policy denies everything", async () => {
   const kms = await createKms();
   kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
@@ -244,6 +266,11 @@ Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and
   const privateOf = (index: number) =>
     kms.store.get(privateKeysTable, new TextEncoder().encode(String(index)));
   assert.ok(privateOf(0));
+  // The new key must outlive the release below even when a slow machine crosses a second.
+  kms.govWrite(rotationTable.map, rotationTable.key, {
+    version: 2,
+    policy: { rotation_interval_seconds: 3600, grace_period_seconds: 0 },
+  });
   const reused = kms.call("POST", "/app/refresh").json;
   assert.deepEqual([reused.id, reused.index], [0, 256]);
   assert.equal(privateOf(0), undefined);
