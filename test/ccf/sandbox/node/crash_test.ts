@@ -142,6 +142,7 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
     }
     assert.ok(survivors >= signed.length);
     const listed = await call(reader, `${url}/listpubkeys`);
+    assert.ok(Array.isArray(listed.json), JSON.stringify(listed.json));
     const keys = new Set(listed.json.map((k: { publicKey: string }) => k.publicKey));
     for (const { publicKey } of signed) assert.ok(keys.has(publicKey));
 
