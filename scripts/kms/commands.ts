@@ -38,9 +38,8 @@ export const connectionOptions: OptionSpecs = {
   "service-cert": {
     type: "string",
     value: "FILE",
-    description:
-      "the service certificate, the only TLS root trusted (default $KMS_SERVICE_CERT_PATH, " +
-      "else <workspace>/sandbox_common/service_cert.pem)",
+    description: "the service certificate, trusted as a TLS root besides the system's (default " +
+      "$KMS_SERVICE_CERT_PATH, else <workspace>/sandbox_common/service_cert.pem)",
   },
   workspace: {
     type: "string",
