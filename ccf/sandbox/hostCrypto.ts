@@ -175,13 +175,13 @@ const kwpCipher = (kek: Uint8Array): string => {
 };
 
 /** AES key wrap with padding (RFC 5649); the AES size is the wrapping key's. */
-export function aesKwpWrap(kek: Uint8Array, key: Uint8Array): Uint8Array {
+function aesKwpWrap(kek: Uint8Array, key: Uint8Array): Uint8Array {
   const c = createCipheriv(kwpCipher(kek), kek, KWP_IV);
   return new Uint8Array([...c.update(key), ...c.final()]);
 }
 
 /** Inverse of {@link aesKwpWrap}; throws when the integrity check fails. */
-export function aesKwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Uint8Array {
+function aesKwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Uint8Array {
   const d = createDecipheriv(kwpCipher(kek), kek, KWP_IV);
   return new Uint8Array([...d.update(wrapped), ...d.final()]);
 }
@@ -398,7 +398,7 @@ export const eddsaJwkToPem = jwkToPemOf("eddsa", true);
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /** The certificates of a PEM bundle, in order; throws if one does not parse. */
-export function splitCertBundle(pem: string): X509Certificate[] {
+function splitCertBundle(pem: string): X509Certificate[] {
   return (pem.match(CERT_BLOCK) ?? []).map((block) => new X509Certificate(block));
 }
 

@@ -156,7 +156,7 @@ const encoder = new TextEncoder();
 const NO_CLAIMS = new Uint8Array(0);
 
 /** A transaction's Merkle leaf from its components (CCF's `entry_leaf`). */
-export const leafHash = (
+const leafHash = (
   writeSetDigest: Uint8Array,
   commitEvidence: string,
   claimsDigest?: Uint8Array,

@@ -61,7 +61,7 @@ const ENTRY_FIELDS = new Set(["seqno", "view", "public", "private", "claims_dige
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Whether `map` is public (stored in the clear), as CCF decides by its name. */
-export const isPublicMap = (map: string): boolean => map.startsWith(PUBLIC_PREFIX);
+const isPublicMap = (map: string): boolean => map.startsWith(PUBLIC_PREFIX);
 
 /** The JSON line (with its newline) of `entry`; private writes are sealed with `secret`. */
 export const encodeEntryLine = (entry: StoredEntry, secret: LedgerSecret): string => {

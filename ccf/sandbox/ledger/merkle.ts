@@ -33,7 +33,7 @@ export type ProofElement = { readonly left: string } | { readonly right: string 
 const scratch = new Uint8Array(2 * HASH_SIZE);
 
 /** SHA-256(left ‖ right): an inner node of the tree. */
-export const hashPair = (left: Uint8Array, right: Uint8Array): Uint8Array => {
+const hashPair = (left: Uint8Array, right: Uint8Array): Uint8Array => {
   scratch.set(left, 0);
   scratch.set(right, HASH_SIZE);
   return sha256(scratch);

@@ -21,7 +21,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { base64 } from "@scure/base";
 
 /** Length of the ledger secret and of the keys derived from it. */
-export const SECRET_SIZE = 32;
+const SECRET_SIZE = 32;
 
 const NONCE_SIZE = 12;
 const TAG_SIZE = 16;

@@ -20,7 +20,7 @@ import type {
 import { fromUtf8, utf8 } from "./types.ts";
 
 /** Set by `set_js_app`; CCF's interpreters drop cached state when it changes. */
-export const INTERPRETER_FLUSH = "public:ccf.gov.interpreter.flush";
+const INTERPRETER_FLUSH = "public:ccf.gov.interpreter.flush";
 
 /** The maps whose change makes the node reload the app. */
 export const APP_TABLES: readonly string[] = [modulesTable, endpointsTable, jsRuntimeOptions];

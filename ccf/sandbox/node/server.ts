@@ -15,7 +15,7 @@ import { odataResponse } from "./types.ts";
 /** CCF's default `http_configuration.max_body_size`. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** The sandbox listens on loopback only: it is a development tool with well-known keys. */
-export const LOOPBACK = "127.0.0.1";
+const LOOPBACK = "127.0.0.1";
 
 /** Where and how to listen. */
 export interface ServerOptions {

@@ -32,11 +32,11 @@ import {
 } from "./certificates.ts";
 
 /** Validity of new service, member and user certificates. */
-export const IDENTITY_CERT_DAYS = 365;
+const IDENTITY_CERT_DAYS = 365;
 /** Validity of a new node certificate (CCF's sandbox default). */
-export const NODE_CERT_DAYS = 90;
+const NODE_CERT_DAYS = 90;
 /** A node certificate with less validity left than this is renewed at start. */
-export const NODE_CERT_RENEW_MS = 7 * 24 * 3600 * 1000;
+const NODE_CERT_RENEW_MS = 7 * 24 * 3600 * 1000;
 
 /** A member or user: its files and its CCF id (hex SHA-256 of the certificate DER). */
 export interface Identity {

@@ -66,7 +66,7 @@ export type GovernanceResult =
   };
 
 /** CCF's reason when the interrupt handler stopped constitution code. */
-export const GOVERNANCE_TIMEOUT = "Operation took too long to complete.";
+const GOVERNANCE_TIMEOUT = "Operation took too long to complete.";
 
 const ENTRY = "<ccf-governance-entry>";
 

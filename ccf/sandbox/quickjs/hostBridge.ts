@@ -18,7 +18,7 @@ import { bytesOf, type HostValue, newBuffer, toVm } from "./values.ts";
 type ErrorClass = "Error" | "TypeError" | "RangeError" | "InternalError";
 
 /** An error to raise inside the VM as an instance of `errorClass`. */
-export class VmError extends Error {
+class VmError extends Error {
   constructor(readonly errorClass: ErrorClass, message: string) {
     super(message);
   }
