@@ -86,7 +86,8 @@ const keyId = (key: Uint8Array): string => {
 
 const copy = (bytes: Uint8Array): Uint8Array => bytes.slice();
 
-const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
+/** Lexicographic order of byte strings, the order of keys in write sets. */
+export const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     if (a[i] !== b[i]) return a[i] - b[i];
@@ -256,8 +257,9 @@ export class KvTransaction {
    */
   getVersionOfPreviousWrite(map: string, key: Uint8Array): number | undefined {
     this.#assertOpen();
-    this.#recordRead(map, keyId(key));
-    return this.#store._entries(map)?.get(keyId(key))?.version;
+    const id = keyId(key);
+    this.#recordRead(map, id);
+    return this.#store._entries(map)?.get(id)?.version;
   }
 
   /** Number of keys in `map`, counting this transaction's pending writes and deletions. */

@@ -14,21 +14,13 @@
  * receipts) and encrypts the private part of a transaction in the same form.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
-import type { KvWrite } from "../kv.ts";
+import { compareBytes, type KvWrite } from "../kv.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 // A lone surrogate would be encoded as U+FFFD, making two distinct names collide.
 const WELL_FORMED = /^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
-
-const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i] - b[i];
-  }
-  return a.length - b.length;
-};
 
 const compareWrites = (a: KvWrite, b: KvWrite): number =>
   a.map < b.map ? -1 : a.map > b.map ? 1 : compareBytes(a.key, b.key);
