@@ -153,8 +153,7 @@ const oaepEncrypt = (publicPem: string, data: Uint8Array, l?: Uint8Array): Uint8
   );
 };
 
-const oaepDecrypt = (privatePem: string, data: Uint8Array, l?: Uint8Array): Uint8Array => {
-  const key = createPrivateKey(privatePem);
+const oaepDecrypt = (key: KeyObject, data: Uint8Array, l?: Uint8Array): Uint8Array => {
   if (key.asymmetricKeyType !== "rsa") throw new Error("unwrapping key is not an RSA private key");
   return new Uint8Array(
     privateDecrypt(
@@ -227,13 +226,11 @@ export function unwrapKey(
     );
   }
   return guarded("Failed to unwrap key: ", () => {
-    if (name === "RSA-OAEP") {
-      return oaepDecrypt(utf8.decode(unwrappingKey), wrapped, algorithm.label);
-    }
     if (name === "AES-KWP") return aesKwpUnwrap(unwrappingKey, wrapped);
-    const pem = utf8.decode(unwrappingKey);
-    const modulusBytes = (createPrivateKey(pem).asymmetricKeyDetails?.modulusLength ?? 0) / 8;
-    const aesKey = oaepDecrypt(pem, wrapped.subarray(0, modulusBytes), algorithm.label);
+    const key = createPrivateKey(utf8.decode(unwrappingKey));
+    if (name === "RSA-OAEP") return oaepDecrypt(key, wrapped, algorithm.label);
+    const modulusBytes = (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8;
+    const aesKey = oaepDecrypt(key, wrapped.subarray(0, modulusBytes), algorithm.label);
     return aesKwpUnwrap(aesKey, wrapped.subarray(modulusBytes));
   });
 }

@@ -90,6 +90,16 @@ export function createHostObject(
     h && ctx.typeof(h) === "object" ? buf(h) : undefined;
   const bool = (b: boolean) => (b ? ctx.true : ctx.false);
   const value = (v: HostValue) => toVm(ctx, v);
+  const signing = (name: QuickJSHandle, hash: QuickJSHandle, salt: QuickJSHandle) => ({
+    name: str(name),
+    hash: str(hash),
+    saltLength: num(salt),
+  });
+  const wrapping = (name: QuickJSHandle, label: QuickJSHandle, aesKeySize: QuickJSHandle) => ({
+    name: str(name),
+    label: optBuf(label),
+    aesKeySize: num(aesKeySize),
+  });
 
   const fns: Record<string, HostFn> = {
     log: (level, message) => {
@@ -104,19 +114,9 @@ export function createHostObject(
     pemToId: (pem) => ctx.newString(hc.pemToId(str(pem))),
 
     sign: (name, hash, key, data, salt) =>
-      newBuffer(
-        ctx,
-        hc.sign({ name: str(name), hash: str(hash), saltLength: num(salt) }, str(key), buf(data)),
-      ),
+      newBuffer(ctx, hc.sign(signing(name, hash, salt), str(key), buf(data))),
     verify: (name, hash, key, signature, data, salt) =>
-      bool(
-        hc.verifySignature(
-          { name: str(name), hash: str(hash), saltLength: num(salt) },
-          str(key),
-          buf(signature),
-          buf(data),
-        ),
-      ),
+      bool(hc.verifySignature(signing(name, hash, salt), str(key), buf(signature), buf(data))),
     pemToJwk: (kind, pem, kid) => {
       const k = ctx.typeof(kid) === "string" ? str(kid) : undefined;
       const jwk = JWK_KINDS[str(kind) as keyof typeof JWK_KINDS][0](str(pem), k);
@@ -136,23 +136,15 @@ export function createHostObject(
       value({ ...hc.generateRsaKeyPair(num(bits), num(exponent)) }),
     generateEcdsaKeyPair: (curve) => value({ ...hc.generateEcdsaKeyPair(str(curve)) }),
     generateEddsaKeyPair: (curve) => value({ ...hc.generateEddsaKeyPair(str(curve)) }),
-    wrapKey: (key, wrapping, name, label, aesKeySize) =>
+    wrapKey: (key, wrappingKey, name, label, aesKeySize) =>
       newBuffer(
         ctx,
-        hc.wrapKey(buf(key), buf(wrapping), {
-          name: str(name),
-          label: optBuf(label),
-          aesKeySize: num(aesKeySize),
-        }),
+        hc.wrapKey(buf(key), buf(wrappingKey), wrapping(name, label, aesKeySize)),
       ),
-    unwrapKey: (key, unwrapping, name, label, aesKeySize) =>
+    unwrapKey: (key, unwrappingKey, name, label, aesKeySize) =>
       newBuffer(
         ctx,
-        hc.unwrapKey(buf(key), buf(unwrapping), {
-          name: str(name),
-          label: optBuf(label),
-          aesKeySize: num(aesKeySize),
-        }),
+        hc.unwrapKey(buf(key), buf(unwrappingKey), wrapping(name, label, aesKeySize)),
       ),
     digest: (data) => newBuffer(ctx, hc.digest("SHA-256", buf(data))),
     isValidX509CertBundle: (pem) => bool(hc.isValidX509CertBundle(str(pem))),
