@@ -2,7 +2,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
-import { invalidInput, type KmsError } from "./errors.ts";
+import { internal, invalidInput, type KmsError } from "./errors.ts";
 
 const pathOf = (e: t.ValidationError): string =>
   e.context.map((c) => c.key).filter((k) => k !== "").join(".") || "(root)";
@@ -49,6 +49,18 @@ export const boundedString = (
     `${name} (a string of at most ${max} characters)`,
   );
 
+/** The largest version of a stored governance value: the counter is a uint32. */
+export const maxPolicyVersion = 2 ** 32 - 1;
+
+/**
+ * The version an accepted change gives a stored governance value, or `Internal` once the counter
+ * is exhausted (a larger one would make the stored value undecodable).
+ */
+export const nextVersion = (version: number, what: string): E.Either<KmsError, number> =>
+  version < maxPolicyVersion
+    ? E.right(version + 1)
+    : E.left(internal(`the ${what} version counter is exhausted`));
+
 /** A stored governance value together with the version its last accepted change produced. */
 export const versioned = <A, O>(value: t.Type<A, O, unknown>) =>
-  t.strict({ version: boundedInt("version", 0, 2 ** 32 - 1), policy: value });
+  t.strict({ version: boundedInt("version", 0, maxPolicyVersion), policy: value });

@@ -6,7 +6,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { decodeWith } from "../codec.ts";
+import { decodeWith, nextVersion } from "../codec.ts";
 import { internal, type KmsError } from "../errors.ts";
 import { keyReleaseTable, type PolicyTable, rotationTable, settingsTable } from "../tables.ts";
 import { decodeStoredPolicy, emptyStoredPolicy } from "./keyRelease.ts";
@@ -47,9 +47,14 @@ const policyAction = <S extends Stored>(
 });
 
 const replaceWith =
-  <P>(decodeArgs: (args: unknown) => E.Either<KmsError, P>) =>
+  <P>(what: string, decodeArgs: (args: unknown) => E.Either<KmsError, P>) =>
   (args: unknown, current: { readonly version: number }) =>
-    pipe(decodeArgs(args), E.map((policy) => ({ version: current.version + 1, policy })));
+    pipe(
+      decodeArgs(args),
+      E.flatMap((policy) =>
+        E.map((version: number) => ({ version, policy }))(nextVersion(current.version, what))
+      ),
+    );
 
 /** The KMS's versioned policy actions, by constitution action name. */
 export const policyActions: Readonly<Record<string, PolicyAction>> = {
@@ -64,12 +69,12 @@ export const policyActions: Readonly<Record<string, PolicyAction>> = {
     settingsTable,
     decodeWith(StoredSettings, "settings"),
     initialSettings,
-    replaceWith(decodeSettingsArgs),
+    replaceWith("settings", decodeSettingsArgs),
   ),
   set_key_rotation_policy: policyAction(
     rotationTable,
     decodeWith(StoredRotationPolicy, "rotation policy"),
     initialRotationPolicy,
-    replaceWith(decodeRotationArgs),
+    replaceWith("rotation policy", decodeRotationArgs),
   ),
 };

@@ -7,7 +7,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { decodeWith } from "../codec.ts";
+import { decodeWith, maxPolicyVersion } from "../codec.ts";
 import { type KmsError, policyDenied, type PolicyFailure } from "../errors.ts";
 import { claimAt, claimType, type TokenClaims } from "./claims.ts";
 import {
@@ -36,9 +36,6 @@ export interface StoredKeyReleasePolicy {
   readonly version: number;
   readonly policy: KeyReleasePolicy;
 }
-
-/** The largest version; the counter is bounded like every other governance version. */
-export const maxPolicyVersion = 2 ** 32 - 1;
 
 /** The stored policy before any change: version 0, no rules, so every key release is denied. */
 export const emptyStoredPolicy: StoredKeyReleasePolicy = {

@@ -15,13 +15,9 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { decodeWith } from "../codec.ts";
-import { internal, invalidInput, type KmsError } from "../errors.ts";
-import {
-  type KeyReleasePolicy,
-  maxPolicyVersion,
-  type StoredKeyReleasePolicy,
-} from "./keyRelease.ts";
+import { decodeWith, nextVersion } from "../codec.ts";
+import { invalidInput, type KmsError } from "../errors.ts";
+import type { KeyReleasePolicy, StoredKeyReleasePolicy } from "./keyRelease.ts";
 import {
   type AllowedValue,
   type ClaimRules,
@@ -253,16 +249,15 @@ const keepClaims = (
 export const applyChange = (
   stored: StoredKeyReleasePolicy,
   change: KeyReleaseChange,
-): E.Either<KmsError, StoredKeyReleasePolicy> => {
-  if (stored.version >= maxPolicyVersion) {
-    return E.left(
-      internal("the key release policy version counter is exhausted"),
-    );
-  }
-  const next = change.type === "add" ? add(stored.policy, change) : remove(stored.policy, change);
-  return E.isRight(next) ? E.right({ version: stored.version + 1, policy: next.right }) : E.left(
-    invalidInput(
-      `key release policy change rejected: ${next.left.join("; ")}`,
-    ),
+): E.Either<KmsError, StoredKeyReleasePolicy> =>
+  pipe(
+    nextVersion(stored.version, "key release policy"),
+    E.flatMap((version) => {
+      const next = change.type === "add"
+        ? add(stored.policy, change)
+        : remove(stored.policy, change);
+      return E.isRight(next) ? E.right({ version, policy: next.right }) : E.left(
+        invalidInput(`key release policy change rejected: ${next.left.join("; ")}`),
+      );
+    }),
   );
-};

@@ -69,3 +69,18 @@ Deno.test("a corrupt stored value is the service's fault; a bad argument the pro
   });
   assert.ok(E.isLeft(bad) && bad.left._tag === "InvalidInput");
 });
+
+Deno.test("no action's version counter overflows into an undecodable stored value", () => {
+  const rotation = policyActions.set_key_rotation_policy.transition(
+    { version: 2 ** 32 - 1, policy: { rotation_interval_seconds: 10, grace_period_seconds: 5 } },
+    { key_rotation_policy: { rotation_interval_seconds: 300, grace_period_seconds: 60 } },
+  );
+  assert.ok(E.isLeft(rotation) && rotation.left._tag === "Internal");
+  assert.match(rotation.left.message, /version counter is exhausted/);
+  const service = { name: "kms", description: "d", version: "2", debug: false };
+  const settings = policyActions.set_settings_policy.transition(
+    { version: 2 ** 32 - 1, policy: { service } },
+    { settings_policy: service },
+  );
+  assert.ok(E.isLeft(settings) && settings.left._tag === "Internal");
+});

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
+import { maxPolicyVersion } from "../../../core/codec.ts";
 import type { KmsError } from "../../../core/errors.ts";
 import {
   emptyStoredPolicy,
   evaluate,
   type KeyReleasePolicy,
-  maxPolicyVersion,
   type StoredKeyReleasePolicy,
   StoredKeyReleasePolicyCodec,
 } from "../../../core/policy/keyRelease.ts";
