@@ -28,7 +28,7 @@ export interface GovRequestBody {
 }
 
 /** CCF's challenge for COSE-signed governance requests. */
-export const COSE_CHALLENGE = 'COSE-SIGN1 realm="Signed request access"';
+const COSE_CHALLENGE = 'COSE-SIGN1 realm="Signed request access"';
 
 const refuse = (policy: string, reason: string): GovError =>
   govError(401, "InvalidAuthenticationInfo", "Invalid authentication credentials.", {

@@ -22,7 +22,7 @@ const str = (jwk: Jwk, field: string): string => {
  * The DER SubjectPublicKeyInfo of a JWK, from `n`/`e` (RSA), else `x`/`y`/`crv` (EC), else the
  * first `x5c` certificate: the order CCF 6 tries them in.
  */
-export function jwkPublicKeyDer(jwk: Jwk): Uint8Array {
+function jwkPublicKeyDer(jwk: Jwk): Uint8Array {
   const kid = typeof jwk.kid === "string" ? jwk.kid : "?";
   try {
     let key;
@@ -59,7 +59,7 @@ const hostOf = (url: string): string | undefined => {
  * CCF accepts a key's own `issuer` (its constraint) only within the domain of the issuer it is
  * registered for: the same host or a subdomain of it.
  */
-export function checkConstraint(issuer: string, constraint: string): void {
+function checkConstraint(issuer: string, constraint: string): void {
   if (constraint === issuer) return;
   const issuerHost = hostOf(issuer), constraintHost = hostOf(constraint);
   const ok = issuerHost !== undefined && constraintHost !== undefined &&

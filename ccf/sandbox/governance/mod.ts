@@ -23,14 +23,7 @@ import { ConstitutionRunner } from "./runner.ts";
 import { readConstitution, writeConstitution } from "./tables.ts";
 
 export { DEFAULT_CONSTITUTION } from "./constitution/mod.ts";
-export {
-  type GovernanceStore,
-  kvStoreBackend,
-  ProposalService,
-  type ProposalView,
-} from "./proposals.ts";
-export { API_VERSIONS, createGovernanceRoutes, type GovernanceRoutesOptions } from "./routes.ts";
-export { ConstitutionRunner } from "./runner.ts";
+export { ProposalService } from "./proposals.ts";
 
 /** What governance needs of the node (a `SandboxNode` has all of it). */
 export interface GovernanceNode {
@@ -64,7 +57,7 @@ export function governanceGenesisWrites(tx: KvTransaction): void {
 }
 
 /** A {@link GovernanceStore} over the node: its committed state, its ledger, its commits. */
-export function nodeBackend(node: GovernanceNode): GovernanceStore {
+function nodeBackend(node: GovernanceNode): GovernanceStore {
   return {
     readTransaction: () => node.readTransaction(),
     commit: (fn) => node.commitGovernance(fn),

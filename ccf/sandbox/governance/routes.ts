@@ -81,7 +81,7 @@ const jsonBody = (status: number, value: unknown): NodeResponse =>
   respond(status, JSON.stringify(value), "application/json");
 
 /** CCF's OData error response for `e`. */
-export function errorResponse(e: GovError): NodeResponse {
+function errorResponse(e: GovError): NodeResponse {
   const error = e.details ? { code: e.code, message: e.message, details: e.details } : {
     code: e.code,
     message: e.message,

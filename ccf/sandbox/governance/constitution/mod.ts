@@ -21,7 +21,7 @@ const actions = new Map([...appActions, ...identityActions, ...jwtActions]);
 `;
 
 /** `validate(input)`: every action known and its arguments accepted by its `validate`. */
-export const VALIDATE_SOURCE = String.raw`
+const VALIDATE_SOURCE = String.raw`
 // ---- validate ----
 export function validate(input) {
   let proposal;
@@ -52,7 +52,7 @@ export function validate(input) {
 `;
 
 /** `resolve(proposal, proposerId, votes, proposalId)`: the majority rule of the module doc. */
-export const RESOLVE_SOURCE = String.raw`
+const RESOLVE_SOURCE = String.raw`
 // ---- resolve ----
 export function resolve(proposal, proposerId, votes, proposalId) {
   const active = new Set();
@@ -74,7 +74,7 @@ export function resolve(proposal, proposerId, votes, proposalId) {
 `;
 
 /** `apply(proposal, proposalId)`: each action's `apply`, in order. */
-export const APPLY_SOURCE = String.raw`
+const APPLY_SOURCE = String.raw`
 // ---- apply ----
 export function apply(proposal, proposalId) {
   const parsed = JSON.parse(proposal);
@@ -87,7 +87,7 @@ export function apply(proposal, proposalId) {
 `;
 
 /** The actions part: helpers, the default actions and the `actions` map. */
-export const ACTIONS_SOURCE = HELPERS_SOURCE + APP_ACTIONS_SOURCE + IDENTITY_ACTIONS_SOURCE +
+const ACTIONS_SOURCE = HELPERS_SOURCE + APP_ACTIONS_SOURCE + IDENTITY_ACTIONS_SOURCE +
   JWT_ACTIONS_SOURCE + ACTIONS_MAP_SOURCE;
 
 /** The default constitution, as stored in `public:ccf.gov.constitution`. */
