@@ -4,16 +4,23 @@
  * workspace's demo TPM key. See client/gateway/gateway.ts for what it does with a request.
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
 import { createKmsClient } from "../client/kms/client.ts";
 import { loadTpmKey } from "../client/demo/tpmKey.ts";
 import { createGateway, DEFAULT_PATH } from "../client/gateway/gateway.ts";
-import { fetchDemoToken, tokenUrl, waitForInterrupt } from "./common.ts";
+import {
+  DEFAULT_KMS_URL,
+  DEFAULT_WORKSPACE,
+  fetchDemoToken,
+  httpUrl,
+  kmsLocation,
+  parsePort,
+  readServiceCert,
+  tokenUrl,
+  waitForInterrupt,
+} from "./common.ts";
 
 const DEFAULT_PORT = 9443;
-const DEFAULT_KMS_URL = "https://127.0.0.1:8000";
 const DEFAULT_IDP_URL = "http://127.0.0.1:3000";
-const DEFAULT_WORKSPACE = "./workspace";
 // Loopback only: the demo gateway holds keys unwrapped with a software "TPM".
 const HOSTNAME = "127.0.0.1";
 
@@ -47,14 +54,6 @@ interface Arguments {
   readonly workspace: string;
 }
 
-const httpUrl = (name: string, value: string): URL => {
-  const url = URL.canParse(value) ? new URL(value) : undefined;
-  if (url?.protocol !== "http:" && url?.protocol !== "https:") {
-    throw new Error(`--${name} must be an http(s) URL, not ${value}`);
-  }
-  return url;
-};
-
 /** Parses the command line; `undefined` means help was asked for. */
 const parseArguments = (args: string[]): Arguments | undefined => {
   const { values } = parseArgs({
@@ -73,22 +72,14 @@ const parseArguments = (args: string[]): Arguments | undefined => {
   });
   if (values.help) return undefined;
   if (values.target === undefined) throw new Error("--target is required");
-  const port = Number(values.port);
-  if (!/^\d+$/.test(values.port) || port > 65535) {
-    throw new Error(`--port must be an integer from 0 to 65535, not ${values.port}`);
-  }
-  const workspace = values.workspace ?? (Deno.env.get("KMS_WORKSPACE") || DEFAULT_WORKSPACE);
-  const kms = values.kms ?? (Deno.env.get("KMS_URL") || DEFAULT_KMS_URL);
-  httpUrl("kms", kms);
+  const kms = kmsLocation(values);
   return {
-    target: httpUrl("target", values.target),
-    kms,
-    serviceCert: values["service-cert"] ??
-      (Deno.env.get("KMS_SERVICE_CERT_PATH") ||
-        join(workspace, "sandbox_common", "service_cert.pem")),
-    port,
-    idp: httpUrl("idp", values.idp),
-    workspace,
+    target: httpUrl("--target", values.target),
+    kms: kms.url,
+    serviceCert: kms.serviceCert,
+    port: parsePort(values.port),
+    idp: httpUrl("--idp", values.idp),
+    workspace: kms.workspace,
   };
 };
 
@@ -105,13 +96,8 @@ const main = async (): Promise<number> => {
     return 0;
   }
 
-  let serviceCertPem: string;
-  try {
-    serviceCertPem = await Deno.readTextFile(args.serviceCert);
-  } catch (error) {
-    console.error(`gateway: cannot read the service certificate: ${(error as Error).message}`);
-    return 1;
-  }
+  const serviceCertPem = await readServiceCert("gateway", args.serviceCert);
+  if (serviceCertPem === undefined) return 1;
   const tpm = await loadTpmKey(args.workspace);
   const kms = createKmsClient({ url: args.kms, serviceCertPem });
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);

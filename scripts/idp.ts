@@ -4,7 +4,7 @@
  * See client/demo/attestationIssuer.ts for what it serves.
  */
 import { parseArgs } from "node:util";
-import { waitForInterrupt } from "./common.ts";
+import { DEFAULT_WORKSPACE, parsePort, waitForInterrupt } from "./common.ts";
 import {
   type AttestationIssuer,
   DEFAULT_HOSTNAME,
@@ -15,7 +15,6 @@ import {
 
 /** The variable the seed's scripts read the token endpoint from. */
 const TOKEN_URL_VARIABLE = "AadEndpoint";
-const DEFAULT_WORKSPACE = "./workspace";
 
 const USAGE = `Usage: deno task idp [--workspace DIR] [--port PORT] [--issuer ISS]
 
@@ -62,10 +61,7 @@ const parseArguments = (args: string[]): Arguments | undefined => {
     },
   });
   if (values.help) return undefined;
-  const port = Number(values.port);
-  if (!/^\d+$/.test(values.port) || port > 65535) {
-    throw new Error(`--port must be an integer from 0 to 65535, not ${values.port}`);
-  }
+  const port = parsePort(values.port);
   if (!URL.canParse(values.issuer)) {
     throw new Error(`--issuer must be a URL, such as ${DEFAULT_ISSUER}`);
   }

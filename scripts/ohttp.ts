@@ -5,14 +5,18 @@
  * the opened answer as it streams in.
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { createKmsClient } from "../client/kms/client.ts";
 import { DEFAULT_PATH } from "../client/gateway/gateway.ts";
 import { postRequest, sendOhttpRequest } from "../client/gateway/sendRequest.ts";
-
-const DEFAULT_KMS_URL = "https://127.0.0.1:8000";
-const DEFAULT_WORKSPACE = "./workspace";
+import { describeFailure } from "../client/gateway/answers.ts";
+import {
+  DEFAULT_KMS_URL,
+  DEFAULT_WORKSPACE,
+  httpUrl,
+  kmsLocation,
+  readServiceCert,
+} from "./common.ts";
 
 const USAGE = `Usage: deno task ohttp <gateway-url> [options]
 
@@ -59,29 +63,17 @@ const parseArguments = (args: string[]): Arguments | undefined => {
   });
   if (values.help) return undefined;
   if (positionals.length !== 1) throw new Error("give exactly one gateway URL");
-  const gateway = URL.canParse(positionals[0]) ? new URL(positionals[0]) : undefined;
-  if (gateway?.protocol !== "http:" && gateway?.protocol !== "https:") {
-    throw new Error(`the gateway URL must be http(s), not ${positionals[0]}`);
-  }
+  const gateway = httpUrl("the gateway URL", positionals[0]);
   if (gateway.pathname === "/") gateway.pathname = DEFAULT_PATH;
   if (!values.path.startsWith("/")) throw new Error("--path must start with /");
-  const workspace = values.workspace ?? (Deno.env.get("KMS_WORKSPACE") || DEFAULT_WORKSPACE);
+  const kms = kmsLocation(values);
   return {
     gateway,
     data: values.data,
     path: values.path,
-    kms: values.kms ?? (Deno.env.get("KMS_URL") || DEFAULT_KMS_URL),
-    serviceCert: values["service-cert"] ??
-      (Deno.env.get("KMS_SERVICE_CERT_PATH") ||
-        join(workspace, "sandbox_common", "service_cert.pem")),
+    kms: kms.url,
+    serviceCert: kms.serviceCert,
   };
-};
-
-// fetch reports "fetch failed" and keeps the TLS or connection failure in its cause.
-const reason = (error: unknown): string => {
-  const cause = (error as Error).cause;
-  const message = (error as Error).message ?? String(error);
-  return cause instanceof Error ? `${message}: ${cause.message}` : message;
 };
 
 const main = async (): Promise<number> => {
@@ -97,19 +89,14 @@ const main = async (): Promise<number> => {
     return 0;
   }
 
-  let serviceCertPem: string;
-  try {
-    serviceCertPem = await Deno.readTextFile(args.serviceCert);
-  } catch (error) {
-    console.error(`ohttp: cannot read the service certificate: ${(error as Error).message}`);
-    return 1;
-  }
+  const serviceCertPem = await readServiceCert("ohttp", args.serviceCert);
+  if (serviceCertPem === undefined) return 1;
   const kms = createKmsClient({ url: args.kms, serviceCertPem });
   let keys;
   try {
     keys = await kms.listKeys();
   } catch (error) {
-    console.error(`ohttp: the KMS at ${args.kms} could not be reached: ${reason(error)}`);
+    console.error(`ohttp: the KMS at ${args.kms} could not be reached: ${describeFailure(error)}`);
     return 1;
   } finally {
     kms.close();
