@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { createKmsClient, type KmsClient } from "../client/kms/client.ts";
 import { receiptVerifier } from "../client/kms/receiptVerifier.ts";
 import { startAttestationIssuer } from "../client/demo/attestationIssuer.ts";
-import { loadTpmKey } from "../client/demo/tpmKey.ts";
+import { loadTpmKey, type TpmKey } from "../client/demo/tpmKey.ts";
 import { createGateway } from "../client/gateway/gateway.ts";
 import { postRequest, sendOhttpRequest } from "../client/gateway/sendRequest.ts";
 import { governanceGenesisWrites, installGovernance } from "../ccf/sandbox/governance/mod.ts";
@@ -42,6 +42,7 @@ interface Ctx {
   serviceCertPem?: string;
   idpUrl?: string;
   kms?: KmsClient;
+  tpm?: Promise<TpmKey>;
   env?: Record<string, string>;
 }
 
@@ -70,6 +71,9 @@ const kms = async (ctx: Ctx, ...argv: string[]): Promise<string> => {
 
 const token = (ctx: Ctx, claims = ""): Promise<string> =>
   fetchDemoToken(new URL(ctx.idpUrl!), claims);
+
+/** The demo TPM key of the workspace, read from disk once for every step that unwraps. */
+const tpmKey = (ctx: Ctx): Promise<TpmKey> => ctx.tpm ??= loadTpmKey(ctx.workspace);
 
 const orThrow = <A>(result: E.Either<{ message: string }, A>): A => {
   if (E.isLeft(result)) throw new Error(result.left.message);
@@ -199,9 +203,10 @@ const steps: Step[] = [
     title: "A receipt checked against another service certificate is refused",
     proves: "receipt verification fails closed",
     run: async (ctx) => {
-      const listing = await fetch(`${ctx.kmsUrl}/listpubkeys`, {
-        client: Deno.createHttpClient({ caCerts: [ctx.serviceCertPem!] }),
-      }).then((r) => r.json());
+      const http = Deno.createHttpClient({ caCerts: [ctx.serviceCertPem!] });
+      const listing = await fetch(`${ctx.kmsUrl}/listpubkeys`, { client: http })
+        .then((r) => r.json())
+        .finally(() => http.close());
       const stranger = await Deno.readTextFile(join(ctx.workspace, "idp", "signing_cert.pem"));
       const r = await receiptVerifier(stranger).verify(listing[0].receipt, listing[0].publicKey);
       if (E.isRight(r)) throw new Error("a receipt verified against the wrong service certificate");
@@ -212,7 +217,7 @@ const steps: Step[] = [
     title: "Release the private key to an attested VM and unwrap it with its TPM key",
     proves: "keys leave the KMS only wrapped to the attested VM's key, and match the published key",
     run: async (ctx) => {
-      const tpm = await loadTpmKey(ctx.workspace);
+      const tpm = await tpmKey(ctx);
       const released = orThrow(
         await ctx.kms!.releaseKey({ token: await token(ctx), unwrap: tpm.unwrap }),
       );
@@ -223,7 +228,7 @@ const steps: Step[] = [
     title: "A token that violates the policy is refused with the reasons",
     proves: "the key release policy is enforced and every failed rule is reported",
     run: async (ctx) => {
-      const tpm = await loadTpmKey(ctx.workspace);
+      const tpm = await tpmKey(ctx);
       const bad = await token(ctx, "?x-ms-azurevm-osversion-major=21");
       const r = await ctx.kms!.releaseKey({ token: bad, unwrap: tpm.unwrap });
       if (E.isRight(r) || r.left._tag !== "PolicyDenied") {
@@ -241,7 +246,7 @@ const steps: Step[] = [
         async (req) => new Response(`model saw: ${await req.text()}`),
       );
       ctx.cleanups.push(() => target.shutdown());
-      const tpm = await loadTpmKey(ctx.workspace);
+      const tpm = await tpmKey(ctx);
       const gateway = createGateway({
         kms: ctx.kms!,
         token: () => token(ctx),
