@@ -42,7 +42,12 @@ export const QUICKJS_STACK_CEILING = 256 * 1024;
 /** The parts of a response the prelude read from the handler's return value. */
 export type ResponseParts =
   | { readonly kind: "notObject" }
-  | { readonly kind: "invalid"; readonly message: string; readonly reason: string }
+  | {
+    readonly kind: "invalid";
+    readonly message: string;
+    readonly reason: string;
+    readonly trace?: string;
+  }
   | {
     readonly kind: "ok";
     readonly body: Uint8Array | string | undefined;
@@ -210,6 +215,7 @@ export class Interpreter {
         kind: "invalid",
         message: at(1).consume((h) => ctx.getString(h)),
         reason: at(2).consume((h) => ctx.getString(h)),
+        trace: at(3).consume((h) => ctx.typeof(h) === "string" ? ctx.getString(h) : undefined),
       };
     }
     const body = at(1).consume((h) => {

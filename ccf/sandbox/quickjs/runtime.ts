@@ -222,7 +222,11 @@ class BundleRuntime implements AppRuntime {
       );
     }
     if (parts.kind === "invalid") {
-      return this.#internalError(timedOut ? TIMEOUT_MESSAGE : parts.message, parts.reason);
+      return this.#internalError(
+        timedOut ? TIMEOUT_MESSAGE : parts.message,
+        parts.reason,
+        parts.trace || undefined,
+      );
     }
     if (parts.status === "invalid") {
       return odataError(

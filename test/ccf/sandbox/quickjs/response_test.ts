@@ -133,7 +133,7 @@ Deno.test("response: exceptions are a 500 without details unless asked", async (
   h.app.dispose();
   const logs: string[] = [];
   const detailed = new Harness(
-    await singleModuleApp(source, ["throws"], {
+    await singleModuleApp(source, ["throws", "bodyGetterThrows"], {
       returnExceptionDetails: true,
       logExceptionDetails: true,
       logSink: (e) => logs.push(e.message),
@@ -145,6 +145,12 @@ Deno.test("response: exceptions are a 500 without details unless asked", async (
   assert.equal(r.error.details[0].code, "JSException");
   assert.equal(r.error.details[0].message, "Error: secret detail");
   assert.match(logs.join("\n"), /secret detail/);
+  // A failure while reading the return value carries the app's stack like any exception.
+  const unreadable = json(detailed.run("/bodyGetterThrows")) as {
+    error: { details: Array<{ code: string; trace?: string }> };
+  };
+  assert.equal(unreadable.error.details[0].code, "JSException");
+  assert.match(unreadable.error.details[0].trace ?? "", /at /);
   detailed.app.dispose();
 });
 
