@@ -98,19 +98,25 @@ export const withGovSession = async <A>(
 };
 
 /**
- * Submits `proposal` as the operator's member and votes for it with `--vote-with` (or the proposer);
- * with `--dry-run`, prints it instead, touching neither keys nor the network.
+ * Submits `proposal` as the operator's member and votes for it with `--vote-with` (or the proposer),
+ * in `session` if the command has one open already; with `--dry-run`, prints it instead, touching
+ * neither keys nor the network.
  */
-export const submitProposal = async (ctx: Context, proposal: Proposal): Promise<number> => {
+export const submitProposal = async (
+  ctx: Context,
+  proposal: Proposal,
+  session?: GovSession,
+): Promise<number> => {
   if (flag(ctx.args, "dry-run")) {
     ctx.out.result(JSON.stringify(proposal, null, 2));
     return exitCodes.ok;
   }
-  return await withGovSession(ctx, (session) =>
+  const submit = (s: GovSession) =>
     proposeAndVote(
-      session,
+      s,
       proposal,
       ctx.connection.member,
       resolveVoters(ctx.args, ctx.connection, ctx.command.name),
-    ));
+    );
+  return await (session ? submit(session) : withGovSession(ctx, submit));
 };

@@ -86,21 +86,20 @@ const constitution: Handler = async (ctx) => {
   const dist = distOf(ctx);
   await ensureBuilt(ctx, dist, "constitution/kms_actions.js");
   const actions = await readDistFile(join(dist, "constitution", "kms_actions.js"));
-  const current = await withGovSession(ctx, (session) => {
+  return await withGovSession(ctx, async (session) => {
     ctx.out.progress("reading the constitution in force");
-    return session.gov.getConstitution();
+    const outcome = appendKmsActions(await session.gov.getConstitution(), actions);
+    if (outcome.kind === "present") {
+      ctx.out.result("the constitution already holds these KMS actions: nothing to propose");
+      return exitCodes.ok;
+    }
+    ctx.out.progress(
+      outcome.kind === "appended"
+        ? "appending the KMS actions"
+        : "replacing the KMS actions of an earlier build",
+    );
+    return await submitProposal(ctx, setConstitutionProposal(outcome.constitution), session);
   });
-  const outcome = appendKmsActions(current, actions);
-  if (outcome.kind === "present") {
-    ctx.out.result("the constitution already holds these KMS actions: nothing to propose");
-    return exitCodes.ok;
-  }
-  ctx.out.progress(
-    outcome.kind === "appended"
-      ? "appending the KMS actions"
-      : "replacing the KMS actions of an earlier build",
-  );
-  return await submitProposal(ctx, setConstitutionProposal(outcome.constitution));
 };
 
 const propose: Handler = async (ctx) => {
