@@ -11,7 +11,7 @@ import { invalidInput, type KmsError } from "../errors.ts";
 /** The `kid` MAA gives the TPM's ephemeral encryption key. */
 export const wrappingKeyId = "TpmEphemeralEncryptionKey";
 /** RSA-OAEP with SHA-256 needs at least this modulus (bits) to be acceptable for wrapping. */
-export const minModulusBits = 2048;
+const minModulusBits = 2048;
 const maxModulusBits = 8192;
 
 const RsaJwk = t.type({ kty: t.literal("RSA"), n: t.string, e: t.string });

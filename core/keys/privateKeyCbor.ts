@@ -15,7 +15,7 @@ import { encodeBytes, encodeHead, encodeInt, MajorType, readHead, readScalar } f
 import { invalidInput, type KmsError } from "../errors.ts";
 
 /** Length in bytes of a P-384 scalar or coordinate. */
-export const P384_FIELD_BYTES = 48;
+const P384_FIELD_BYTES = 48;
 
 /** The format's five labels, with the field names that error messages use. */
 const LABELS = new Map<number, string>([

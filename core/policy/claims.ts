@@ -84,7 +84,7 @@ export const claimCatalogue: Readonly<Record<string, ClaimType>> = {
  * The family of caller-supplied string claims: `x-ms-runtime.client-payload.<name>` with one
  * non-empty `<name>` segment (MAA copies the VM's client payload, a flat string map, there).
  */
-export const clientPayloadPrefix = "x-ms-runtime.client-payload.";
+const clientPayloadPrefix = "x-ms-runtime.client-payload.";
 
 /** The longest claim name accepted, in UTF-16 code units. */
 const maxClaimNameLength = 1024;

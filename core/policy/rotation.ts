@@ -10,7 +10,7 @@ import { boundedInt, decodeWith, versioned } from "../codec.ts";
 import type { KmsError } from "../errors.ts";
 
 /** A year and a day, in seconds: no key should live longer without rotation. */
-export const maxRotationSeconds = 366 * 86_400;
+const maxRotationSeconds = 366 * 86_400;
 
 /**
  * Codec of the rotation policy. The lower bound of one second exists for tests and demos; production
@@ -35,7 +35,7 @@ export type RotationPolicy = t.TypeOf<typeof RotationPolicy>;
  * The policy in force before any proposal sets one: daily rotation, and a day of grace because the
  * attested OHTTP server caches a released key for 24 hours.
  */
-export const defaultRotationPolicy: RotationPolicy = {
+const defaultRotationPolicy: RotationPolicy = {
   rotation_interval_seconds: 86_400,
   grace_period_seconds: 86_400,
 };

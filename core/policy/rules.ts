@@ -61,7 +61,7 @@ const isSortedSet = (u: unknown): u is readonly number[] =>
   u.every((x, i) => isFiniteNumber(x) && (i === 0 || u[i - 1] < x));
 
 /** True when `u` is an allowed value of a claim of type `type`, in normalised form. */
-export const isAllowedValue = (type: ClaimType, u: unknown): boolean => {
+const isAllowedValue = (type: ClaimType, u: unknown): boolean => {
   switch (type) {
     case "string":
       return typeof u === "string" && u.length <= limits.stringLength;

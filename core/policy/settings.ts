@@ -24,7 +24,7 @@ export const Settings = t.strict({ service: Service });
 export type Settings = t.TypeOf<typeof Settings>;
 
 /** The settings in force before any proposal sets them. */
-export const defaultSettings: Settings = {
+const defaultSettings: Settings = {
   service: {
     name: "transparent-kms",
     description: "Transparent key management service for confidential inferencing",
