@@ -383,6 +383,12 @@ const commandIndex = (argv: readonly string[]): number => {
 };
 
 /**
+ * An argument as an error quotes it: a long one is cut, since a misplaced attestation token (a
+ * forgotten `--token`) must not be echoed whole.
+ */
+const quoted = (arg: string): string => (arg.length > 24 ? `${arg.slice(0, 16)}…` : arg);
+
+/**
  * Parses the whole command line: the command name first (global options may come before it),
  * then its arguments. `help`, `--help` and `-h` anywhere ask for help.
  */
@@ -399,11 +405,11 @@ export const parseCommandLine = (argv: readonly string[]): Invocation => {
     const topic = argv[at + 1];
     if (topic === undefined) return { kind: "help" };
     const command = commandNamed(topic);
-    if (!command) throw new UsageError(`unknown command ${topic}`);
+    if (!command) throw new UsageError(`unknown command ${quoted(topic)}`);
     return { kind: "help", command };
   }
   const command = commandNamed(name);
-  if (!command) throw new UsageError(`unknown command ${name}`);
+  if (!command) throw new UsageError(`unknown command ${quoted(name)}`);
   const rest = [...argv.slice(0, at), ...argv.slice(at + 1)];
   if (rest.includes("--help") || rest.includes("-h")) return { kind: "help", command };
   const args = parseArgs(rest, optionsOf(command), command.name);
@@ -414,7 +420,7 @@ export const parseCommandLine = (argv: readonly string[]): Invocation => {
   }
   if (args.positionals.length > command.positionals.length) {
     const extra = args.positionals.slice(command.positionals.length);
-    throw new UsageError(`unexpected argument(s): ${extra.join(" ")}`, command.name);
+    throw new UsageError(`unexpected argument(s): ${extra.map(quoted).join(" ")}`, command.name);
   }
   return { kind: "run", command, args };
 };

@@ -73,6 +73,10 @@ Deno.test("command line: unknown commands, missing and extra arguments, foreign 
   fails(["vote"], /missing <id>/, "vote");
   fails(["policy", "add"], /missing <file>/, "policy");
   fails(["proposal", "a", "b"], /unexpected argument\(s\): b/, "proposal");
+  // A token given without --token is not echoed whole.
+  const token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLXRoYXQtaXMtc2VjcmV0";
+  fails(["key", token], /^unexpected argument\(s\): eyJhbGciOiJSUzI1…$/, "key");
+  fails([token], /^unknown command eyJhbGciOiJSUzI1…$/);
   fails(["keys", "--reject"], /unknown option --reject/, "keys");
   fails(["withdraw", "x", "--vote-with", "1"], /unknown option --vote-with/, "withdraw");
   fails(["vote", "x", "--dry-run"], /unknown option --dry-run/, "vote");
