@@ -110,7 +110,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const publicPoint = (k: P384PrivateKey): Uint8Array => p384.getPublicKey(k.d, false);
 
-/** A client for the KMS at `options.url`, trusting only `options.serviceCertPem`. */
+/**
+ * A client for the KMS at `options.url`. Keys are trusted only through receipts that verify against
+ * `options.serviceCertPem`; for TLS, Deno adds that certificate to the system's roots rather than
+ * replacing them, so the receipt check, not TLS, is what pins the service.
+ */
 export const createKmsClient = (options: KmsClientOptions): KmsClient => {
   const http = Deno.createHttpClient({ caCerts: [options.serviceCertPem] });
   const receipts = receiptVerifier(options.serviceCertPem);
