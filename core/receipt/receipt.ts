@@ -226,18 +226,19 @@ const toWire = (r: Receipt): WireReceipt => ({
   proof: r.proof,
 });
 
+const isObject = (u: unknown): u is object => typeof u === "object" && u !== null;
+
+// `toWire` reads inside `leafComponents`, so that must be an object before it runs.
+const isReceipt = (u: unknown): u is Receipt =>
+  isObject(u) && isObject((u as Partial<Receipt>).leafComponents) && Wire.is(toWire(u as Receipt));
+
 /** Codec between CCF's receipt JSON and {@link Receipt}; unknown fields are dropped. */
 export const ReceiptCodec = new t.Type<Receipt, ReceiptJson, unknown>(
   "Receipt",
-  (u): u is Receipt => Wire.is(u === null || typeof u !== "object" ? u : toWireOrNull(u)),
+  isReceipt,
   (u, c) => E.map(fromWire)(Wire.validate(u, t.appendContext(c, "", Wire, u))),
   (r) => Wire.encode(toWire(r)) as ReceiptJson,
 );
-
-function toWireOrNull(u: object): unknown {
-  const r = u as Partial<Receipt>;
-  return r.leafComponents === undefined ? null : toWire(r as Receipt);
-}
 
 // Intersections add index keys ("0", "1") that mean nothing to the sender of the receipt.
 const pathOf = (context: t.Context): string =>

@@ -137,6 +137,12 @@ Deno.test("property: encoding then decoding a receipt, as object or JSON text, i
   }));
 });
 
+Deno.test("ReceiptCodec.is answers false, without throwing, for anything but a decoded receipt", () => {
+  for (const u of [null, 7, "r", {}, { leafComponents: null }, { leafComponents: 1 }, []]) {
+    assert.equal(ReceiptCodec.is(u), false);
+  }
+});
+
 const flipBit = (bytes: Uint8Array, bit: number): Uint8Array => {
   const out = bytes.slice();
   out[bit >> 3] ^= 1 << (bit & 7);
