@@ -26,26 +26,43 @@ const KeyList = t.type({
   "x-ms-runtime": t.type({ keys: t.array(t.UnknownRecord) }),
 });
 
-const modulusBits = (n: string): number | undefined => {
+const fromBase64url = (s: string): Uint8Array | undefined => {
   try {
-    const bytes = base64urlnopad.decode(n);
-    const top = bytes.findIndex((b) => b !== 0);
-    return top < 0 ? 0 : (bytes.length - top - 1) * 8 + (32 - Math.clz32(bytes[top]));
+    return base64urlnopad.decode(s);
   } catch {
     return undefined;
   }
 };
 
-const checkSize = (jwk: RsaPublicJwk): E.Either<KmsError, RsaPublicJwk> => {
-  const bits = modulusBits(jwk.n);
-  return bits === undefined
-    ? E.left(invalidInput(`the ${wrappingKeyId} modulus is not base64url`))
-    : bits < minModulusBits || bits > maxModulusBits
-    ? E.left(invalidInput(
+const bitLength = (bytes: Uint8Array): number => {
+  const top = bytes.findIndex((b) => b !== 0);
+  return top < 0 ? 0 : (bytes.length - top - 1) * 8 + (32 - Math.clz32(bytes[top]));
+};
+
+// RFC 7518 §6.3.1.2: the fewest octets; RSA needs an odd exponent of at least 3, and OpenSSL
+// refuses exponents above 64 bits. Checked here because the TEE's PEM conversion throws on a bad
+// one, which would answer 500 for the caller's malformed key.
+const isExponent = (e: Uint8Array): boolean =>
+  e.length >= 1 && e.length <= 8 && e[0] !== 0 && (e[e.length - 1] & 1) === 1 &&
+  !(e.length === 1 && e[0] === 1);
+
+const checkKey = (jwk: RsaPublicJwk): E.Either<KmsError, RsaPublicJwk> => {
+  const n = fromBase64url(jwk.n);
+  const e = fromBase64url(jwk.e);
+  if (n === undefined) return E.left(invalidInput(`the ${wrappingKeyId} modulus is not base64url`));
+  const bits = bitLength(n);
+  if (bits < minModulusBits || bits > maxModulusBits) {
+    return E.left(invalidInput(
       `the ${wrappingKeyId} is a ${bits}-bit RSA key; it must have ${minModulusBits} to ` +
         `${maxModulusBits} bits`,
-    ))
-    : E.right({ kty: "RSA", n: jwk.n, e: jwk.e });
+    ));
+  }
+  return e !== undefined && isExponent(e) ? E.right({ kty: "RSA", n: jwk.n, e: jwk.e }) : E.left(
+    invalidInput(
+      `the ${wrappingKeyId} exponent must be base64url of an odd integer from 3 to 64 bits ` +
+        "in its fewest octets (usually AQAB)",
+    ),
+  );
 };
 
 /** Finds and checks the TPM wrapping key in an attestation token's payload. */
@@ -75,5 +92,5 @@ export const wrappingKeyOf = (
         ),
       )
     ),
-    E.flatMap(checkSize),
+    E.flatMap(checkKey),
   );

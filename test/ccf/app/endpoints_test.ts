@@ -149,6 +149,7 @@ Deno.test("QuickJS: every refusal has its status, a message, and changes nothing
       400,
       "InvalidInput",
     ],
+    ["kid=0", jwt(runtimeKeys([{ ...tpmJwk, e: "!!" }])), 400, "InvalidInput"],
     ["kid=0", jwt({ ...seedClaims, "x-ms-azurevm-osversion-major": 21 }), 403, "PolicyDenied"],
   ];
   for (const [query, caller, status, code] of cases) {

@@ -30,6 +30,8 @@ Deno.test("wrapping key: the TPM RSA key is found among the runtime keys", () =>
     E.right({ kty: "RSA", n: key.n, e: "AQAB" }),
   );
   assert.ok(E.isRight(wrappingKeyOf(token([tpmKey(4096)]))));
+  assert.ok(E.isRight(wrappingKeyOf(token([tpmKey(2048, { e: "Aw" })]))));
+  assert.ok(E.isRight(wrappingKeyOf(token([tpmKey(2048, { e: "AQAAAAAAAAE" })]))));
 });
 
 Deno.test("wrapping key: missing list, missing kid, non-RSA and short keys are refused", () => {
@@ -43,6 +45,12 @@ Deno.test("wrapping key: missing list, missing kid, non-RSA and short keys are r
     [token([tpmKey(2047)]), /2047-bit RSA key/],
     [token([tpmKey(1024)]), /1024-bit/],
     [token([tpmKey(2048, { n: "***" })]), /not base64url/],
+    [token([tpmKey(2048, { e: "!!" })]), /exponent/],
+    [token([tpmKey(2048, { e: "" })]), /exponent/],
+    [token([tpmKey(2048, { e: "AQ" })]), /exponent/],
+    [token([tpmKey(2048, { e: "AAEAAQ" })]), /exponent/],
+    [token([tpmKey(2048, { e: "AQAA" })]), /exponent/],
+    [token([tpmKey(2048, { e: "AQAAAAAAAAAB" })]), /exponent/],
   ];
   for (const [payload, message] of cases) {
     const r = wrappingKeyOf(payload as Record<string, unknown>);
