@@ -84,11 +84,21 @@ export const setClaimsDigest = (digest: Uint8Array): void =>
 
 const log = (entry: Record<string, unknown>): void => console.log(JSON.stringify(entry));
 
+// A throw from the platform (KV, crypto) is a fault of the service. Its message is not passed on:
+// it is the platform's, not ours, and nothing guarantees it carries no key material.
+const attempt = (work: () => E.Either<KmsError, unknown>): E.Either<KmsError, unknown> => {
+  try {
+    return work();
+  } catch {
+    return E.left(internal("the service failed while handling the request"));
+  }
+};
+
 /**
  * Runs an endpoint's work and turns its result into a CCF response: 200 with the JSON body, or the
- * error's status, headers and body. Every request is logged once, with no secret: the endpoint,
- * the caller's request id, the status and the error code. Writes only commit on 2xx, so a refusal
- * never leaves a partial change behind.
+ * error's status, headers and body (an exception becomes a 500 `Internal`). Every request is
+ * logged once, with no secret: the endpoint, the caller's request id, the status and the error
+ * code. Writes only commit on 2xx, so a refusal never leaves a partial change behind.
  */
 export const respond = (
   endpoint: string,
@@ -97,7 +107,7 @@ export const respond = (
 ): ccfapp.Response => {
   const requestId = requestIdOf(request.headers);
   const idHeader: Record<string, string> = requestId ? { "x-ms-kms-request-id": requestId } : {};
-  const result = work();
+  const result = attempt(work);
   if (E.isRight(result)) {
     log({ endpoint, requestId, status: 200 });
     return { statusCode: 200, headers: idHeader, body: result.right as never };

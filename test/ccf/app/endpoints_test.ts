@@ -186,6 +186,21 @@ Deno.test("QuickJS: a corrupt stored policy is the service's fault: 500 Internal
   kms.dispose();
 });
 
+Deno.test("QuickJS: an exception in a handler is a logged 500 Internal in the KMS's error format", async () => {
+  const kms = await createKms();
+  const tx = kms.store.begin();
+  const bytes = new TextEncoder();
+  tx.set(rotationTable.map, bytes.encode(rotationTable.key), bytes.encode("{not json"));
+  kms.store.commit(tx);
+  const before = kms.store.lastSeqno;
+  const r = kms.call("POST", "/app/refresh");
+  assert.equal(r.status, 500);
+  assert.equal(r.json.error.code, "Internal");
+  assert.equal(kms.store.lastSeqno, before);
+  assert.match(kms.logs.at(-1) ?? "", /"endpoint":"refresh","status":500,"code":"Internal"/);
+  kms.dispose();
+});
+
 Deno.test("QuickJS: a denial lists every failed rule; no policy denies everything", async () => {
   const kms = await createKms();
   kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
