@@ -37,3 +37,5 @@ export const settingsTable = policyTable("settings", "settings_policy");
 export const rotationTable = policyTable("key_rotation", "key_rotation_policy");
 /** JWT validation policies: one entry per issuer, keyed by the issuer itself. */
 export const jwtValidationTable = "public:ccf.gov.policies.jwt_validation";
+/** Every accepted JWT validation policy change, keyed by the proposal that made it. */
+export const jwtValidationHistoryTable = `${jwtValidationTable}_history`;
