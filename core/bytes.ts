@@ -26,7 +26,10 @@ export const concat = (...parts: readonly Uint8Array[]): Uint8Array => {
 export const equal = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((v, i) => v === b[i]);
 
-/** ASCII/UTF-8 bytes of a string without TextEncoder, which QuickJS lacks. */
+/**
+ * UTF-8 bytes of a string without TextEncoder, which QuickJS lacks. Not total: a lone surrogate
+ * has no UTF-8 form and throws a URIError, so decode untrusted text as well-formed first.
+ */
 export const utf8 = (s: string): Uint8Array => {
   const bin = unescape(encodeURIComponent(s));
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
