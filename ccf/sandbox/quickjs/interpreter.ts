@@ -138,6 +138,11 @@ export class Interpreter {
     this.#deadline = performance.now() + maxExecutionTimeMs;
   }
 
+  /** Restarts the execution budget of the current request. */
+  restartClock(maxExecutionTimeMs: number): void {
+    this.#deadline = performance.now() + maxExecutionTimeMs;
+  }
+
   /** Unbinds the request; the interpreter may serve another one (reuse) or be disposed. */
   end(): void {
     this.#scope = undefined;

@@ -44,6 +44,9 @@ export interface AppRuntime {
   dispose(): void;
 }
 
+/** How many times the execution budget loading (compiling) a bundle's modules may take. */
+const moduleLoadBudget = 10;
+
 /** CCF's default `js_runtime_options`. */
 export const DEFAULT_LIMITS = {
   maxExecutionTimeMs: 1000,
@@ -160,7 +163,9 @@ class BundleRuntime implements AppRuntime {
     let failure: ExecutionError | undefined;
     try {
       interpreter = reuseKey === undefined ? this.#fresh() : this.#reused(reuseKey);
-      interpreter.begin(scope, this.#limits.maxExecutionTimeMs);
+      // CCF compiles modules to bytecode at deployment; this runtime compiles them when an
+      // interpreter first loads them, in wasm, so loading gets a larger budget than the handler.
+      interpreter.begin(scope, moduleLoadBudget * this.#limits.maxExecutionTimeMs);
       parts = this.#run(interpreter, request, match);
       interpreter.end();
     } catch (e) {
@@ -198,6 +203,7 @@ class BundleRuntime implements AppRuntime {
     const props = match.endpoint.properties;
     const name = moduleKey(props.js_module);
     const ns = interpreter.namespace(name);
+    interpreter.restartClock(this.#limits.maxExecutionTimeMs);
     const problem = this.#checks.check(name, props.js_function);
     if (problem) throw new ExecutionError(problem);
     const handler = interpreter.exportedFunction(ns, props.js_function);

@@ -202,3 +202,23 @@ Deno.test("environment: stack overflows are QuickJS errors or a 500, never a dea
   await (await sharedEngine()).ready();
   h.app.dispose();
 });
+
+Deno.test("environment: loading modules gets a larger budget than the handler", async () => {
+  // CCF compiles at deployment; here modules compile on first use, so loading may take longer
+  // than the handler's budget, while a handler that does still times out.
+  const source = `
+    const spin = (ms) => { const end = Date.now() + ms; while (Date.now() < end) {} };
+    ccf.enableUntrustedDateTime(true);
+    spin(300);
+    export function ok() { return { body: "loaded" }; }
+    export function slow() { spin(400); return { body: "late" }; }
+  `;
+  const h = new Harness(
+    await singleModuleApp(source, ["ok", "slow"], { maxExecutionTimeMs: 200 }, {
+      interpreter_reuse: { key: "k" },
+    }),
+  );
+  assert.equal(text(h.run("/ok")), "loaded");
+  assert.equal(h.run("/slow").status, 500);
+  h.app.dispose();
+});
