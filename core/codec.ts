@@ -3,12 +3,14 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
 import { internal, invalidInput, type KmsError } from "./errors.ts";
+import { render } from "./policy/validation.ts";
 
 const pathOf = (e: t.ValidationError): string =>
   e.context.map((c) => c.key).filter((k) => k !== "").join(".") || "(root)";
 
+// Values are shown shortened: a governance argument may be megabytes long.
 const describe = (e: t.ValidationError): string =>
-  e.message ?? `${pathOf(e)}: got ${JSON.stringify(e.value) ?? "undefined"}`;
+  e.message ?? `${pathOf(e)}: got ${render(e.value)}`;
 
 /**
  * Decodes `input` with `codec`; on failure an `InvalidInput` whose message names `what` and the

@@ -30,6 +30,14 @@ Deno.test("settings: a wrong type or a missing field is refused with the field n
   assert.ok(E.isLeft(decodeSettingsArgs({})));
 });
 
+Deno.test("settings: a refusal quotes an overlong value shortened, not whole", () => {
+  const name = "n".repeat(100_000);
+  const bad = decodeSettingsArgs({ settings_policy: { service: { ...service, name } } });
+  assert.ok(E.isLeft(bad) && bad.left._tag === "InvalidInput");
+  assert.match(bad.left.message, /name/);
+  assert.ok(bad.left.message.length < 1000, `${bad.left.message.length} characters`);
+});
+
 Deno.test("rotation policy: seed form accepted; out-of-bounds and fractional values refused", () => {
   const ok = { rotation_interval_seconds: 300, grace_period_seconds: 60 };
   assert.deepEqual(
