@@ -19,7 +19,15 @@ import {
   parseThresholds,
   type Thresholds,
 } from "./rules.ts";
-import { allOf, codecFrom, isJsonObject, problem, render, type Validation } from "./validation.ts";
+import {
+  allOf,
+  codecFrom,
+  isJsonObject,
+  problem,
+  render,
+  unknownFields,
+  type Validation,
+} from "./validation.ts";
 
 /** A key release policy in normalised form; every map is present, possibly empty. */
 export interface KeyReleasePolicy {
@@ -54,17 +62,6 @@ const isVersion = (u: unknown): u is number =>
 const isStored = (u: unknown): u is StoredKeyReleasePolicy =>
   isJsonObject(u) && Object.keys(u).length === 2 && isVersion(u.version) &&
   isPolicy(u.policy);
-
-const unknownFields = (
-  o: Readonly<Record<string, unknown>>,
-  known: readonly string[],
-  where: string,
-): Validation<null> => {
-  const extra = Object.keys(o).filter((k) => !known.includes(k));
-  return extra.length === 0 ? E.right(null) : problem(
-    `${where}: unknown field(s) ${extra.join(", ")} (expected ${known.join(", ")})`,
-  );
-};
 
 const parsePolicy = (u: unknown): Validation<KeyReleasePolicy> => {
   if (!isJsonObject(u)) return problem("policy must be an object");

@@ -38,6 +38,7 @@ import {
   parseEntries,
   problem,
   render,
+  unknownFields,
   type Validation,
 } from "./validation.ts";
 
@@ -74,16 +75,13 @@ const parseChange = (u: unknown): Validation<KeyReleaseChange> => {
       'the change must be an object {type: "add" | "remove", claims, gte?, gt?}',
     );
   }
-  const extra = Object.keys(u).filter((k) => !fields.includes(k));
   const type = u.type;
   const claims = parseClaimRules(u.claims, type === "remove");
   const gte = parseThresholds("gte", u.gte);
   const gt = parseThresholds("gt", u.gt);
   return pipe(
     allOf([
-      extra.length === 0 ? E.right(null) : problem(
-        `unknown field(s) ${extra.join(", ")} (expected ${fields.join(", ")})`,
-      ),
+      unknownFields(u, fields, "the change"),
       isChangeType(type) ? E.right(type) : problem(
         `type must be "add" or "remove", got ${render(type)}`,
       ),

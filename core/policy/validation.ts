@@ -37,6 +37,18 @@ export const render = (u: unknown): string => {
   return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 };
 
+/** No problem when `o` has only `known` fields; otherwise one naming the others, within `where`. */
+export const unknownFields = (
+  o: JsonObject,
+  known: readonly string[],
+  where: string,
+): Validation<null> => {
+  const extra = Object.keys(o).filter((k) => !known.includes(k));
+  return extra.length === 0 ? E.right(null) : problem(
+    `${where}: unknown field(s) ${extra.join(", ")} (expected ${known.join(", ")})`,
+  );
+};
+
 /**
  * Parses every entry and keeps all problems. The result is built with `Object.fromEntries`, which
  * defines own data properties, so a key such as `__proto__` cannot reach a prototype.
