@@ -1,17 +1,15 @@
 /** The KMS state the endpoints read from the KV, each value decoded with its core codec. */
-import type * as E from "fp-ts/lib/Either.js";
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import * as t from "io-ts";
 import {
   type JwtValidationPolicy,
   JwtValidationPolicy as JwtValidationPolicyCodec,
 } from "../../core/attestation/jwtValidation.ts";
 import { decodeWith } from "../../core/codec.ts";
-import type { KmsError } from "../../core/errors.ts";
+import { invalidInput, keyNotFound, type KmsError } from "../../core/errors.ts";
 import { type KeyRecord, KeyRing, type PublishedKey } from "../../core/keys/record.ts";
-import {
-  decodeStoredPolicy,
-  emptyStoredPolicy,
-  type StoredKeyReleasePolicy,
-} from "../../core/policy/keyRelease.ts";
+import { decodeStoredPolicy, emptyStoredPolicy } from "../../core/policy/keyRelease.ts";
 import { initialRotationPolicy, StoredRotationPolicy } from "../../core/policy/rotation.ts";
 import { initialSettings, StoredSettings } from "../../core/policy/settings.ts";
 import {
@@ -19,6 +17,7 @@ import {
   keyReleaseTable,
   keyRingTable,
   keysTable,
+  type PolicyTable,
   rotationTable,
   settingsTable,
 } from "../../core/tables.ts";
@@ -32,27 +31,56 @@ export const loadKeys = (): E.Either<KmsError, PublishedKey[]> =>
 export const keyReceipt = (key: KeyRecord): E.Either<KmsError, string> =>
   receiptOf(keysTable, String(key.index));
 
-/** The key release policy in force (no rules, so deny, before governance sets one). */
-export const readReleasePolicy = (): E.Either<KmsError, StoredKeyReleasePolicy> =>
-  readStored(keyReleaseTable.map, keyReleaseTable.key, decodeStoredPolicy, emptyStoredPolicy);
+/** A stored governance value as its history keeps it: with the proposal that set it. */
+type HistoryEntry<S> = S & { readonly proposalId: string };
 
-/** The rotation policy in force. */
-export const readRotationPolicy = (): E.Either<KmsError, StoredRotationPolicy> =>
-  readStored(
-    rotationTable.map,
-    rotationTable.key,
-    decodeWith(StoredRotationPolicy, "the stored rotation policy"),
-    initialRotationPolicy,
+/**
+ * A versioned policy: the one in force (`initial` before governance set one), or with `version`
+ * the one that version's proposal set, read from the history its constitution action keeps.
+ */
+const versioned = <S extends { readonly version: number; readonly policy: unknown }>(
+  table: PolicyTable,
+  decode: (u: unknown) => E.Either<KmsError, S>,
+  initial: S,
+) =>
+(version?: number): E.Either<KmsError, S | HistoryEntry<S>> =>
+  version === undefined ? readStored(table.map, table.key, decode, initial) : pipe(
+    readStored(table.history, String(version), decodeHistory(decode), undefined),
+    E.flatMap((entry) =>
+      entry === undefined
+        ? E.left(keyNotFound(`no proposal has set version ${version} of the ${table.key}`))
+        : E.right(entry)
+    ),
   );
 
-/** The settings in force. */
-export const readSettings = (): E.Either<KmsError, StoredSettings> =>
-  readStored(
-    settingsTable.map,
-    settingsTable.key,
-    decodeWith(StoredSettings, "the stored settings"),
-    initialSettings,
-  );
+const HistoryFields = t.type({ version: t.unknown, policy: t.unknown, proposalId: t.string });
+
+const decodeHistory =
+  <S>(decode: (u: unknown) => E.Either<KmsError, S>) =>
+  (raw: unknown): E.Either<KmsError, HistoryEntry<S> | undefined> =>
+    HistoryFields.is(raw)
+      ? pipe(
+        decode({ version: raw.version, policy: raw.policy }),
+        E.map((stored) => ({ ...stored, proposalId: raw.proposalId })),
+      )
+      : E.left(invalidInput("a policy history entry is malformed"));
+
+/** The key release policy in force (no rules, so deny, before governance sets one), or a version. */
+export const readReleasePolicy = versioned(keyReleaseTable, decodeStoredPolicy, emptyStoredPolicy);
+
+/** The rotation policy in force, or a version. */
+export const readRotationPolicy = versioned(
+  rotationTable,
+  decodeWith(StoredRotationPolicy, "the stored rotation policy"),
+  initialRotationPolicy,
+);
+
+/** The settings in force, or a version. */
+export const readSettings = versioned(
+  settingsTable,
+  decodeWith(StoredSettings, "the stored settings"),
+  initialSettings,
+);
 
 /** The JWT validation policy of `issuer`, undefined when governance set none. */
 export const readJwtPolicy = (

@@ -52,24 +52,30 @@ const single = (
     : E.right(values[0]);
 };
 
-/** `kid`: an OHTTP key id in decimal, 0 to 255, without sign, exponent, hex or leading zeros. */
-export const kidParam = (
-  params: QueryParams,
-): E.Either<KmsError, number | undefined> =>
-  pipe(
-    single(params, "kid"),
-    E.flatMap((v) =>
-      v === undefined
-        ? E.right(undefined)
-        : /^(0|[1-9][0-9]{0,2})$/.test(v) && Number(v) <= 255
-        ? E.right(Number(v))
-        : E.left(
-          invalidInput(
-            `kid must be a decimal integer from 0 to 255, got ${JSON.stringify(v.slice(0, 16))}`,
-          ),
-        )
-    ),
-  );
+/** A decimal integer parameter from `min` to `max`, without sign, exponent, hex or leading zeros. */
+const decimalParam =
+  (name: string, min: number, max: number) =>
+  (params: QueryParams): E.Either<KmsError, number | undefined> =>
+    pipe(
+      single(params, name),
+      E.flatMap((v) =>
+        v === undefined
+          ? E.right(undefined)
+          : /^(0|[1-9][0-9]{0,9})$/.test(v) && Number(v) >= min && Number(v) <= max
+          ? E.right(Number(v))
+          : E.left(invalidInput(
+            `${name} must be a decimal integer from ${min} to ${max}, got ${
+              JSON.stringify(v.slice(0, 16))
+            }`,
+          ))
+      ),
+    );
+
+/** `kid`: an OHTTP key id, 0 to 255. */
+export const kidParam = decimalParam("kid", 0, 255);
+
+/** `version`: a governance policy version; version 1 is the first that a proposal set. */
+export const versionParam = decimalParam("version", 1, 2 ** 32 - 1);
 
 /** A boolean flag given as `true` or `false`; absent means false. */
 export const flagParam = (

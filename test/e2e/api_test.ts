@@ -503,6 +503,15 @@ Deno.test("e2e: the KMS API on a sandbox, every scenario of the seed's system te
         assert.equal(refused.code, 1, refused.output);
         assert.match(refused.output, /x-ms-attestation-type/);
         assert.deepEqual((await kms.call("GET", "/app/keyReleasePolicy")).body, narrowed.body);
+        // Every version stays readable without replaying the ledger, with the proposal that set it.
+        for (
+          const [v, expected] of [[v1 + 1, removed], [v1 + 2, added], [v1 + 3, narrowed]] as const
+        ) {
+          const past = await kms.call("GET", `/app/keyReleasePolicy?version=${v}`);
+          assert.equal(past.status, 200, past.text);
+          assert.deepEqual({ version: past.body.version, policy: past.body.policy }, expected.body);
+          assert.match(past.body.proposalId, /^[0-9a-f]{64}$/);
+        }
         const { reply: allowed } = await kms.releaseKey(await kms.token());
         assert.equal(allowed.status, 200, allowed.text);
       },

@@ -5,24 +5,31 @@
 import type * as ccfapp from "@microsoft/ccf-app/endpoints.js";
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { parseQuery } from "../../../core/api/query.ts";
-import { invalidInput, keyNotFound } from "../../../core/errors.ts";
+import { parseQuery, versionParam } from "../../../core/api/query.ts";
+import { invalidInput, keyNotFound, type KmsError } from "../../../core/errors.ts";
 import { respond } from "../platform.ts";
 import { readJwtPolicy, readReleasePolicy, readRotationPolicy, readSettings } from "../state.ts";
 
-/** `GET /keyReleasePolicy`: the key release policy in force and its version. */
+const atVersion =
+  (request: ccfapp.Request, read: (version?: number) => E.Either<KmsError, unknown>) => () =>
+    pipe(parseQuery(request.query), E.flatMap(versionParam), E.flatMap(read));
+
+/**
+ * `GET /keyReleasePolicy[?version=N]`: the key release policy in force and its version, or the
+ * one version N's proposal set (with its proposal id).
+ */
 export function keyReleasePolicy(request: ccfapp.Request): ccfapp.Response {
-  return respond("keyReleasePolicy", request, readReleasePolicy);
+  return respond("keyReleasePolicy", request, atVersion(request, readReleasePolicy));
 }
 
-/** `GET /settingsPolicy`: the settings in force and their version. */
+/** `GET /settingsPolicy[?version=N]`: the settings in force, or version N, as above. */
 export function settingsPolicy(request: ccfapp.Request): ccfapp.Response {
-  return respond("settingsPolicy", request, readSettings);
+  return respond("settingsPolicy", request, atVersion(request, readSettings));
 }
 
-/** `GET /keyRotationPolicy`: the rotation policy in force and its version. */
+/** `GET /keyRotationPolicy[?version=N]`: the rotation policy in force, or version N, as above. */
 export function keyRotationPolicy(request: ccfapp.Request): ccfapp.Response {
-  return respond("keyRotationPolicy", request, readRotationPolicy);
+  return respond("keyRotationPolicy", request, atVersion(request, readRotationPolicy));
 }
 
 /** `GET /jwtValidationPolicy?issuer=...`: one issuer's JWT validation policy. */

@@ -299,3 +299,35 @@ Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and
   assert.equal(toHex(p384.getPublicKey(key.right.d, false)), reused.publicKey.slice(6, 6 + 194));
   kms.dispose();
 });
+
+Deno.test("QuickJS: every policy version stays readable with ?version=N, with its proposal", async () => {
+  const kms = await createKms();
+  const v1 = { ...seedPolicy, proposalId: "p1" };
+  const v2 = {
+    version: 2,
+    policy: { ...seedPolicy.policy, claims: { "x-ms-ver": ["1.0"] } },
+    proposalId: "p2",
+  };
+  kms.govWrite(keyReleaseTable.history, "1", v1);
+  kms.govWrite(keyReleaseTable.history, "2", v2);
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, { version: 2, policy: v2.policy });
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy", { query: "version=1" }).json, v1);
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy", { query: "version=2" }).json, v2);
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, {
+    version: 2,
+    policy: v2.policy,
+  });
+  const missing = kms.call("GET", "/app/keyReleasePolicy", { query: "version=3" });
+  assert.equal(missing.status, 404);
+  assert.match(missing.json.error.message, /version 3/);
+  for (const bad of ["version=0", "version=x", "version=01"]) {
+    assert.equal(kms.call("GET", "/app/settingsPolicy", { query: bad }).status, 400, bad);
+  }
+  kms.govWrite(rotationTable.history, "1", {
+    version: 1,
+    policy: { rotation_interval_seconds: "x" },
+    proposalId: "p",
+  });
+  assert.equal(kms.call("GET", "/app/keyRotationPolicy", { query: "version=1" }).status, 500);
+  kms.dispose();
+});
