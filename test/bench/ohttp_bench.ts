@@ -9,15 +9,7 @@ import { encodeRequest, encodeResponse } from "../../client/ohttp/bhttp.ts";
 import { decapsulateRequest, encapsulateRequest } from "../../client/ohttp/encapsulation.ts";
 import { hpkeSuite, importPrivateKey } from "../../client/ohttp/suite.ts";
 import { keyConfigFromHex } from "../../core/ohttp/keyConfig.ts";
-
-// Vectors of reference/ohttp-peers.md §7.
-const D = "7958b7da76b6234b18b96c0882bfbe69805a5b0ffd2f893504572cd22b9d75b9" +
-  "b807c20af142268811e6592644b04661";
-const CONFIG = "01001104" +
-  "fd3fc0b8ef83fdbb2b015a102e452d1d0cb030830134e43ec883dab46de6352b" +
-  "376f7542938c6fbd744bca21bbb9a520" +
-  "c4b4a8c46ced76c567614fc34104e30ccf447b8a22904e70d79e3f5a3157aaf7" +
-  "0f3ff0805cb02dcf13abca8b8e7931f7" + "000400020002";
+import { D, P384_KID1 as CONFIG } from "../fixtures/vectors.ts";
 
 const orThrow = <A>(r: E.Either<unknown, A>): A => {
   if (E.isLeft(r)) throw new Error("benchmark input is invalid");

@@ -12,12 +12,7 @@ import {
   tpmKeyFiles,
   type TpmPublicJwk,
 } from "../../../client/demo/tpmKey.ts";
-
-// The interop vector of reference/ohttp-peers.md §7: a released P-384 key with kid 1.
-const CBOR_KEY_KID_1 = "a52358307958b7da76b6234b18b96c0882bfbe69805a5b0ffd2f893504572cd22b9d75b9" +
-  "b807c20af142268811e6592644b04661215830fd3fc0b8ef83fdbb2b015a102e452d1d0cb030830134e43ec883" +
-  "dab46de6352b376f7542938c6fbd744bca21bbb9a520225830c4b4a8c46ced76c567614fc34104e30ccf447b8a2" +
-  "2904e70d79e3f5a3157aaf70f3ff0805cb02dcf13abca8b8e7931f720020401";
+import { KID1_CBOR as CBOR_KEY_KID_1 } from "../../fixtures/vectors.ts";
 
 const withWorkspace = async (body: (workspace: string) => Promise<void>) => {
   const workspace = await Deno.makeTempDir({ prefix: "tpm-key-test-" });

@@ -22,15 +22,8 @@ import {
   keyConfig,
   keyConfigFromHex,
 } from "../../../core/ohttp/keyConfig.ts";
+import { D, P384_KID1 } from "../../fixtures/vectors.ts";
 
-// Vectors of reference/ohttp-peers.md §7.
-const D = "7958b7da76b6234b18b96c0882bfbe69805a5b0ffd2f893504572cd22b9d75b9" +
-  "b807c20af142268811e6592644b04661";
-const X = "fd3fc0b8ef83fdbb2b015a102e452d1d0cb030830134e43ec883dab46de6352b" +
-  "376f7542938c6fbd744bca21bbb9a520";
-const Y = "c4b4a8c46ced76c567614fc34104e30ccf447b8a22904e70d79e3f5a3157aaf7" +
-  "0f3ff0805cb02dcf13abca8b8e7931f7";
-const P384_KID1 = "01001104" + X + Y + "000400020002";
 const GET_EXAMPLE = "00034745540568747470730b6578616d706c652e636f6d012f";
 const OK_200 = "0140c8";
 

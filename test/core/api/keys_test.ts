@@ -5,16 +5,16 @@ import { claimsDigestOf, newKey, releasePlaintext } from "../../../core/api/keys
 import { toHex } from "../../../core/bytes.ts";
 import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
 import { keyConfigFromHex } from "../../../core/ohttp/keyConfig.ts";
+import {
+  D,
+  KID1_CBOR as cbor,
+  KID1_CLAIMS_DIGEST,
+  P384_KID1 as publicKey,
+  X,
+  Y,
+} from "../../fixtures/vectors.ts";
 
-// The interop vector of reference/ohttp-peers.md §7.
-const d =
-  "7958b7da76b6234b18b96c0882bfbe69805a5b0ffd2f893504572cd22b9d75b9b807c20af142268811e6592644b04661";
-const x =
-  "fd3fc0b8ef83fdbb2b015a102e452d1d0cb030830134e43ec883dab46de6352b376f7542938c6fbd744bca21bbb9a520";
-const y =
-  "c4b4a8c46ced76c567614fc34104e30ccf447b8a22904e70d79e3f5a3157aaf70f3ff0805cb02dcf13abca8b8e7931f7";
-const publicKey = `01001104${x}${y}000400020002`;
-const cbor = `a5235830${d}215830${x}225830${y}20020401`;
+const [d, x, y] = [D, X, Y];
 const b64url = (hex: string) =>
   base64urlnopad.encode(Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16)));
 const jwk = { kty: "EC", crv: "P-384", d: b64url(d), x: b64url(x), y: b64url(y) };
@@ -27,7 +27,7 @@ Deno.test("newKey publishes the KeyConfig hex and binds the receipt to SHA-256 o
   assert.deepEqual(made.right.privateKey, { d, x, y });
   assert.equal(
     toHex(made.right.claimsDigest),
-    "7bfd053101e62c207e4f12a70aa733102c2f62e50dd8d48c64577a3a359cffcb",
+    KID1_CLAIMS_DIGEST,
   );
   assert.equal(toHex(claimsDigestOf(publicKey)), toHex(made.right.claimsDigest));
 });

@@ -8,15 +8,7 @@ import {
   type P384PrivateKey,
   p384PrivateKey,
 } from "../../../core/keys/privateKeyCbor.ts";
-
-// Vectors of reference/ohttp-peers.md §7.
-const D = "7958b7da76b6234b18b96c0882bfbe69805a5b0ffd2f893504572cd22b9d75b9" +
-  "b807c20af142268811e6592644b04661";
-const X = "fd3fc0b8ef83fdbb2b015a102e452d1d0cb030830134e43ec883dab46de6352b" +
-  "376f7542938c6fbd744bca21bbb9a520";
-const Y = "c4b4a8c46ced76c567614fc34104e30ccf447b8a22904e70d79e3f5a3157aaf7" +
-  "0f3ff0805cb02dcf13abca8b8e7931f7";
-const KID1_CBOR = "a5235830" + D + "215830" + X + "225830" + Y + "20020401";
+import { D, KID1_CBOR, X, Y } from "../../fixtures/vectors.ts";
 
 const hex = (s: string): Uint8Array => hexToBytes(s.replace(/\s/g, ""));
 

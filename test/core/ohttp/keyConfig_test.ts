@@ -16,13 +16,8 @@ import {
   keyConfigToHex,
   p384KeyConfig,
 } from "../../../core/ohttp/keyConfig.ts";
+import { P384_KID1, X, Y } from "../../fixtures/vectors.ts";
 
-// Vectors of reference/ohttp-peers.md §7.
-const X = "fd3fc0b8ef83fdbb2b015a102e452d1d0cb030830134e43ec883dab46de6352b" +
-  "376f7542938c6fbd744bca21bbb9a520";
-const Y = "c4b4a8c46ced76c567614fc34104e30ccf447b8a22904e70d79e3f5a3157aaf7" +
-  "0f3ff0805cb02dcf13abca8b8e7931f7";
-const P384_KID1 = "01001104" + X + Y + "000400020002";
 const X25519_PK = "fc0138936410311a0c641a5ca086391de8e70382333f6d64492521ad7dc78a5d";
 const X25519_DERIVE = "010020" + X25519_PK + "00080001000100010003";
 const K_PK = "9f7ee31cfc658c9c98d15707b7ff450854d1faa9edca1fd088b2900c54067105";
