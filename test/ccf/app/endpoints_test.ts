@@ -13,6 +13,7 @@ import {
   rotationTable,
 } from "../../../core/tables.ts";
 import { createKms } from "./harness.ts";
+import { SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 
 const issuer = "https://maa.example";
 const tpm = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -28,23 +29,11 @@ const jwt = (payload: Record<string, unknown> = seedClaims) => ({
   policy: "jwt",
   jwt: { keyIssuer: issuer, header: { alg: "RS256", kid: "k" }, payload },
 });
-const seedPolicy = {
-  version: 1,
-  policy: {
-    claims: {
-      "x-ms-ver": ["1.0"],
-      "x-ms-azurevm-debuggersdisabled": [true],
-      "x-ms-azurevm-osversion-major": [22, 23],
-    },
-    gte: { "x-ms-azurevm-osversion-major": 22 },
-    gt: { "x-ms-azurevm-osversion-major": 21 },
-  },
-};
 
 const kmsWithPolicies = async () => {
   const kms = await createKms();
   kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
-  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, seedPolicy);
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, SEED_STORED_POLICY);
   return kms;
 };
 
@@ -209,7 +198,7 @@ Deno.test("QuickJS: a denial lists every failed rule; no policy denies everythin
   const nothing = kms.call("POST", "/app/key", { caller: jwt() });
   assert.equal(nothing.status, 403);
   assert.match(nothing.json.error.message, /no key release policy is set/);
-  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, seedPolicy);
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, SEED_STORED_POLICY);
   const denied = kms.call("POST", "/app/key", {
     caller: jwt({ ...seedClaims, "x-ms-azurevm-osversion-major": 21 }),
   });
@@ -248,8 +237,8 @@ Deno.test("QuickJS: policy views show defaults at version 0, then what governanc
   });
   assert.equal(kms.call("GET", "/app/settingsPolicy").json.policy.service.debug, false);
   assert.equal(kms.call("GET", "/app/keyRotationPolicy").json.version, 0);
-  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, seedPolicy);
-  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, seedPolicy);
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, SEED_STORED_POLICY);
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, SEED_STORED_POLICY);
   assert.equal(kms.call("GET", "/app/jwtValidationPolicy", { query: "issuer=x" }).status, 404);
   kms.dispose();
 });
@@ -302,10 +291,10 @@ Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and
 
 Deno.test("QuickJS: every policy version stays readable with ?version=N, with its proposal", async () => {
   const kms = await createKms();
-  const v1 = { ...seedPolicy, proposalId: "p1" };
+  const v1 = { ...SEED_STORED_POLICY, proposalId: "p1" };
   const v2 = {
     version: 2,
-    policy: { ...seedPolicy.policy, claims: { "x-ms-ver": ["1.0"] } },
+    policy: { ...SEED_STORED_POLICY.policy, claims: { "x-ms-ver": ["1.0"] } },
     proposalId: "p2",
   };
   kms.govWrite(keyReleaseTable.history, "1", v1);

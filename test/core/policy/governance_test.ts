@@ -1,32 +1,14 @@
 import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { policyActions } from "../../../core/policy/governance.ts";
-
-const seedAdd = {
-  type: "add",
-  claims: {
-    "x-ms-ver": ["1.0"],
-    "x-ms-azurevm-debuggersdisabled": true,
-    "x-ms-azurevm-osversion-major": [22, 23],
-  },
-  gte: { "x-ms-azurevm-osversion-major": "22" },
-  gt: { "x-ms-azurevm-osversion-major": 21 },
-};
+import { SEED_CHANGE, SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 
 Deno.test("set_key_release_policy: from an empty table to version 1, then 2", () => {
   const { transition } = policyActions.set_key_release_policy;
-  const v1 = transition(undefined, seedAdd);
+  const v1 = transition(undefined, SEED_CHANGE);
   assert.ok(E.isRight(v1));
   assert.equal(v1.right.version, 1);
-  assert.deepEqual(v1.right.policy, {
-    claims: {
-      "x-ms-ver": ["1.0"],
-      "x-ms-azurevm-debuggersdisabled": [true],
-      "x-ms-azurevm-osversion-major": [22, 23],
-    },
-    gte: { "x-ms-azurevm-osversion-major": 22 },
-    gt: { "x-ms-azurevm-osversion-major": 21 },
-  });
+  assert.deepEqual(v1.right, SEED_STORED_POLICY);
   const v2 = transition(v1.right, {
     type: "remove",
     claims: { "x-ms-azurevm-osversion-major": [23] },
@@ -36,7 +18,7 @@ Deno.test("set_key_release_policy: from an empty table to version 1, then 2", ()
 
 Deno.test("set_key_release_policy: a removal that empties a claim is refused, naming it", () => {
   const { transition } = policyActions.set_key_release_policy;
-  const v1 = transition(undefined, seedAdd);
+  const v1 = transition(undefined, SEED_CHANGE);
   assert.ok(E.isRight(v1));
   const r = transition(v1.right, { type: "remove", claims: { "x-ms-ver": ["1.0"] } });
   assert.ok(E.isLeft(r) && r.left._tag === "InvalidInput");

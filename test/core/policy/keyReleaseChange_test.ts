@@ -19,6 +19,7 @@ import {
 import { claimType } from "../../../core/policy/claims.ts";
 import { hasValue, limits } from "../../../core/policy/rules.ts";
 import { change, policy, storedOf, valuesOf } from "./keyReleaseArbitraries.ts";
+import { SEED_CHANGE, SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 
 const decoded = (u: unknown): KeyReleaseChange => {
   const r = decodeKeyReleaseChange(u);
@@ -41,18 +42,6 @@ const rejected = (r: E.Either<KmsError, unknown>, message: RegExp) => {
   assert.match(r.left.message, message);
 };
 
-// The seed's example proposal, in its own loose spelling (maa-claims.md).
-const seedChange = {
-  type: "add",
-  claims: {
-    "x-ms-ver": ["1.0"],
-    "x-ms-azurevm-debuggersdisabled": true,
-    "x-ms-azurevm-osversion-major": [22, 23],
-  },
-  gte: { "x-ms-azurevm-osversion-major": "22" },
-  gt: { "x-ms-azurevm-osversion-major": "21" },
-};
-
 const demoToken = (osMajor: number) => ({
   "x-ms-ver": "1.0",
   "x-ms-azurevm-debuggersdisabled": true,
@@ -64,24 +53,13 @@ const demoToken = (osMajor: number) => ({
 });
 
 Deno.test("seed example: the add proposal is normalised, stored as version 1 and releases to the demo token", () => {
-  const stored = applied(emptyStoredPolicy, seedChange);
-  assert.deepEqual(stored, {
-    version: 1,
-    policy: {
-      claims: {
-        "x-ms-ver": ["1.0"],
-        "x-ms-azurevm-debuggersdisabled": [true],
-        "x-ms-azurevm-osversion-major": [22, 23],
-      },
-      gte: { "x-ms-azurevm-osversion-major": 22 },
-      gt: { "x-ms-azurevm-osversion-major": 21 },
-    },
-  });
+  const stored = applied(emptyStoredPolicy, SEED_CHANGE);
+  assert.deepEqual(stored, SEED_STORED_POLICY);
   assert.deepEqual(evaluate(stored.policy, demoToken(22)), E.right({ rulesChecked: 5 }));
 });
 
 Deno.test("seed example: osversion-major 21 is denied with the claims, gte and gt failures", () => {
-  const stored = applied(emptyStoredPolicy, seedChange);
+  const stored = applied(emptyStoredPolicy, SEED_CHANGE);
   const r = evaluate(stored.policy, demoToken(21));
   assert.ok(E.isLeft(r) && r.left._tag === "PolicyDenied");
   assert.deepEqual(r.left.failures, [
@@ -119,8 +97,8 @@ Deno.test("the change codec normalises the seed's loose forms", () => {
     },
   );
   // `is` holds only for the normalised form.
-  assert.equal(KeyReleaseChangeCodec.is(seedChange), false);
-  assert.ok(KeyReleaseChangeCodec.is(decoded(seedChange)));
+  assert.equal(KeyReleaseChangeCodec.is(SEED_CHANGE), false);
+  assert.ok(KeyReleaseChangeCodec.is(decoded(SEED_CHANGE)));
   // Numeral strings stay strings for string claims.
   assert.deepEqual(decoded({ type: "add", claims: { "x-ms-ver": "22" } }).claims, {
     "x-ms-ver": ["22"],
@@ -261,7 +239,7 @@ Deno.test("add rejects a merge beyond the bounds", () => {
 });
 
 Deno.test("remove takes values out and never silently widens", () => {
-  const s1 = applied(emptyStoredPolicy, seedChange);
+  const s1 = applied(emptyStoredPolicy, SEED_CHANGE);
   const s2 = applied(s1, {
     type: "remove",
     claims: { "x-ms-azurevm-osversion-major": "23" },
@@ -284,7 +262,7 @@ Deno.test("remove takes values out and never silently widens", () => {
 });
 
 Deno.test("an empty list in a remove change drops the claim's rule", () => {
-  const s1 = applied(emptyStoredPolicy, seedChange);
+  const s1 = applied(emptyStoredPolicy, SEED_CHANGE);
   const s2 = applied(s1, { type: "remove", claims: { "x-ms-ver": [] } });
   assert.equal(s2.version, 2);
   assert.equal("x-ms-ver" in s2.policy.claims, false);
@@ -302,7 +280,7 @@ Deno.test("an empty list in a remove change drops the claim's rule", () => {
 });
 
 Deno.test("removing what the policy does not hold is rejected and named", () => {
-  const s1 = applied(emptyStoredPolicy, seedChange);
+  const s1 = applied(emptyStoredPolicy, SEED_CHANGE);
   const cases: [unknown, RegExp][] = [
     [
       { type: "remove", claims: { "x-ms-ver": ["1.1"] } },
@@ -348,7 +326,7 @@ Deno.test("removing what the policy does not hold is rejected and named", () => 
 
 Deno.test("the version counter cannot overflow", () => {
   const last = { ...emptyStoredPolicy, version: maxPolicyVersion };
-  const r = applyChange(last, decoded(seedChange));
+  const r = applyChange(last, decoded(SEED_CHANGE));
   assert.ok(E.isLeft(r));
   assert.equal(r.left._tag, "Internal");
 });
