@@ -9,7 +9,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import * as t from "io-ts";
 import { concat, fromHex, toHex, utf8 } from "../bytes.ts";
 import { gather } from "../either.ts";
-import { internal, type KmsError } from "../errors.ts";
+import { internal, keyNotFound, type KmsError } from "../errors.ts";
 import { encodePrivateKeyCbor, p384PrivateKey } from "../keys/privateKeyCbor.ts";
 import { type KeyRecord, type PublishedKey, StoredPrivateKey } from "../keys/record.ts";
 import { keyConfigToHex, p384KeyConfig } from "../ohttp/keyConfig.ts";
@@ -86,3 +86,21 @@ export const releasePlaintext = (
 
 /** Standard base64 (with padding), as the OHTTP server decodes the wrapped key. */
 export const toBase64 = (bytes: Uint8Array): string => base64.encode(bytes);
+
+/**
+ * The `/listpubkeys` answer from each releasable key's receipt lookup (oldest first): the keys whose
+ * receipt exists, newest last, since a key is advertised only once its receipt proves it. With none
+ * ready, the newest key's refusal (`ReceiptNotReady`: 202); with no key at all, 404, because the
+ * real OHTTP client panics on an empty 200.
+ */
+export const keyListing = <A>(
+  lookups: readonly E.Either<KmsError, A>[],
+): E.Either<KmsError, A[]> => {
+  if (lookups.length === 0) {
+    return E.left(keyNotFound(
+      "no key can be released (none exists, or all expired): create one with /refresh",
+    ));
+  }
+  const ready = lookups.flatMap((r) => (E.isRight(r) ? [r.right] : []));
+  return ready.length > 0 ? E.right(ready) : (lookups[lookups.length - 1] as E.Left<KmsError>);
+};

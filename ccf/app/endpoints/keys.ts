@@ -3,14 +3,14 @@ import type * as ccfapp from "@microsoft/ccf-app/endpoints.js";
 import { gather } from "../../../core/either.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { newKey, releasePlaintext, toBase64 } from "../../../core/api/keys.ts";
+import { keyListing, newKey, releasePlaintext, toBase64 } from "../../../core/api/keys.ts";
 import { flagParam, kidParam, parseQuery } from "../../../core/api/query.ts";
 import {
   decideRelease,
   type ReleaseDecision,
   type ReleaseRequest,
 } from "../../../core/api/release.ts";
-import { invalidInput, keyNotFound, type KmsError, unauthenticated } from "../../../core/errors.ts";
+import { invalidInput, type KmsError, unauthenticated } from "../../../core/errors.ts";
 import { keyToRelease, planRotation } from "../../../core/keys/planner.ts";
 import {
   type KeyRecord,
@@ -86,24 +86,12 @@ export function refresh(request: ccfapp.Request): ccfapp.Response {
 const withReceipt = (k: PublishedKey) =>
   pipe(keyReceipt(k), E.map((receipt) => ({ publicKey: k.publicKey, receipt })));
 
-/**
- * `GET /listpubkeys`: every releasable key whose receipt exists, newest last (the real client uses
- * the last). 202 while keys exist but none has a receipt yet; 404 when there is no key, because the
- * real client panics on an empty 200.
- */
+/** `GET /listpubkeys`: every releasable key whose receipt exists, newest last (see `keyListing`). */
 export function listpubkeys(request: ccfapp.Request): ccfapp.Response {
   return respond("listpubkeys", request, () =>
     pipe(
       loadKeys(),
-      E.map((keys) => releasableKeys(keys, nowSeconds()).map(withReceipt)),
-      E.filterOrElse((listed) => listed.length > 0, () =>
-        keyNotFound(
-          "no key can be released (none exists, or all expired): create one with /refresh",
-        )),
-      E.flatMap((listed): E.Either<KmsError, unknown> => {
-        const ready = listed.flatMap((r) => (E.isRight(r) ? [r.right] : []));
-        return ready.length > 0 ? E.right(ready) : listed[listed.length - 1];
-      }),
+      E.flatMap((keys) => keyListing(releasableKeys(keys, nowSeconds()).map(withReceipt))),
     ));
 }
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { base64urlnopad } from "@scure/base";
-import { claimsDigestOf, newKey, releasePlaintext } from "../../../core/api/keys.ts";
+import { claimsDigestOf, keyListing, newKey, releasePlaintext } from "../../../core/api/keys.ts";
+import { receiptNotReady } from "../../../core/errors.ts";
 import { toHex } from "../../../core/bytes.ts";
 import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
 import { keyConfigFromHex } from "../../../core/ohttp/keyConfig.ts";
@@ -59,4 +60,12 @@ Deno.test("releasePlaintext reports a missing or corrupt private part without it
     assert.ok(E.isLeft(r) && r.left._tag === "Internal");
     assert.doesNotMatch(r.left.message, new RegExp(d.slice(0, 16), "i"));
   }
+});
+
+Deno.test("keyListing: keys with receipts, newest last; 202 if none is ready; 404 with no key", () => {
+  const pending = E.left(receiptNotReady("not yet"));
+  assert.deepEqual(keyListing([E.right("a"), pending, E.right("c")]), E.right(["a", "c"]));
+  assert.deepEqual(keyListing([pending, pending]), pending);
+  const none = keyListing([]);
+  assert.ok(E.isLeft(none) && none.left._tag === "KeyNotFound");
 });
