@@ -4,6 +4,7 @@ import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
 import { checkJwtValidation, type JwtValidationPolicy } from "../attestation/jwtValidation.ts";
 import { type KmsError, unauthenticated } from "../errors.ts";
+import { type TokenClaims, TokenClaimsCodec } from "../policy/claims.ts";
 
 const CertCaller = t.type({
   policy: t.union([t.literal("user_cert"), t.literal("member_cert")]),
@@ -13,6 +14,30 @@ const JwtCaller = t.type({
   policy: t.literal("jwt"),
   jwt: t.type({ keyIssuer: t.string, payload: t.UnknownRecord }),
 });
+
+// The payload is decoded by the claims codec, whose refusal says what is wrong with it.
+const AnyJwtCaller = t.type({
+  policy: t.literal("jwt"),
+  jwt: t.type({ keyIssuer: t.string, payload: t.unknown }),
+});
+
+/** A caller that presented an attestation token: its issuer and its claims. */
+export interface TokenCaller {
+  readonly issuer: string;
+  readonly claims: TokenClaims;
+}
+
+/** The issuer and claims of a JWT-authenticated caller; 401 for any other caller. */
+export const jwtCaller = (caller: unknown): E.Either<KmsError, TokenCaller> =>
+  AnyJwtCaller.is(caller)
+    ? pipe(
+      TokenClaimsCodec.decode(caller.jwt.payload),
+      E.bimap(
+        () => unauthenticated("the attestation token's payload is not a JSON object"),
+        (claims) => ({ issuer: caller.jwt.keyIssuer, claims }),
+      ),
+    )
+    : E.left(unauthenticated("an attestation token is required: Authorization: Bearer <token>"));
 
 /** The issuer whose JWT validation policy applies to `caller`, if it authenticated with a JWT. */
 export const jwtIssuerOf = (caller: unknown): string | undefined =>

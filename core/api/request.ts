@@ -1,0 +1,67 @@
+/**
+ * A request as the endpoints' decisions see it, and the answer they give: the HTTP response and
+ * the one log line of the request.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { type KmsError, toHttp } from "../errors.ts";
+import type { Program } from "../effects.ts";
+import { requestIdOf } from "./requestId.ts";
+
+/** What the shell hands an endpoint's decision: the request, decoded no further, and the time. */
+export interface AppRequest {
+  /** The raw query string, without `?`. */
+  readonly query: string;
+  /** Request headers, lower-case names. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** CCF's caller object (authentication policy and identity), unchecked. */
+  readonly caller: unknown;
+  /** The body's size in bytes (no endpoint reads a body). */
+  readonly bodyBytes: number;
+  /** The host's clock in whole seconds (untrusted, the only one CCF offers). */
+  readonly now: number;
+}
+
+/** An endpoint's decision: a program whose value is the JSON body of a 200 answer. */
+export type Endpoint = (request: AppRequest) => Program<unknown>;
+
+/** An HTTP response in the shape CCF's handlers return. */
+export interface AppResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: unknown;
+}
+
+/** The response to a request and the request's log line, which carries no secret. */
+export interface Answer {
+  readonly response: AppResponse;
+  readonly log: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The answer to `request` at `endpoint` once its program finished with `result`: 200 with the JSON
+ * body, or the error's status, headers and body. The log line names the endpoint, the caller's
+ * request id (echoed as `x-ms-kms-request-id`), the status and the error code.
+ */
+export const answer = (
+  endpoint: string,
+  request: AppRequest,
+  result: E.Either<KmsError, unknown>,
+): Answer => {
+  const requestId = requestIdOf(request.headers);
+  const idHeader: Record<string, string> = requestId ? { "x-ms-kms-request-id": requestId } : {};
+  if (E.isRight(result)) {
+    return {
+      response: { statusCode: 200, headers: idHeader, body: result.right },
+      log: { endpoint, requestId, status: 200 },
+    };
+  }
+  const http = toHttp(result.left);
+  return {
+    response: {
+      statusCode: http.status,
+      headers: { ...http.headers, ...idHeader },
+      body: http.body,
+    },
+    log: { endpoint, requestId, status: http.status, code: http.body.error.code },
+  };
+};

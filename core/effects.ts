@@ -1,0 +1,133 @@
+/**
+ * The effects the KMS's decisions ask for, and programs made of them.
+ *
+ * An endpoint's core function never touches storage or the TEE's crypto: it returns a
+ * {@link Program}, a value that is either finished (an answer or an error) or one {@link Effect}
+ * with the rest of the decision as a function of that effect's result. The CCF shell runs programs
+ * against `ccf.kv`, `ccf.crypto` and `ccf.historical`; tests run them against memory. Where a
+ * result feeds the next decision (a stored value, a generated key pair, a wrapped key) the
+ * decision stays here, in the continuation.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import type { RsaPublicJwk } from "./attestation/wrappingKey.ts";
+import type { KmsError } from "./errors.ts";
+
+/** What asking for the receipt of a KV write found. */
+export type ReceiptLookup =
+  /** The receipt, as CCF's JSON receipt text. */
+  | { readonly _tag: "Signed"; readonly receipt: string }
+  /** The write is not covered by a signature yet, or the node is still fetching it. */
+  | { readonly _tag: "Pending" }
+  /** No write of that key is recorded. */
+  | { readonly _tag: "Unwritten" };
+
+/** One thing a decision needs done outside the core. */
+export type Effect =
+  /** Read the JSON value at `key` of `map` (undefined when absent). */
+  | { readonly _tag: "Get"; readonly map: string; readonly key: string }
+  /** Write `value` as JSON at `key` of `map` (committed only if the request succeeds). */
+  | { readonly _tag: "Put"; readonly map: string; readonly key: string; readonly value: unknown }
+  /** Delete `key` of `map`. */
+  | { readonly _tag: "Delete"; readonly map: string; readonly key: string }
+  /** Bind the transaction's receipt to a 32-byte claims digest. */
+  | { readonly _tag: "SetClaimsDigest"; readonly digest: Uint8Array }
+  /** Look up the receipt of the transaction that last wrote `key` of `map`. */
+  | { readonly _tag: "Receipt"; readonly map: string; readonly key: string }
+  /** Generate a P-384 key pair inside the TEE; the result is its private JWK, unchecked. */
+  | { readonly _tag: "GenerateP384" }
+  /** RSA-OAEP (SHA-256, MGF1-SHA-256, no label) of `plaintext` to `wrappingKey`. */
+  | {
+    readonly _tag: "WrapRsaOaep";
+    readonly plaintext: Uint8Array;
+    readonly wrappingKey: RsaPublicJwk;
+  };
+
+/** The result each effect gives back. */
+export interface EffectResults {
+  /** The stored JSON value, or undefined. */
+  readonly Get: unknown;
+  /** Nothing. */
+  readonly Put: undefined;
+  /** Nothing. */
+  readonly Delete: undefined;
+  /** Nothing. */
+  readonly SetClaimsDigest: undefined;
+  /** The receipt lookup. */
+  readonly Receipt: ReceiptLookup;
+  /** The private JWK, to be decoded by the decision that asked for it. */
+  readonly GenerateP384: unknown;
+  /** The wrapped bytes. */
+  readonly WrapRsaOaep: Uint8Array;
+}
+
+/** A decision that is finished, or waits for one effect's result to go on. */
+export type Program<A> =
+  | { readonly _tag: "Done"; readonly result: E.Either<KmsError, A> }
+  | {
+    readonly _tag: "Step";
+    readonly effect: Effect;
+    /** The rest of the decision; an interpreter passes the result {@link EffectResults} names. */
+    readonly next: (result: unknown) => Program<A>;
+  };
+
+/** A finished program with result `result`. */
+export const fromEither = <A>(result: E.Either<KmsError, A>): Program<A> => ({
+  _tag: "Done",
+  result,
+});
+
+/** A finished program with value `a`. */
+export const of = <A>(a: A): Program<A> => fromEither(E.right(a));
+
+/** A finished program that failed with `error`. */
+export const fail = <A = never>(error: KmsError): Program<A> => fromEither(E.left(error));
+
+/** The program that performs `effect` and gives its result. */
+export const perform = <F extends Effect>(effect: F): Program<EffectResults[F["_tag"]]> => ({
+  _tag: "Step",
+  effect,
+  // The one place where an interpreter's answer is taken as the effect's result type.
+  next: (result) => of(result as EffectResults[F["_tag"]]),
+});
+
+/** Runs `f` on the program's value once it has one; an error ends the program. */
+export const flatMap = <A, B>(f: (a: A) => Program<B>) => (program: Program<A>): Program<B> =>
+  program._tag === "Step"
+    ? { _tag: "Step", effect: program.effect, next: (r) => flatMap(f)(program.next(r)) }
+    : E.isLeft(program.result)
+    ? fromEither(program.result)
+    : f(program.result.right);
+
+/** Maps the program's value. */
+export const map = <A, B>(f: (a: A) => B): (program: Program<A>) => Program<B> =>
+  flatMap((a) => of(f(a)));
+
+/** Continues with a decision that needs no effect. */
+export const flatMapEither = <A, B>(
+  f: (a: A) => E.Either<KmsError, B>,
+): (program: Program<A>) => Program<B> => flatMap((a) => fromEither(f(a)));
+
+/**
+ * The programs `f(x)` for each of `xs`, one after the other, with their values in order. Each
+ * step continues from the accumulated values directly, so a long list costs linear time.
+ */
+export const traverse = <X, A>(
+  xs: readonly X[],
+  f: (x: X) => Program<A>,
+): Program<A[]> => {
+  const from = (i: number, done: A[]): Program<A[]> =>
+    i === xs.length ? of(done) : flatMap((a: A) => from(i + 1, [...done, a]))(f(xs[i]));
+  return from(0, []);
+};
+
+/** Runs the programs of `r` one after the other and gives their values by name. */
+export const all = <R extends Record<string, Program<unknown>>>(
+  r: R,
+): Program<{ readonly [K in keyof R]: R[K] extends Program<infer A> ? A : never }> =>
+  map((values: unknown[]) =>
+    Object.fromEntries(Object.keys(r).map((name, i) => [name, values[i]])) as never
+  )(traverse(Object.values(r), (p) => p));
+
+/** Performs `effects` in order, for their side effects only. */
+export const performAll = (effects: readonly Effect[]): Program<undefined> =>
+  map(() => undefined)(traverse(effects, perform));

@@ -1,0 +1,177 @@
+/**
+ * The key endpoints' decisions: `/refresh`, `/listpubkeys`, `/pubkey` and `/key`. Each returns the
+ * program of effects that carries it out.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import { jwtCaller } from "../api/caller.ts";
+import { keyListing, newKey, releasePlaintext, toBase64 } from "../api/keys.ts";
+import { flagParam, kidParam, parseQuery } from "../api/query.ts";
+import { decideRelease, type ReleaseDecision } from "../api/release.ts";
+import type { AppRequest } from "../api/request.ts";
+import {
+  loadKeys,
+  readJwtPolicy,
+  readReleasePolicy,
+  readRotationPolicy,
+  receiptLookup,
+  receiptOf,
+} from "../api/state.ts";
+import {
+  all,
+  type Effect,
+  flatMap,
+  flatMapEither,
+  fromEither,
+  map,
+  of,
+  perform,
+  performAll,
+  type Program,
+  traverse,
+} from "../effects.ts";
+import { invalidInput, type KmsError } from "../errors.ts";
+import { keyToRelease, planRotation } from "../keys/planner.ts";
+import { type KeyRecord, type PublishedKey, releasableKeys, withNewKey } from "../keys/record.ts";
+import { keyRingTable, keysTable, privateKeysTable } from "../tables.ts";
+
+/**
+ * The writes that store a new key: its public record, its private part and the new key ring;
+ * the private part of the key it replaces is deleted (that key expired, so nothing may release it
+ * any more), and the transaction's receipt is bound to the key's KeyConfig.
+ */
+export const keyCreation = (
+  record: KeyRecord,
+  ring: readonly PublishedKey[],
+  jwk: unknown,
+): E.Either<KmsError, { readonly effects: Effect[]; readonly created: PublishedKey }> =>
+  pipe(
+    newKey(record, jwk),
+    E.map(({ published, privateKey, claimsDigest }) => {
+      const next = withNewKey(ring, published);
+      const index = String(record.index);
+      const effects: Effect[] = [
+        { _tag: "Put", map: keysTable, key: index, value: published },
+        { _tag: "Put", map: privateKeysTable, key: index, value: privateKey },
+        { _tag: "Put", map: keyRingTable.map, key: keyRingTable.key, value: next.ring },
+        ...(next.replaced
+          ? [{ _tag: "Delete", map: privateKeysTable, key: String(next.replaced.index) } as const]
+          : []),
+        { _tag: "SetClaimsDigest", digest: claimsDigest },
+      ];
+      return { effects, created: published };
+    }),
+  );
+
+const createKey = (record: KeyRecord, ring: readonly PublishedKey[]): Program<unknown> =>
+  pipe(
+    perform({ _tag: "GenerateP384" }),
+    flatMapEither((jwk) => keyCreation(record, ring, jwk)),
+    flatMap(({ effects, created }) =>
+      pipe(performAll(effects), map(() => ({ created: true, id: created.keyId, ...created })))
+    ),
+  );
+
+/** `POST /refresh[?ifDue=true]`: creates a key, always or only when the rotation policy says so. */
+export const refresh = (request: AppRequest): Program<unknown> =>
+  pipe(
+    fromEither(pipe(parseQuery(request.query), E.flatMap((q) => flagParam(q, "ifDue")))),
+    flatMap((ifDue) =>
+      pipe(
+        all({ rotation: readRotationPolicy(), keys: loadKeys() }),
+        flatMap(({ rotation, keys }) =>
+          pipe(
+            fromEither(
+              planRotation(keys, rotation.policy, request.now, ifDue ? "ifDue" : "always"),
+            ),
+            flatMap((plan): Program<unknown> =>
+              plan._tag === "NotDue"
+                ? of({ created: false, dueAt: plan.dueAt })
+                : createKey(plan.key, keys)
+            ),
+          )
+        ),
+      )
+    ),
+  );
+
+const keyReceipt = (k: KeyRecord) => receiptLookup(keysTable, String(k.index));
+
+/** `GET /listpubkeys`: every releasable key whose receipt exists, newest last (see `keyListing`). */
+export const listpubkeys = (request: AppRequest): Program<unknown> =>
+  pipe(
+    loadKeys(),
+    flatMap((keys) =>
+      traverse(releasableKeys(keys, request.now), (k) =>
+        pipe(
+          keyReceipt(k),
+          map(E.map((receipt) => ({ publicKey: k.publicKey, receipt }))),
+        ))
+    ),
+    flatMapEither(keyListing),
+  );
+
+const requestedKid = (request: AppRequest) =>
+  fromEither(pipe(parseQuery(request.query), E.flatMap(kidParam)));
+
+/** `GET /pubkey[?kid=N]`: one key with its receipt (the newest key without `kid`). */
+export const pubkey = (request: AppRequest): Program<unknown> =>
+  pipe(
+    requestedKid(request),
+    flatMap((kid) =>
+      pipe(loadKeys(), flatMapEither((keys) => keyToRelease(keys, kid, request.now)))
+    ),
+    flatMap((k) =>
+      pipe(
+        receiptOf(keysTable, String(k.index)),
+        map((receipt) => ({ id: k.keyId, ...k, receipt })),
+      )
+    ),
+  );
+
+/** `/key` takes no body; a small one is tolerated because the seed's clients may send `{}`. */
+const maxBodyBytes = 1024;
+
+const releaseDecision = (request: AppRequest): Program<ReleaseDecision> =>
+  pipe(
+    fromEither(
+      request.bodyBytes > maxBodyBytes
+        ? E.left(invalidInput(
+          `POST /key takes no body (at most ${maxBodyBytes} bytes are tolerated)`,
+        ))
+        : pipe(
+          parseQuery(request.query),
+          E.flatMap(kidParam),
+          E.flatMap((kid) => pipe(jwtCaller(request.caller), E.map((c) => ({ kid, ...c })))),
+        ),
+    ),
+    flatMap((r) =>
+      pipe(
+        all({ jwtPolicy: readJwtPolicy(r.issuer), release: readReleasePolicy(), keys: loadKeys() }),
+        flatMapEither(({ jwtPolicy, release, keys }) =>
+          decideRelease({ ...r, jwtPolicy, releasePolicy: release.policy, keys, now: request.now })
+        ),
+      )
+    ),
+  );
+
+const wrapped = ({ key, wrappingKey }: ReleaseDecision): Program<unknown> =>
+  pipe(
+    receiptOf(keysTable, String(key.index)),
+    flatMap((receipt) =>
+      pipe(
+        perform({ _tag: "Get", map: privateKeysTable, key: String(key.index) }),
+        flatMapEither((stored) => releasePlaintext(key, stored)),
+        flatMap((plaintext) => perform({ _tag: "WrapRsaOaep", plaintext, wrappingKey })),
+        map((wrappedKey) => ({ kid: key.keyId, key: toBase64(wrappedKey), receipt })),
+      )
+    ),
+  );
+
+/**
+ * `POST /key[?kid=N]`: releases a private key, wrapped to the caller's TPM key, to a caller whose
+ * attestation token satisfies the key release policy. Never in plaintext: the seed's `encrypted`
+ * parameter is accepted and has no effect.
+ */
+export const key = (request: AppRequest): Program<unknown> =>
+  pipe(releaseDecision(request), flatMap(wrapped));
