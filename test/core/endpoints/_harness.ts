@@ -1,0 +1,148 @@
+/**
+ * An in-memory interpreter of the core's programs that keeps CCF's rules: a request's writes
+ * commit as one transaction only if it succeeds, every transaction gets the next seqno, and a
+ * write's receipt exists once a signature covers its seqno (`sign()`), bound to the claims digest
+ * its transaction set.
+ */
+import {
+  constants,
+  createPublicKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  publicEncrypt,
+} from "node:crypto";
+import { p384 } from "@noble/curves/nist.js";
+import { sha384 } from "@noble/hashes/sha2.js";
+import { base64urlnopad } from "@scure/base";
+import * as E from "fp-ts/lib/Either.js";
+import { toHex, utf8 } from "../../../core/bytes.ts";
+import type { AppRequest, Endpoint } from "../../../core/api/request.ts";
+import type { Effect, Program } from "../../../core/effects.ts";
+import type { KmsError } from "../../../core/errors.ts";
+
+/** The TPM key pair the harness's tokens carry. */
+export const tpm = generateKeyPairSync("rsa", { modulusLength: 2048 });
+
+/** Decrypts what the harness wrapped to {@link tpm}. */
+export const unwrapWithTpm = (wrapped: Uint8Array): Uint8Array =>
+  new Uint8Array(privateDecrypt(
+    { key: tpm.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    wrapped,
+  ));
+
+const b64url = (bytes: Uint8Array) => base64urlnopad.encode(bytes);
+
+// Deterministic key pairs: the n-th generated key's scalar is SHA-384 of n.
+const p384Jwk = (n: number) => {
+  const d = sha384(utf8(String(n)));
+  const point = p384.getPublicKey(d, false);
+  return {
+    kty: "EC",
+    crv: "P-384",
+    d: b64url(d),
+    x: b64url(point.slice(1, 49)),
+    y: b64url(point.slice(49)),
+  };
+};
+
+interface Write {
+  readonly seqno: number;
+  readonly value: unknown;
+}
+
+/** What a finished request did. */
+export interface Outcome {
+  readonly result: E.Either<KmsError, unknown>;
+  /** The effects it asked for, in order. */
+  readonly effects: readonly Effect[];
+  /** The seqno its writes committed at, if it wrote anything and succeeded. */
+  readonly seqno?: number;
+}
+
+/** A KMS state in memory and the requests run against it. */
+export const memoryKms = () => {
+  const kv = new Map<string, Write | undefined>();
+  const claimsDigests = new Map<number, string>();
+  let seqno = 0;
+  let signedUpTo = 0;
+  let generated = 0;
+  const at = (map: string, key: string) => `${map}\u0000${key}`;
+
+  const run = (program: Program<unknown>): Outcome => {
+    const pending = new Map<string, { value: unknown } | undefined>();
+    const effects: Effect[] = [];
+    let digest: string | undefined;
+    const perform = (effect: Effect): unknown => {
+      effects.push(effect);
+      switch (effect._tag) {
+        case "Get": {
+          const k = at(effect.map, effect.key);
+          const value = pending.has(k) ? pending.get(k) : kv.get(k);
+          return value === undefined ? undefined : structuredClone(value.value);
+        }
+        case "Put":
+          return void pending.set(at(effect.map, effect.key), {
+            value: structuredClone(effect.value),
+          });
+        case "Delete":
+          return void pending.set(at(effect.map, effect.key), undefined);
+        case "SetClaimsDigest":
+          return void (digest = toHex(effect.digest));
+        case "Receipt": {
+          const write = kv.get(at(effect.map, effect.key));
+          if (write === undefined) return { _tag: "Unwritten" };
+          return write.seqno <= signedUpTo
+            ? {
+              _tag: "Signed",
+              receipt: JSON.stringify({
+                seqno: write.seqno,
+                claimsDigest: claimsDigests.get(write.seqno),
+              }),
+            }
+            : { _tag: "Pending" };
+        }
+        case "GenerateP384":
+          return p384Jwk(generated++);
+        case "WrapRsaOaep":
+          return new Uint8Array(publicEncrypt(
+            {
+              key: createPublicKey({ format: "jwk", key: { ...effect.wrappingKey } }),
+              padding: constants.RSA_PKCS1_OAEP_PADDING,
+              oaepHash: "sha256",
+            },
+            effect.plaintext,
+          ));
+      }
+    };
+    let p = program;
+    while (p._tag === "Step") p = p.next(perform(p.effect));
+    if (E.isLeft(p.result) || (pending.size === 0 && digest === undefined)) {
+      return { result: p.result, effects };
+    }
+    seqno++;
+    for (const [k, v] of pending) kv.set(k, v && { seqno, value: v.value });
+    if (digest !== undefined) claimsDigests.set(seqno, digest);
+    return { result: p.result, effects, seqno };
+  };
+
+  return {
+    /** Runs `endpoint` for a request at time `now`. */
+    call: (endpoint: Endpoint, request: Partial<AppRequest> & { now: number }): Outcome =>
+      run(endpoint({ query: "", headers: {}, caller: null, bodyBytes: 0, ...request })),
+    /** Writes a governance value directly, as a constitution action would. */
+    govWrite: (map: string, key: string, value: unknown) => {
+      kv.set(at(map, key), { seqno: ++seqno, value });
+    },
+    /** The committed value at `key` of `map`. */
+    read: (map: string, key: string): unknown => kv.get(at(map, key))?.value,
+    /** The keys of `map` that hold a value. */
+    keysOf: (map: string): string[] =>
+      [...kv].filter(([k, v]) => v !== undefined && k.startsWith(`${map}\u0000`)).map(([k]) =>
+        k.slice(map.length + 1)
+      ),
+    /** A signature now covers every committed transaction. */
+    sign: () => {
+      signedUpTo = seqno;
+    },
+  };
+};

@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import * as E from "fp-ts/lib/Either.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { p384 } from "@noble/curves/nist.js";
+import { toHex, utf8 } from "../../../core/bytes.ts";
+import { key, listpubkeys, pubkey, refresh } from "../../../core/endpoints/keys.ts";
+import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
+import {
+  jwtValidationTable,
+  keyReleaseTable,
+  keyRingTable,
+  privateKeysTable,
+  rotationTable,
+} from "../../../core/tables.ts";
+import { SEED_STORED_POLICY } from "../../fixtures/policies.ts";
+import { memoryKms, tpm, unwrapWithTpm } from "./_harness.ts";
+
+const issuer = "https://maa.example";
+const interval = 10;
+const grace = 5;
+const tpmJwk = { ...tpm.publicKey.export({ format: "jwk" }), kid: "TpmEphemeralEncryptionKey" };
+const token = (osMajor: number) => ({
+  policy: "jwt",
+  jwt: {
+    keyIssuer: issuer,
+    payload: {
+      iss: issuer,
+      "x-ms-ver": "1.0",
+      "x-ms-azurevm-debuggersdisabled": true,
+      "x-ms-azurevm-osversion-major": osMajor,
+      "x-ms-runtime": { keys: [tpmJwk] },
+    },
+  },
+});
+
+const kmsWithPolicies = () => {
+  const kms = memoryKms();
+  kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, SEED_STORED_POLICY);
+  kms.govWrite(rotationTable.map, rotationTable.key, {
+    version: 1,
+    policy: { rotation_interval_seconds: interval, grace_period_seconds: grace },
+  });
+  return kms;
+};
+
+type Command =
+  | { readonly t: "advance"; readonly s: number }
+  | { readonly t: "refresh"; readonly ifDue: boolean }
+  | { readonly t: "sign" }
+  | { readonly t: "list" }
+  | { readonly t: "pubkey"; readonly kid?: number }
+  | { readonly t: "release"; readonly kid?: number; readonly allowed: boolean };
+
+const kid = fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined });
+const command: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({ t: fc.constant("advance" as const), s: fc.integer({ min: 0, max: 12 }) }),
+  fc.record({ t: fc.constant("refresh" as const), ifDue: fc.boolean() }),
+  fc.record({ t: fc.constant("sign" as const) }),
+  fc.record({ t: fc.constant("list" as const) }),
+  fc.record({ t: fc.constant("pubkey" as const), kid }),
+  fc.record({ t: fc.constant("release" as const), kid, allowed: fc.boolean() }),
+);
+
+/** What the test knows of a created key, independently of the core's records. */
+interface Made {
+  readonly index: number;
+  readonly keyId: number;
+  readonly publicKey: string;
+  readonly releaseUntil: number;
+  readonly notAfter: number;
+  readonly seqno: number;
+}
+
+const statusOf = (result: E.Either<{ _tag: string }, unknown>) =>
+  E.isRight(result) ? "ok" : result.left._tag;
+
+Deno.test("property: the key endpoints' programs keep the KMS's promises over any sequence", () => {
+  let releases = 0;
+  fc.assert(
+    fc.property(fc.array(command, { minLength: 10, maxLength: 60 }), (commands) => {
+      const kms = kmsWithPolicies();
+      const made: Made[] = [];
+      let now = 1_000;
+      let signedUpTo = 0;
+      const releasable = () => made.filter((k) => now < k.releaseUntil);
+      const holder = (id?: number) =>
+        id === undefined ? made.at(-1) : made.filter((k) => k.keyId === id).at(-1);
+
+      for (const c of commands) {
+        if (c.t === "advance") now += c.s;
+        if (c.t === "sign") {
+          kms.sign();
+          signedUpTo = made.at(-1)?.seqno ?? signedUpTo;
+        }
+        if (c.t === "refresh") {
+          const due = !c.ifDue || !made.some((k) => now < k.notAfter);
+          const out = kms.call(refresh, { now, query: c.ifDue ? "ifDue=true" : "" });
+          assert.ok(E.isRight(out.result));
+          const body = out.result.right as Made & { created: boolean };
+          assert.equal(body.created, due);
+          if (due) {
+            assert.equal(body.index, made.length);
+            assert.equal(body.notAfter, now + interval);
+            made.push({ ...body, seqno: out.seqno! });
+          }
+        }
+        if (c.t === "list") {
+          const out = kms.call(listpubkeys, { now });
+          const signed = releasable().filter((k) => k.seqno <= signedUpTo);
+          const expected = releasable().length === 0
+            ? "KeyNotFound"
+            : signed.length === 0
+            ? "ReceiptNotReady"
+            : "ok";
+          assert.equal(statusOf(out.result), expected);
+          if (E.isRight(out.result)) {
+            const listed = out.result.right as { publicKey: string; receipt: string }[];
+            assert.deepEqual(listed.map((l) => l.publicKey), signed.map((k) => k.publicKey));
+            for (const l of listed) {
+              const digest = JSON.parse(l.receipt).claimsDigest;
+              assert.equal(digest, toHex(sha256(utf8(l.publicKey))));
+            }
+          }
+        }
+        if (c.t === "pubkey" || c.t === "release") {
+          const allowed = c.t === "pubkey" || c.allowed;
+          const out = c.t === "pubkey"
+            ? kms.call(pubkey, { now, query: c.kid === undefined ? "" : `kid=${c.kid}` })
+            : kms.call(key, {
+              now,
+              query: c.kid === undefined ? "" : `kid=${c.kid}`,
+              caller: token(allowed ? 22 : 20),
+            });
+          const k = holder(c.kid);
+          const expected = !allowed
+            ? "PolicyDenied"
+            : k === undefined
+            ? "KeyNotFound"
+            : now >= k.releaseUntil
+            ? "KeyExpired"
+            : k.seqno > signedUpTo
+            ? "ReceiptNotReady"
+            : "ok";
+          assert.equal(statusOf(out.result), expected);
+          if (!allowed) {
+            // A refused token never gets near a private key.
+            assert.ok(out.effects.every((e) => e._tag === "Get" && e.map !== privateKeysTable));
+          }
+          if (c.t === "release" && E.isRight(out.result)) {
+            const released = out.result.right as { kid: number; key: string };
+            const cbor = unwrapWithTpm(
+              Uint8Array.from(atob(released.key), (ch) => ch.charCodeAt(0)),
+            );
+            const priv = decodePrivateKeyCbor(cbor);
+            assert.ok(E.isRight(priv));
+            assert.equal(priv.right.kid, k!.keyId);
+            const point = toHex(p384.getPublicKey(priv.right.d, false));
+            assert.ok(k!.publicKey.includes(point), "the released key is the published one");
+            releases++;
+          }
+        }
+        // Storage invariants: one key per OHTTP id in the ring, and a private part for exactly
+        // the ring's keys.
+        const ring = (kms.read(keyRingTable.map, keyRingTable.key) ?? []) as Made[];
+        assert.equal(new Set(ring.map((k) => k.keyId)).size, ring.length);
+        assert.deepEqual(
+          kms.keysOf(privateKeysTable).sort(),
+          ring.map((k) => String(k.index)).sort(),
+        );
+      }
+    }),
+    { numRuns: 100 },
+  );
+  // The sequences reach the interesting case, not only refusals.
+  assert.ok(releases > 0);
+});
+
+Deno.test("refresh asks for a key pair, then for exactly its writes and its claims digest", () => {
+  const kms = kmsWithPolicies();
+  const out = kms.call(refresh, { now: 5 });
+  assert.deepEqual(out.effects.map((e) => e._tag), [
+    "Get",
+    "Get",
+    "GenerateP384",
+    "Put",
+    "Put",
+    "Put",
+    "SetClaimsDigest",
+  ]);
+  const digest = out.effects.find((e) => e._tag === "SetClaimsDigest");
+  assert.ok(E.isRight(out.result));
+  const { publicKey } = out.result.right as { publicKey: string };
+  assert.deepEqual(digest, { _tag: "SetClaimsDigest", digest: sha256(utf8(publicKey)) });
+});
+
+Deno.test("a release with a body over 1 KiB is refused before any read", () => {
+  const kms = kmsWithPolicies();
+  const out = kms.call(key, { now: 5, bodyBytes: 1025, caller: token(22) });
+  assert.equal(statusOf(out.result), "InvalidInput");
+  assert.deepEqual(out.effects, []);
+});
