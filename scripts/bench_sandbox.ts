@@ -41,7 +41,7 @@ async function serve(workspace: string, bundlePath: string, spkiPath: string): P
     writeAppBundle(tx, bundle);
     tx.set(jwtIssuers, encoder.encode(ISSUER), json({ auto_refresh: false }));
     tx.set(jwtSigningKeys, encoder.encode(KID), json([{ public_key: spki, issuer: ISSUER }]));
-    tx.set(jwtValidationTable, encoder.encode(ISSUER), json({ iss: ISSUER }));
+    tx.set(jwtValidationTable.map, encoder.encode(ISSUER), json({ iss: ISSUER }));
     tx.set(
       keyReleaseTable.map,
       encoder.encode(keyReleaseTable.key),

@@ -9,7 +9,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { decodeJwtValidationArgs } from "../../core/attestation/jwtValidation.ts";
 import type { KmsError } from "../../core/errors.ts";
 import { policyActions } from "../../core/policy/governance.ts";
-import { jwtValidationHistoryTable, jwtValidationTable } from "../../core/tables.ts";
+import { jwtValidationTable } from "../../core/tables.ts";
 
 type Validate = (args: unknown) => void;
 type Apply = (args: unknown, proposalId: string) => void;
@@ -53,8 +53,8 @@ actions.set(
     (args) => void orThrow(decodeJwtValidationArgs(args)),
     (args, proposalId) => {
       const { issuer, validation_policy } = orThrow(decodeJwtValidationArgs(args));
-      write(jwtValidationTable, issuer, validation_policy);
-      write(jwtValidationHistoryTable, proposalId, { issuer, validation_policy });
+      write(jwtValidationTable.map, issuer, validation_policy);
+      write(jwtValidationTable.history, proposalId, { issuer, validation_policy });
     },
   ),
 );

@@ -106,7 +106,7 @@ export const readSettings = versioned(
 /** The JWT validation policy of `issuer`, undefined when governance set none. */
 export const readJwtPolicy = (issuer: string): Program<JwtValidationPolicy | undefined> =>
   readStored<JwtValidationPolicy | undefined>(
-    jwtValidationTable,
+    jwtValidationTable.map,
     issuer,
     decodeWith(JwtValidationPolicyCodec, "the stored JWT validation policy"),
     undefined,

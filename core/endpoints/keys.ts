@@ -51,11 +51,17 @@ export const keyCreation = (
       const next = withNewKey(ring, published);
       const index = String(record.index);
       const effects: Effect[] = [
-        { _tag: "Put", map: keysTable, key: index, value: published },
-        { _tag: "Put", map: privateKeysTable, key: index, value: privateKey },
+        { _tag: "Put", map: keysTable.map, key: index, value: published },
+        { _tag: "Put", map: privateKeysTable.map, key: index, value: privateKey },
         { _tag: "Put", map: keyRingTable.map, key: keyRingTable.key, value: next.ring },
         ...(next.replaced
-          ? [{ _tag: "Delete", map: privateKeysTable, key: String(next.replaced.index) } as const]
+          ? [
+            {
+              _tag: "Delete",
+              map: privateKeysTable.map,
+              key: String(next.replaced.index),
+            } as const,
+          ]
           : []),
         { _tag: "SetClaimsDigest", digest: claimsDigest },
       ];
@@ -95,7 +101,7 @@ export const refresh = (request: AppRequest): Program<unknown> =>
     ),
   );
 
-const keyReceipt = (k: KeyRecord) => receiptLookup(keysTable, String(k.index));
+const keyReceipt = (k: KeyRecord) => receiptLookup(keysTable.map, String(k.index));
 
 /** `GET /listpubkeys`: every releasable key whose receipt exists, newest last (see `keyListing`). */
 export const listpubkeys = (request: AppRequest): Program<unknown> =>
@@ -123,7 +129,7 @@ export const pubkey = (request: AppRequest): Program<unknown> =>
     ),
     flatMap((k) =>
       pipe(
-        receiptOf(keysTable, String(k.index)),
+        receiptOf(keysTable.map, String(k.index)),
         map((receipt) => ({ id: k.keyId, ...k, receipt })),
       )
     ),
@@ -157,10 +163,10 @@ const releaseDecision = (request: AppRequest): Program<ReleaseDecision> =>
 
 const wrapped = ({ key, wrappingKey }: ReleaseDecision): Program<unknown> =>
   pipe(
-    receiptOf(keysTable, String(key.index)),
+    receiptOf(keysTable.map, String(key.index)),
     flatMap((receipt) =>
       pipe(
-        perform({ _tag: "Get", map: privateKeysTable, key: String(key.index) }),
+        perform({ _tag: "Get", map: privateKeysTable.map, key: String(key.index) }),
         flatMapEither((stored) => releasePlaintext(key, stored)),
         flatMap((plaintext) => perform({ _tag: "WrapRsaOaep", plaintext, wrappingKey })),
         map((wrappedKey) => ({ kid: key.keyId, key: toBase64(wrappedKey), receipt })),

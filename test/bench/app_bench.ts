@@ -22,7 +22,7 @@ const caller = {
   },
 };
 const kms = await createKms();
-kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
+kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
 kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, {
   version: 1,
   policy: { claims: { "x-ms-ver": ["1.0"] }, gte: { "x-ms-azurevm-osversion-major": 22 }, gt: {} },

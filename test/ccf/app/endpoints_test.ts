@@ -32,7 +32,7 @@ const jwt = (payload: Record<string, unknown> = seedClaims) => ({
 
 const kmsWithPolicies = async () => {
   const kms = await createKms();
-  kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
+  kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
   kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, SEED_STORED_POLICY);
   return kms;
 };
@@ -159,7 +159,7 @@ Deno.test("QuickJS: a corrupt stored policy is the service's fault: 500 Internal
   kms.signEverything();
   kms.govWrite(rotationTable.map, rotationTable.key, { version: 1, policy: { nope: 1 } });
   kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, { version: 1, policy: 7 });
-  kms.govWrite(jwtValidationTable, issuer, { iss: 42 });
+  kms.govWrite(jwtValidationTable.map, issuer, { iss: 42 });
   const replies = [
     kms.call("POST", "/app/refresh"),
     kms.call("GET", "/app/keyRotationPolicy"),
@@ -192,7 +192,7 @@ Deno.test("QuickJS: an exception in a handler is a logged 500 Internal in the KM
 
 Deno.test("QuickJS: a denial lists every failed rule; no policy denies everything", async () => {
   const kms = await createKms();
-  kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
+  kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
   kms.call("POST", "/app/refresh");
   kms.signEverything();
   const nothing = kms.call("POST", "/app/key", { caller: jwt() });
@@ -269,7 +269,7 @@ Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and
   for (let i = 0; i < 256; i++) assert.equal(kms.call("POST", "/app/refresh").json.id, i);
   await new Promise((resolve) => setTimeout(resolve, 1100));
   const privateOf = (index: number) =>
-    kms.store.get(privateKeysTable, new TextEncoder().encode(String(index)));
+    kms.store.get(privateKeysTable.map, new TextEncoder().encode(String(index)));
   assert.ok(privateOf(0));
   // The new key must outlive the release below even when a slow machine crosses a second.
   kms.govWrite(rotationTable.map, rotationTable.key, {

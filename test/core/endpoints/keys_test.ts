@@ -36,7 +36,7 @@ const token = (osMajor: number) => ({
 
 const kmsWithPolicies = () => {
   const kms = memoryKms();
-  kms.govWrite(jwtValidationTable, issuer, { iss: issuer });
+  kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
   kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, SEED_STORED_POLICY);
   kms.govWrite(rotationTable.map, rotationTable.key, {
     version: 1,
@@ -146,7 +146,7 @@ Deno.test("property: the key endpoints' programs keep the KMS's promises over an
           assert.equal(statusOf(out.result), expected);
           if (!allowed) {
             // A refused token never gets near a private key.
-            assert.ok(out.effects.every((e) => e._tag === "Get" && e.map !== privateKeysTable));
+            assert.ok(out.effects.every((e) => e._tag === "Get" && e.map !== privateKeysTable.map));
           }
           if (c.t === "release" && E.isRight(out.result)) {
             const released = out.result.right as { kid: number; key: string };
@@ -166,7 +166,7 @@ Deno.test("property: the key endpoints' programs keep the KMS's promises over an
         const ring = (kms.read(keyRingTable.map, keyRingTable.key) ?? []) as Made[];
         assert.equal(new Set(ring.map((k) => k.keyId)).size, ring.length);
         assert.deepEqual(
-          kms.keysOf(privateKeysTable).sort(),
+          kms.keysOf(privateKeysTable.map).sort(),
           ring.map((k) => String(k.index)).sort(),
         );
       }

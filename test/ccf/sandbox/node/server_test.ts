@@ -45,7 +45,7 @@ const trustIssuer = async (sandbox: RunningSandbox) => {
       encoder.encode(JSON.stringify({ auto_refresh: false })),
     );
     tx.set(
-      jwtValidationTable,
+      jwtValidationTable.map,
       encoder.encode(ISSUER),
       encoder.encode(JSON.stringify({ iss: ISSUER })),
     );
