@@ -1,8 +1,10 @@
 /**
- * A small, strict command-line parser: long options (`--name value`, `--name=value`), boolean
- * flags, one-letter aliases, `--` to end options and `-` as a positional (stdin). Strictness is
- * the point: an operator's typo must fail before anything is signed, not be ignored.
+ * The CLI's strict command-line parsing, on node:util's `parseArgs`: long options (`--name value`,
+ * `--name=value`), boolean flags, one-letter aliases, `--` to end options and `-` as a positional
+ * (stdin). Strictness is the point: an operator's typo must fail before anything is signed, not
+ * be ignored; so repeats are refused too, and unknown options get a suggestion.
  */
+import { parseArgs as parseNodeArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 
 /** One option a command accepts. */
@@ -46,64 +48,72 @@ const closest = (name: string, names: readonly string[]): string | undefined => 
     : undefined;
 };
 
+const byName = (specs: OptionSpecs, given: string): string =>
+  given.startsWith("--")
+    ? given.slice(2)
+    : Object.keys(specs).find((n) => specs[n].short === given.slice(1)) ?? given;
+
+// node:util's own messages address a script's author; an operator gets ours, naming the option.
+const usageErrorOf = (e: unknown, specs: OptionSpecs, command?: string): unknown => {
+  const { code, message } = e as { code?: string; message?: string };
+  const given = /'(-[^' ]+)/.exec(message ?? "")?.[1];
+  if (given === undefined) return e;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    const hint = given.startsWith("--") ? closest(given.slice(2), Object.keys(specs)) : undefined;
+    return new UsageError(
+      `unknown option ${given}${hint ? ` (did you mean --${hint}?)` : ""}`,
+      command,
+    );
+  }
+  if (code !== "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return e;
+  const name = byName(specs, given);
+  return new UsageError(
+    message!.includes("does not take an argument")
+      ? `--${name} is a flag and takes no value`
+      : `--${name} needs a value (${specs[name]?.value ?? "VALUE"}); ` +
+        `one that starts with - is given as --${name}=VALUE`,
+    command,
+  );
+};
+
 /**
- * Parses `args` against `specs`. Unknown options, missing values, values given to flags and
- * options repeated are usage errors naming `command` (so the right help can be shown).
+ * Parses `args` against `specs` with node:util's strict parser. Unknown options, missing values,
+ * values given to flags and options repeated are usage errors naming `command` (so the right help
+ * can be shown).
  */
 export const parseArgs = (
   args: readonly string[],
   specs: OptionSpecs,
   command?: string,
 ): ParsedArgs => {
-  const names = Object.keys(specs);
-  const byShort = new Map(
-    Object.entries(specs).flatMap(([name, spec]) => spec.short ? [[spec.short, name]] : []),
-  );
-  const positionals: string[] = [];
-  const options: Record<string, string | boolean> = {};
-  const set = (name: string, value: string | boolean) => {
-    if (name in options) throw new UsageError(`--${name} is given more than once`, command);
-    options[name] = value;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      positionals.push(...args.slice(i + 1));
-      break;
-    }
-    if (arg === "-" || !arg.startsWith("-")) {
-      positionals.push(arg);
-      continue;
-    }
-    const long = arg.startsWith("--");
-    const eq = long ? arg.indexOf("=") : -1;
-    const given = long ? arg.slice(2, eq < 0 ? undefined : eq) : arg.slice(1);
-    const name = long ? given : byShort.get(given);
-    const spec = name === undefined ? undefined : specs[name];
-    if (name === undefined || spec === undefined) {
-      const hint = long ? closest(given, names) : undefined;
-      throw new UsageError(
-        `unknown option ${arg.split("=")[0]}${hint ? ` (did you mean --${hint}?)` : ""}`,
-        command,
-      );
-    }
-    if (spec.type === "boolean") {
-      if (eq >= 0) throw new UsageError(`--${name} is a flag and takes no value`, command);
-      set(name, true);
-      continue;
-    }
-    if (eq >= 0) {
-      set(name, arg.slice(eq + 1));
-      continue;
-    }
-    const value = args[i + 1];
-    if (value === undefined || (value.startsWith("--") && value.length > 2)) {
-      throw new UsageError(`--${name} needs a value (${spec.value ?? "VALUE"})`, command);
-    }
-    set(name, value);
-    i++;
+  let parsed;
+  try {
+    parsed = parseNodeArgs({
+      args: [...args],
+      options: Object.fromEntries(
+        Object.entries(specs).map((
+          [name, { type, short }],
+        ) => [name, short === undefined ? { type } : { type, short }]),
+      ),
+      strict: true,
+      allowPositionals: true,
+      tokens: true,
+    });
+  } catch (e) {
+    throw usageErrorOf(e, specs, command);
   }
-  return { positionals, options };
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option") continue;
+    if (seen.has(token.name)) {
+      throw new UsageError(`--${token.name} is given more than once`, command);
+    }
+    seen.add(token.name);
+  }
+  return {
+    positionals: parsed.positionals,
+    options: { ...parsed.values } as Record<string, string | boolean>,
+  };
 };
 
 /** A string option's value, if given. */

@@ -41,6 +41,11 @@ Deno.test("args: unknown options (with a suggestion), missing values, flag value
   fails(["--url", "--json"], /--url needs a value/);
   fails(["--json=yes"], /--json is a flag and takes no value/);
   fails(["--url", "a", "--url", "b"], /--url is given more than once/);
+  fails(
+    ["--url", "-5"],
+    /--url needs a value \(URL\); one that starts with - is given as --url=VALUE/,
+  );
+  assert.deepEqual(parseArgs(["--url=-5"], specs).options, { url: "-5" });
 });
 
 Deno.test("command line: the command may follow global options; help in every form", () => {
