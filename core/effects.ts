@@ -31,8 +31,11 @@ export type Effect =
   | { readonly _tag: "Delete"; readonly map: string; readonly key: string }
   /** Bind the transaction's receipt to a 32-byte claims digest. */
   | { readonly _tag: "SetClaimsDigest"; readonly digest: Uint8Array }
-  /** Look up the receipt of the transaction that last wrote `key` of `map`. */
-  | { readonly _tag: "Receipt"; readonly map: string; readonly key: string }
+  /**
+   * Look up the receipts of the transactions that last wrote each of `keys` of `map`: one effect
+   * for many, because `/listpubkeys` asks for every releasable key's.
+   */
+  | { readonly _tag: "Receipts"; readonly map: string; readonly keys: readonly string[] }
   /** Generate a P-384 key pair inside the TEE; the result is its private JWK, unchecked. */
   | { readonly _tag: "GenerateP384" }
   /** RSA-OAEP (SHA-256, MGF1-SHA-256, no label) of `plaintext` to `wrappingKey`. */
@@ -52,8 +55,8 @@ export interface EffectResults {
   readonly Delete: undefined;
   /** Nothing. */
   readonly SetClaimsDigest: undefined;
-  /** The receipt lookup. */
-  readonly Receipt: ReceiptLookup;
+  /** The receipt lookups, in the order of the keys. */
+  readonly Receipts: readonly ReceiptLookup[];
   /** The private JWK, to be decoded by the decision that asked for it. */
   readonly GenerateP384: unknown;
   /** The wrapped bytes. */
@@ -82,12 +85,22 @@ export const of = <A>(a: A): Program<A> => fromEither(E.right(a));
 /** A finished program that failed with `error`. */
 export const fail = <A = never>(error: KmsError): Program<A> => fromEither(E.left(error));
 
-/** The program that performs `effect` and gives its result. */
-export const perform = <F extends Effect>(effect: F): Program<EffectResults[F["_tag"]]> => ({
+/** The result `effect` gives back. */
+export type ResultOf<F extends Effect> = EffectResults[F["_tag"]];
+
+/**
+ * The program that performs `effect` and continues with `then` of its result (by default, gives
+ * the result). Continuing here rather than with `flatMap` saves a step's worth of wrapping, which
+ * counts in CCF's interpreter on every request.
+ */
+export const perform = <F extends Effect, B = ResultOf<F>>(
+  effect: F,
+  then: (result: ResultOf<F>) => Program<B> = of as (result: ResultOf<F>) => Program<B>,
+): Program<B> => ({
   _tag: "Step",
   effect,
   // The one place where an interpreter's answer is taken as the effect's result type.
-  next: (result) => of(result as EffectResults[F["_tag"]]),
+  next: (result) => then(result as ResultOf<F>),
 });
 
 /** Runs `f` on the program's value once it has one; an error ends the program. */

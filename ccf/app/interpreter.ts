@@ -40,8 +40,8 @@ const perform = (effect: Effect): unknown => {
       return void ccf.kv[effect.map].delete(kvKey(effect.key));
     case "SetClaimsDigest":
       return ccf.rpc.setClaimsDigest(effect.digest.slice().buffer);
-    case "Receipt":
-      return receipt(effect.map, effect.key);
+    case "Receipts":
+      return effect.keys.map((key) => receipt(effect.map, key));
     case "GenerateP384":
       return ccf.crypto.pemToJwk(ccf.crypto.generateEcdsaKeyPair("secp384r1").privateKey);
     case "WrapRsaOaep": {
@@ -73,13 +73,23 @@ const nowSeconds = (): number => {
   return Math.floor(Date.now() / 1000);
 };
 
-const appRequest = (request: ccfapp.Request): AppRequest => ({
-  query: request.query,
-  headers: request.headers,
-  caller: request.caller,
-  bodyBytes: request.body.arrayBuffer().byteLength,
-  now: nowSeconds(),
-});
+// The clock and the body are read on first use, once: most endpoints need neither, and each is a
+// call into the host.
+const appRequest = (request: ccfapp.Request): AppRequest => {
+  let now: number | undefined;
+  let bodyBytes: number | undefined;
+  return {
+    query: request.query,
+    headers: request.headers,
+    caller: request.caller,
+    get bodyBytes() {
+      return bodyBytes ??= request.body.arrayBuffer().byteLength;
+    },
+    get now() {
+      return now ??= nowSeconds();
+    },
+  };
+};
 
 /**
  * A CCF handler for `endpoint`: runs its program and answers; the request is logged once, with no

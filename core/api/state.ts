@@ -8,12 +8,12 @@ import {
 } from "../attestation/jwtValidation.ts";
 import { decodeWith } from "../codec.ts";
 import {
-  flatMap,
   flatMapEither,
   fromEither,
-  map as mapProgram,
+  of,
   perform,
   type Program,
+  type ReceiptLookup,
 } from "../effects.ts";
 import { internal, invalidInput, keyNotFound, type KmsError, receiptNotReady } from "../errors.ts";
 import { KeyRing, type PublishedKey } from "../keys/record.ts";
@@ -39,14 +39,12 @@ const readStored = <A>(
   decode: (u: unknown) => E.Either<KmsError, A>,
   fallback: A,
 ): Program<A> =>
-  pipe(
-    perform({ _tag: "Get", map, key }),
-    flatMapEither((stored) =>
+  perform({ _tag: "Get", map, key }, (stored) =>
+    fromEither(
       stored === undefined
         ? E.right(fallback)
-        : E.mapLeft((e: KmsError) => internal(e.message))(decode(stored))
-    ),
-  );
+        : E.mapLeft((e: KmsError) => internal(e.message))(decode(stored)),
+    ));
 
 /** The key ring: the newest key of each OHTTP key id (every releasable key among them). */
 export const loadKeys = (): Program<PublishedKey[]> =>
@@ -112,22 +110,30 @@ export const readJwtPolicy = (issuer: string): Program<JwtValidationPolicy | und
     undefined,
   );
 
+const lookupResult = (map: string, key: string, lookup: ReceiptLookup) =>
+  lookup._tag === "Signed"
+    ? E.right(lookup.receipt)
+    : lookup._tag === "Pending"
+    ? E.left(receiptNotReady("the receipt is not signed yet; retry in a second", 1))
+    : E.left(internal(`no write of ${key} in ${map} to prove`));
+
 /**
- * The receipt (JSON text) of the transaction that last wrote `key` in `map`, or `ReceiptNotReady`
- * while no signature covers it yet, as a value: `/listpubkeys` skips keys whose receipt is pending.
+ * The receipts (JSON text) of the transactions that last wrote each of `keys` in `map`, each one
+ * `ReceiptNotReady` while no signature covers it yet, as values: `/listpubkeys` skips keys whose
+ * receipt is pending.
  */
-export const receiptLookup = (map: string, key: string): Program<E.Either<KmsError, string>> =>
-  pipe(
-    perform({ _tag: "Receipt", map, key }),
-    mapProgram((lookup) =>
-      lookup._tag === "Signed"
-        ? E.right(lookup.receipt)
-        : lookup._tag === "Pending"
-        ? E.left(receiptNotReady("the receipt is not signed yet; retry in a second", 1))
-        : E.left(internal(`no write of ${key} in ${map} to prove`))
-    ),
+export const receiptLookups = (
+  map: string,
+  keys: readonly string[],
+): Program<E.Either<KmsError, string>[]> =>
+  perform(
+    { _tag: "Receipts", map, keys },
+    (lookups) => of(lookups.map((lookup, i) => lookupResult(map, keys[i], lookup))),
   );
 
 /** The receipt of the last write of `key` in `map`; the request fails while it is pending. */
 export const receiptOf = (map: string, key: string): Program<string> =>
-  pipe(receiptLookup(map, key), flatMap(fromEither));
+  perform(
+    { _tag: "Receipts", map, keys: [key] },
+    ([lookup]) => fromEither(lookupResult(map, key, lookup)),
+  );

@@ -14,7 +14,7 @@ import {
   readJwtPolicy,
   readReleasePolicy,
   readRotationPolicy,
-  receiptLookup,
+  receiptLookups,
   receiptOf,
 } from "../api/state.ts";
 import {
@@ -28,7 +28,6 @@ import {
   perform,
   performAll,
   type Program,
-  traverse,
 } from "../effects.ts";
 import { invalidInput, type KmsError } from "../errors.ts";
 import { keyToRelease, planRotation } from "../keys/planner.ts";
@@ -101,19 +100,21 @@ export const refresh = (request: AppRequest): Program<unknown> =>
     ),
   );
 
-const keyReceipt = (k: KeyRecord) => receiptLookup(keysTable.map, String(k.index));
-
 /** `GET /listpubkeys`: every releasable key whose receipt exists, newest last (see `keyListing`). */
 export const listpubkeys = (request: AppRequest): Program<unknown> =>
   pipe(
     loadKeys(),
-    flatMap((keys) =>
-      traverse(releasableKeys(keys, request.now), (k) =>
-        pipe(
-          keyReceipt(k),
-          map(E.map((receipt) => ({ publicKey: k.publicKey, receipt }))),
-        ))
-    ),
+    flatMap((keys) => {
+      const listed = releasableKeys(keys, request.now);
+      return pipe(
+        receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
+        map((receipts) =>
+          receipts.map((r, i) =>
+            E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
+          )
+        ),
+      );
+    }),
     flatMapEither(keyListing),
   );
 
@@ -166,10 +167,16 @@ const wrapped = ({ key, wrappingKey }: ReleaseDecision): Program<unknown> =>
     receiptOf(keysTable.map, String(key.index)),
     flatMap((receipt) =>
       pipe(
-        perform({ _tag: "Get", map: privateKeysTable.map, key: String(key.index) }),
-        flatMapEither((stored) => releasePlaintext(key, stored)),
-        flatMap((plaintext) => perform({ _tag: "WrapRsaOaep", plaintext, wrappingKey })),
-        map((wrappedKey) => ({ kid: key.keyId, key: toBase64(wrappedKey), receipt })),
+        perform(
+          { _tag: "Get", map: privateKeysTable.map, key: String(key.index) },
+          (stored) => fromEither(releasePlaintext(key, stored)),
+        ),
+        flatMap((plaintext) =>
+          perform(
+            { _tag: "WrapRsaOaep", plaintext, wrappingKey },
+            (wrappedKey) => of({ kid: key.keyId, key: toBase64(wrappedKey), receipt }),
+          )
+        ),
       )
     ),
   );

@@ -88,19 +88,20 @@ export const memoryKms = () => {
           return void pending.set(at(effect.map, effect.key), undefined);
         case "SetClaimsDigest":
           return void (digest = toHex(effect.digest));
-        case "Receipt": {
-          const write = kv.get(at(effect.map, effect.key));
-          if (write === undefined) return { _tag: "Unwritten" };
-          return write.seqno <= signedUpTo
-            ? {
-              _tag: "Signed",
-              receipt: JSON.stringify({
-                seqno: write.seqno,
-                claimsDigest: claimsDigests.get(write.seqno),
-              }),
-            }
-            : { _tag: "Pending" };
-        }
+        case "Receipts":
+          return effect.keys.map((key) => {
+            const write = kv.get(at(effect.map, key));
+            if (write === undefined) return { _tag: "Unwritten" };
+            return write.seqno <= signedUpTo
+              ? {
+                _tag: "Signed",
+                receipt: JSON.stringify({
+                  seqno: write.seqno,
+                  claimsDigest: claimsDigests.get(write.seqno),
+                }),
+              }
+              : { _tag: "Pending" };
+          });
         case "GenerateP384":
           return p384Jwk(generated++);
         case "WrapRsaOaep":
