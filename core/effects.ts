@@ -23,8 +23,16 @@ export type ReceiptLookup =
 
 /** One thing a decision needs done outside the core. */
 export type Effect =
-  /** Read the JSON value at `key` of `map` (undefined when absent). */
-  | { readonly _tag: "Get"; readonly map: string; readonly key: string }
+  /**
+   * Read the JSON value at `key` of `map` and give `decode` of it (of undefined when absent).
+   * `decode` must be pure: an interpreter may reuse its result while the value is unchanged.
+   */
+  | {
+    readonly _tag: "Get";
+    readonly map: string;
+    readonly key: string;
+    readonly decode: (stored: unknown) => unknown;
+  }
   /** Write `value` as JSON at `key` of `map` (committed only if the request succeeds). */
   | { readonly _tag: "Put"; readonly map: string; readonly key: string; readonly value: unknown }
   /** Delete `key` of `map`. */
@@ -47,7 +55,7 @@ export type Effect =
 
 /** The result each effect gives back. */
 export interface EffectResults {
-  /** The stored JSON value, or undefined. */
+  /** What `decode` gave; {@link get} types it. */
   readonly Get: unknown;
   /** Nothing. */
   readonly Put: undefined;
@@ -102,6 +110,14 @@ export const perform = <F extends Effect, B = ResultOf<F>>(
   // The one place where an interpreter's answer is taken as the effect's result type.
   next: (result) => then(result as ResultOf<F>),
 });
+
+/** The program that reads `key` of `map`, decodes it with `decode`, and continues with `then`. */
+export const get = <A, B = A>(
+  map: string,
+  key: string,
+  decode: (stored: unknown) => A,
+  then: (decoded: A) => Program<B> = of as (decoded: A) => Program<B>,
+): Program<B> => perform({ _tag: "Get", map, key, decode }, (r) => then(r as A));
 
 /** Runs `f` on the program's value once it has one; an error ends the program. */
 export const flatMap = <A, B>(f: (a: A) => Program<B>) => (program: Program<A>): Program<B> =>

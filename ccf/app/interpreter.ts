@@ -14,51 +14,94 @@ const kvKey = (key: string): ArrayBuffer => ccf.strToBuf(key);
 /** Seconds a receipt stays cached by the historical query system. */
 const receiptCacheSeconds = 1800;
 
+/** Entries each memo holds at most; a full one starts again (the working set is far smaller). */
+const memoLimit = 1024;
+
+const remember = <K, V>(memo: Map<K, V>, key: K, value: V): V => {
+  if (memo.size >= memoLimit) memo.clear();
+  memo.set(key, value);
+  return value;
+};
+
+// Module state lives as long as the interpreter CCF reuses (`interpreter_reuse`), one per node and
+// per interpreter kind, and starts empty after a restart. Both memos hold only what can never
+// change under its key, so a fresh or a warm interpreter answers alike.
+
+// Receipts by the seqno of the transaction they prove: a historical query only serves committed
+// transactions, whose receipts never change.
+const receipts = new Map<number, string>();
+
+// Decoded public values by map, key and the seqno of their last write; private values (key
+// material) are never kept.
+const decoded = new Map<string, { readonly version: number; readonly value: unknown }>();
+
 // The handle is the transaction's own seqno, so two different transactions never share one
 // (shared handles restart each other's fetches and never finish).
 const receipt = (map: string, key: string): ReceiptLookup => {
   const seqno = ccf.kv[map].getVersionOfPreviousWrite(kvKey(key));
   if (seqno === undefined) return { _tag: "Unwritten" };
+  const known = receipts.get(seqno);
+  if (known !== undefined) return { _tag: "Signed", receipt: known };
   const states = ccf.historical.getStateRange(seqno, seqno, seqno, receiptCacheSeconds);
   return states === null
     ? { _tag: "Pending" }
-    : { _tag: "Signed", receipt: JSON.stringify(states[0].receipt) };
+    : { _tag: "Signed", receipt: remember(receipts, seqno, JSON.stringify(states[0].receipt)) };
 };
 
-const perform = (effect: Effect): unknown => {
-  switch (effect._tag) {
-    case "Get": {
-      const value = ccf.kv[effect.map].get(kvKey(effect.key));
-      return value === undefined ? undefined : ccf.bufToJsonCompatible(value);
+const read = (map: string, key: string, decode: (stored: unknown) => unknown): unknown => {
+  const value = ccf.kv[map].get(kvKey(key));
+  return decode(value === undefined ? undefined : ccf.bufToJsonCompatible(value));
+};
+
+/** Runs the effects of one request; `written` keeps what it wrote, whose versions are not final. */
+const interpreter = () => {
+  const written = new Set<string>();
+  return (effect: Effect): unknown => {
+    switch (effect._tag) {
+      case "Get": {
+        const at = `${effect.map}\u0000${effect.key}`;
+        if (!effect.map.startsWith("public:") || written.has(at)) {
+          return read(effect.map, effect.key, effect.decode);
+        }
+        const version = ccf.kv[effect.map].getVersionOfPreviousWrite(kvKey(effect.key));
+        const known = decoded.get(at);
+        if (version !== undefined && known?.version === version) return known.value;
+        const value = read(effect.map, effect.key, effect.decode);
+        if (version !== undefined) remember(decoded, at, { version, value });
+        return value;
+      }
+      case "Put":
+        written.add(`${effect.map}\u0000${effect.key}`);
+        return void ccf.kv[effect.map].set(
+          kvKey(effect.key),
+          ccf.jsonCompatibleToBuf(effect.value as never),
+        );
+      case "Delete":
+        written.add(`${effect.map}\u0000${effect.key}`);
+        return void ccf.kv[effect.map].delete(kvKey(effect.key));
+      case "SetClaimsDigest":
+        return ccf.rpc.setClaimsDigest(effect.digest.slice().buffer);
+      case "Receipts":
+        return effect.keys.map((key) => receipt(effect.map, key));
+      case "GenerateP384":
+        return ccf.crypto.pemToJwk(ccf.crypto.generateEcdsaKeyPair("secp384r1").privateKey);
+      case "WrapRsaOaep": {
+        const { n, e } = effect.wrappingKey;
+        return new Uint8Array(ccf.crypto.wrapKey(
+          effect.plaintext.slice().buffer,
+          ccf.strToBuf(ccf.crypto.pubRsaJwkToPem({ kty: "RSA", n, e })),
+          { name: "RSA-OAEP" },
+        ));
+      }
     }
-    case "Put":
-      return void ccf.kv[effect.map].set(
-        kvKey(effect.key),
-        ccf.jsonCompatibleToBuf(effect.value as never),
-      );
-    case "Delete":
-      return void ccf.kv[effect.map].delete(kvKey(effect.key));
-    case "SetClaimsDigest":
-      return ccf.rpc.setClaimsDigest(effect.digest.slice().buffer);
-    case "Receipts":
-      return effect.keys.map((key) => receipt(effect.map, key));
-    case "GenerateP384":
-      return ccf.crypto.pemToJwk(ccf.crypto.generateEcdsaKeyPair("secp384r1").privateKey);
-    case "WrapRsaOaep": {
-      const { n, e } = effect.wrappingKey;
-      return new Uint8Array(ccf.crypto.wrapKey(
-        effect.plaintext.slice().buffer,
-        ccf.strToBuf(ccf.crypto.pubRsaJwkToPem({ kty: "RSA", n, e })),
-        { name: "RSA-OAEP" },
-      ));
-    }
-  }
+  };
 };
 
 // A throw from the platform (KV, crypto) is a fault of the service. Its message is not passed on:
 // it is the platform's, not ours, and nothing guarantees it carries no key material.
 const run = (program: Program<unknown>): E.Either<KmsError, unknown> => {
   try {
+    const perform = interpreter();
     let p = program;
     while (p._tag === "Step") p = p.next(perform(p.effect));
     return p.result;

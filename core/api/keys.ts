@@ -11,7 +11,13 @@ import { concat, fromHex, toHex, utf8 } from "../bytes.ts";
 import { gather } from "../either.ts";
 import { internal, keyNotFound, type KmsError } from "../errors.ts";
 import { encodePrivateKeyCbor, p384PrivateKey } from "../keys/privateKeyCbor.ts";
-import { type KeyRecord, type PublishedKey, StoredPrivateKey } from "../keys/record.ts";
+import {
+  type KeyRecord,
+  keyState,
+  type PublishedKey,
+  releasableKeys,
+  StoredPrivateKey,
+} from "../keys/record.ts";
 import { keyConfigToHex, p384KeyConfig } from "../ohttp/keyConfig.ts";
 
 const P384Jwk = t.type({
@@ -87,8 +93,24 @@ export const releasePlaintext = (
 /** Standard base64 (with padding), as the OHTTP server decodes the wrapped key. */
 export const toBase64 = (bytes: Uint8Array): string => base64.encode(bytes);
 
+/** The most keys `/listpubkeys` lists, which bounds its answer (about 2 KB a key). */
+export const maxListedKeys = 8;
+
 /**
- * The `/listpubkeys` answer from each releasable key's receipt lookup (oldest first): the keys whose
+ * The keys `/listpubkeys` advertises at `now`, oldest first: the keys a client may still encrypt
+ * to, i.e. the active ones (at most {@link maxListedKeys}, the newest). A key in its grace period
+ * is no longer advertised, but gateways can still fetch it by id for prompts already encrypted to
+ * it; only while no key is active (rotation overdue) is the newest one in grace listed, so that
+ * clients keep working.
+ */
+export const listedKeys = <K extends KeyRecord>(keys: readonly K[], now: number): K[] => {
+  const releasable = releasableKeys(keys, now);
+  const active = releasable.filter((k) => keyState(k, now) === "active");
+  return active.length > 0 ? active.slice(-maxListedKeys) : releasable.slice(-1);
+};
+
+/**
+ * The `/listpubkeys` answer from each listed key's receipt lookup (oldest first): the keys whose
  * receipt exists, newest last, since a key is advertised only once its receipt proves it. With none
  * ready, the newest key's refusal (`ReceiptNotReady`: 202); with no key at all, 404, because the
  * real OHTTP client panics on an empty 200.

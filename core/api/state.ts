@@ -10,6 +10,7 @@ import { decodeWith } from "../codec.ts";
 import {
   flatMapEither,
   fromEither,
+  get,
   of,
   perform,
   type Program,
@@ -39,12 +40,15 @@ const readStored = <A>(
   decode: (u: unknown) => E.Either<KmsError, A>,
   fallback: A,
 ): Program<A> =>
-  perform({ _tag: "Get", map, key }, (stored) =>
-    fromEither(
+  get(
+    map,
+    key,
+    (stored) =>
       stored === undefined
         ? E.right(fallback)
         : E.mapLeft((e: KmsError) => internal(e.message))(decode(stored)),
-    ));
+    fromEither,
+  );
 
 /** The key ring: the newest key of each OHTTP key id (every releasable key among them). */
 export const loadKeys = (): Program<PublishedKey[]> =>

@@ -5,7 +5,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { jwtCaller } from "../api/caller.ts";
-import { keyListing, newKey, releasePlaintext, toBase64 } from "../api/keys.ts";
+import { keyListing, listedKeys, newKey, releasePlaintext, toBase64 } from "../api/keys.ts";
 import { flagParam, kidParam, parseQuery } from "../api/query.ts";
 import { decideRelease, type ReleaseDecision } from "../api/release.ts";
 import type { AppRequest } from "../api/request.ts";
@@ -23,6 +23,7 @@ import {
   flatMap,
   flatMapEither,
   fromEither,
+  get,
   map,
   of,
   perform,
@@ -31,7 +32,7 @@ import {
 } from "../effects.ts";
 import { invalidInput, type KmsError } from "../errors.ts";
 import { keyToRelease, planRotation } from "../keys/planner.ts";
-import { type KeyRecord, type PublishedKey, releasableKeys, withNewKey } from "../keys/record.ts";
+import { type KeyRecord, type PublishedKey, withNewKey } from "../keys/record.ts";
 import { keyRingTable, keysTable, privateKeysTable } from "../tables.ts";
 
 /**
@@ -100,12 +101,15 @@ export const refresh = (request: AppRequest): Program<unknown> =>
     ),
   );
 
-/** `GET /listpubkeys`: every releasable key whose receipt exists, newest last (see `keyListing`). */
+/**
+ * `GET /listpubkeys`: the keys to encrypt to (see `listedKeys`) whose receipt exists, newest last
+ * (see `keyListing`).
+ */
 export const listpubkeys = (request: AppRequest): Program<unknown> =>
   pipe(
     loadKeys(),
     flatMap((keys) => {
-      const listed = releasableKeys(keys, request.now);
+      const listed = listedKeys(keys, request.now);
       return pipe(
         receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
         map((receipts) =>
@@ -167,9 +171,11 @@ const wrapped = ({ key, wrappingKey }: ReleaseDecision): Program<unknown> =>
     receiptOf(keysTable.map, String(key.index)),
     flatMap((receipt) =>
       pipe(
-        perform(
-          { _tag: "Get", map: privateKeysTable.map, key: String(key.index) },
-          (stored) => fromEither(releasePlaintext(key, stored)),
+        get(
+          privateKeysTable.map,
+          String(key.index),
+          (stored) => releasePlaintext(key, stored),
+          fromEither,
         ),
         flatMap((plaintext) =>
           perform(

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { base64urlnopad } from "@scure/base";
-import { claimsDigestOf, keyListing, newKey, releasePlaintext } from "../../../core/api/keys.ts";
+import {
+  claimsDigestOf,
+  keyListing,
+  listedKeys,
+  newKey,
+  releasePlaintext,
+} from "../../../core/api/keys.ts";
 import { receiptNotReady } from "../../../core/errors.ts";
 import { toHex } from "../../../core/bytes.ts";
 import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
@@ -68,4 +74,19 @@ Deno.test("keyListing: keys with receipts, newest last; 202 if none is ready; 40
   assert.deepEqual(keyListing([pending, pending]), pending);
   const none = keyListing([]);
   assert.ok(E.isLeft(none) && none.left._tag === "KeyNotFound");
+});
+
+Deno.test("listedKeys: the 8 newest active keys; the newest in grace only while none is active", () => {
+  const key = (index: number, notAfter: number, releaseUntil: number) => ({
+    index,
+    keyId: index,
+    createdAt: 0,
+    notAfter,
+    releaseUntil,
+  });
+  const ring = [key(3, 50, 60), ...Array.from({ length: 10 }, (_, i) => key(10 + i, 100, 200))];
+  assert.deepEqual(listedKeys(ring, 10).map((k) => k.index), [12, 13, 14, 15, 16, 17, 18, 19]);
+  assert.deepEqual(listedKeys(ring, 150).map((k) => k.index), [19]);
+  assert.deepEqual(listedKeys([key(3, 50, 60), key(1, 40, 70)], 55).map((k) => k.index), [3]);
+  assert.deepEqual(listedKeys(ring, 200), []);
 });

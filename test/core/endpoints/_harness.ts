@@ -78,7 +78,7 @@ export const memoryKms = () => {
         case "Get": {
           const k = at(effect.map, effect.key);
           const value = pending.has(k) ? pending.get(k) : kv.get(k);
-          return value === undefined ? undefined : structuredClone(value.value);
+          return effect.decode(value === undefined ? undefined : structuredClone(value.value));
         }
         case "Put":
           return void pending.set(at(effect.map, effect.key), {
