@@ -44,6 +44,16 @@ export type Effect =
    * for many, because `/listpubkeys` asks for every releasable key's.
    */
   | { readonly _tag: "Receipts"; readonly map: string; readonly keys: readonly string[] }
+  /**
+   * Give the result of `program`, or the one it gave before under `key`, kept once `final` says
+   * it can no longer change: `key` must name everything that result depends on.
+   */
+  | {
+    readonly _tag: "Memo";
+    readonly key: string;
+    readonly program: Program<unknown>;
+    readonly final: (value: unknown) => boolean;
+  }
   /** Generate a P-384 key pair inside the TEE; the result is its private JWK, unchecked. */
   | { readonly _tag: "GenerateP384" }
   /** RSA-OAEP (SHA-256, MGF1-SHA-256, no label) of `plaintext` to `wrappingKey`. */
@@ -65,6 +75,8 @@ export interface EffectResults {
   readonly SetClaimsDigest: undefined;
   /** The receipt lookups, in the order of the keys. */
   readonly Receipts: readonly ReceiptLookup[];
+  /** The program's result; {@link memo} types it. */
+  readonly Memo: E.Either<KmsError, unknown>;
   /** The private JWK, to be decoded by the decision that asked for it. */
   readonly GenerateP384: unknown;
   /** The wrapped bytes. */
@@ -118,6 +130,20 @@ export const get = <A, B = A>(
   decode: (stored: unknown) => A,
   then: (decoded: A) => Program<B> = of as (decoded: A) => Program<B>,
 ): Program<B> => perform({ _tag: "Get", map, key, decode }, (r) => then(r as A));
+
+/**
+ * `program`, whose result an interpreter may keep under `key` once `final` of it holds and give
+ * again without running it: for values that never change once complete (a listing of signed keys).
+ */
+export const memo = <A>(
+  key: string,
+  program: Program<A>,
+  final: (value: A) => boolean,
+): Program<A> =>
+  perform(
+    { _tag: "Memo", key, program, final: (v) => final(v as A) },
+    (r) => fromEither(r as E.Either<KmsError, A>),
+  );
 
 /** Runs `f` on the program's value once it has one; an error ends the program. */
 export const flatMap = <A, B>(f: (a: A) => Program<B>) => (program: Program<A>): Program<B> =>

@@ -53,10 +53,13 @@ const read = (map: string, key: string, decode: (stored: unknown) => unknown): u
   return decode(value === undefined ? undefined : ccf.bufToJsonCompatible(value));
 };
 
+// Results of memoized programs by the key the core gave them (see `memo` in core/effects.ts).
+const memos = new Map<string, unknown>();
+
 /** Runs the effects of one request; `written` keeps what it wrote, whose versions are not final. */
 const interpreter = () => {
   const written = new Set<string>();
-  return (effect: Effect): unknown => {
+  const perform = (effect: Effect): unknown => {
     switch (effect._tag) {
       case "Get": {
         const at = `${effect.map}\u0000${effect.key}`;
@@ -83,6 +86,14 @@ const interpreter = () => {
         return ccf.rpc.setClaimsDigest(effect.digest.slice().buffer);
       case "Receipts":
         return effect.keys.map((key) => receipt(effect.map, key));
+      case "Memo": {
+        if (memos.has(effect.key)) return E.right(memos.get(effect.key));
+        const result = steps(effect.program, perform);
+        if (E.isRight(result) && effect.final(result.right)) {
+          remember(memos, effect.key, result.right);
+        }
+        return result;
+      }
       case "GenerateP384":
         return ccf.crypto.pemToJwk(ccf.crypto.generateEcdsaKeyPair("secp384r1").privateKey);
       case "WrapRsaOaep": {
@@ -95,16 +106,21 @@ const interpreter = () => {
       }
     }
   };
+  return perform;
+};
+
+const steps = <A>(program: Program<A>, perform: (effect: Effect) => unknown) => {
+  let p = program;
+  while (p._tag === "Step") p = p.next(perform(p.effect));
+  return p.result;
 };
 
 // A throw from the platform (KV, crypto) is a fault of the service. Its message is not passed on:
 // it is the platform's, not ours, and nothing guarantees it carries no key material.
 const run = (program: Program<unknown>): E.Either<KmsError, unknown> => {
   try {
-    const perform = interpreter();
-    let p = program;
-    while (p._tag === "Step") p = p.next(perform(p.effect));
-    return p.result;
+    // A program that needs no effect (a heartbeat, a refused request) costs no interpreter.
+    return program._tag === "Done" ? program.result : steps(program, interpreter());
   } catch {
     return E.left(internal("the service failed while handling the request"));
   }

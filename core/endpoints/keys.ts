@@ -25,6 +25,7 @@ import {
   fromEither,
   get,
   map,
+  memo,
   of,
   perform,
   performAll,
@@ -110,13 +111,19 @@ export const listpubkeys = (request: AppRequest): Program<unknown> =>
     loadKeys(),
     flatMap((keys) => {
       const listed = listedKeys(keys, request.now);
-      return pipe(
-        receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
-        map((receipts) =>
-          receipts.map((r, i) =>
-            E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
-          )
+      // A key's record and its receipt never change once signed, and key indexes are never
+      // reused: the indexes name a complete listing.
+      return memo(
+        `listpubkeys:${listed.map((k) => k.index).join(",")}`,
+        pipe(
+          receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
+          map((receipts) =>
+            receipts.map((r, i) =>
+              E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
+            )
+          ),
         ),
+        (entries) => entries.every(E.isRight),
       );
     }),
     flatMapEither(keyListing),

@@ -1,6 +1,7 @@
 /**
- * The KMS bundle in QuickJS (interpreter reused, as app.json asks): the cost of `listpubkeys` (10
- * releasable keys) and `key` (policy evaluation, CBOR, RSA-OAEP wrap) next to `heartbeat`.
+ * The KMS bundle in QuickJS (interpreter reused, as app.json asks): the cost of `listpubkeys` and
+ * `key` (policy evaluation, CBOR, RSA-OAEP wrap) next to `heartbeat`, with 10 keys and with a
+ * full key ring of 256 (a second KMS).
  */
 import { generateKeyPairSync } from "node:crypto";
 import { jwtValidationTable, keyReleaseTable } from "../../core/tables.ts";
@@ -21,14 +22,23 @@ const caller = {
     },
   },
 };
-const kms = await createKms();
-kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
-kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, {
-  version: 1,
-  policy: { claims: { "x-ms-ver": ["1.0"] }, gte: { "x-ms-azurevm-osversion-major": 22 }, gt: {} },
-});
-for (let i = 0; i < 10; i++) kms.call("POST", "/app/refresh");
-kms.signEverything();
+const kmsWithKeys = async (count: number) => {
+  const kms = await createKms();
+  kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
+  kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, {
+    version: 1,
+    policy: {
+      claims: { "x-ms-ver": ["1.0"] },
+      gte: { "x-ms-azurevm-osversion-major": 22 },
+      gt: {},
+    },
+  });
+  for (let i = 0; i < count; i++) kms.call("POST", "/app/refresh");
+  kms.signEverything();
+  return kms;
+};
+const kms = await kmsWithKeys(10);
+const full = await kmsWithKeys(256);
 
 Deno.bench("heartbeat", { group: "app", baseline: true }, () => {
   kms.call("GET", "/app/heartbeat");
@@ -38,4 +48,10 @@ Deno.bench("listpubkeys (10 keys)", { group: "app" }, () => {
 });
 Deno.bench("key (policy, CBOR, RSA-OAEP wrap)", { group: "app" }, () => {
   kms.call("POST", "/app/key", { query: "kid=3", caller });
+});
+Deno.bench("listpubkeys (256 keys)", { group: "app" }, () => {
+  full.call("GET", "/listpubkeys");
+});
+Deno.bench("key (256 keys)", { group: "app" }, () => {
+  full.call("POST", "/app/key", { query: "kid=3", caller });
 });
