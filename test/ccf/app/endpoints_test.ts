@@ -229,6 +229,33 @@ Deno.test("QuickJS: refresh?ifDue follows the rotation policy; expired keys get 
   kms.dispose();
 });
 
+Deno.test("QuickJS: the listing's caches are invisible: new keys appear once signed, old ones leave on time", async () => {
+  const kms = await kmsWithPolicies();
+  kms.govWrite(rotationTable.map, rotationTable.key, {
+    version: 1,
+    policy: { rotation_interval_seconds: 2, grace_period_seconds: 1 },
+  });
+  const listed = () =>
+    kms.call("GET", "/listpubkeys").json.map((e: { publicKey: string }) => e.publicKey);
+  const first = kms.call("POST", "/app/refresh").json;
+  kms.signUpToNow();
+  assert.deepEqual(listed(), [first.publicKey]);
+  assert.deepEqual(listed(), [first.publicKey], "a warm answer is the same");
+  const second = kms.call("POST", "/app/refresh").json;
+  assert.deepEqual(listed(), [first.publicKey], "not advertised before its receipt exists");
+  kms.signUpToNow();
+  assert.deepEqual(listed(), [first.publicKey, second.publicKey]);
+  // Both leave the listing the second their activity ends, though it was cached warm.
+  const waitUntil = async (seconds: number) => {
+    while (Date.now() < seconds * 1000) await new Promise((r) => setTimeout(r, 20));
+  };
+  await waitUntil(second.notAfter);
+  assert.deepEqual(listed(), [second.publicKey], "only the newest in grace, none being active");
+  await waitUntil(second.releaseUntil);
+  assert.equal(kms.call("GET", "/listpubkeys").status, 404);
+  kms.dispose();
+});
+
 Deno.test("QuickJS: policy views show defaults at version 0, then what governance set", async () => {
   const kms = await createKms();
   assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, {

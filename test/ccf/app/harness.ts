@@ -50,6 +50,7 @@ export const createKms = async () => {
     logSink: (e) => logs.push(e.message),
   });
   let signAll = false;
+  let signedUpTo = 0;
   const call = (method: string, path: string, options: CallOptions = {}): Reply => {
     const tx = store.begin();
     const raw = runtime.handle(
@@ -64,7 +65,7 @@ export const createKms = async () => {
       tx,
       {
         getStateRange: (_handle, from) =>
-          signAll
+          signAll || from <= signedUpTo
             ? [{ transactionId: `2.${from}`, receipt: { seqno: from, signature: "sig" } }]
             : null,
       },
@@ -91,6 +92,10 @@ export const createKms = async () => {
     /** From now on every receipt is available (a signature covers everything). */
     signEverything: () => {
       signAll = true;
+    },
+    /** A signature covers every transaction committed so far, and no later one. */
+    signUpToNow: () => {
+      signedUpTo = store.lastSeqno;
     },
     dispose: () => runtime.dispose(),
   };
