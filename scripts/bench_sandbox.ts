@@ -2,6 +2,10 @@
  * Load benchmark of the sandbox node over loopback HTTPS:
  * - requests/s and p50/p99 latency of `GET /heartbeat`, `GET /listpubkeys` and `POST /key` with
  *   1, 8 and 32 concurrent keep-alive clients, each scenario bounded in requests and time;
+ * - the ratios the performance goals are stated in, each from one run against one node: listing
+ *   throughput over heartbeat throughput with 1 key (1 and 8 clients) and with a full ring of 256
+ *   keys (8 clients), and `POST /app/key`'s p50 while 32 clients read the listing of 256 keys over
+ *   its p50 alone;
  * - cold start of `deno task sandbox`: process start until `/node/network` answers, on a new
  *   workspace (certificates, genesis, app deployment) and on a restart (ledger replay).
  *
@@ -31,8 +35,13 @@ const KID = "bench-kid";
 const encoder = new TextEncoder();
 const json = (v: unknown) => encoder.encode(JSON.stringify(v));
 
-/** Child mode: a node with the KMS app, a trusted issuer, policies and one signed key. */
-async function serve(workspace: string, bundlePath: string, spkiPath: string): Promise<void> {
+/** Child mode: a node with the KMS app, a trusted issuer, policies and `keys` signed keys. */
+async function serve(
+  workspace: string,
+  bundlePath: string,
+  spkiPath: string,
+  keys: number,
+): Promise<void> {
   const bundle = JSON.parse(await Deno.readTextFile(bundlePath)) as AppBundle;
   const spki = await Deno.readTextFile(spkiPath);
   const sandbox = await startSandbox({ workspace, port: 0, members: 1, users: 1, log: () => {} });
@@ -52,15 +61,17 @@ async function serve(workspace: string, bundlePath: string, spkiPath: string): P
     );
   });
   await node.appReady();
-  const refresh = await node.handle({
-    method: "POST",
-    path: "/app/refresh",
-    query: "",
-    headers: {},
-    body: new Uint8Array(),
-    clientCert: certificateDer(node.workspace.members[0].certPem),
-  });
-  if (refresh.status !== 200) throw new Error(`refresh failed: ${refresh.status}`);
+  for (let i = 0; i < keys; i++) {
+    const refresh = await node.handle({
+      method: "POST",
+      path: "/app/refresh",
+      query: "",
+      headers: {},
+      body: new Uint8Array(),
+      clientCert: certificateDer(node.workspace.members[0].certPem),
+    });
+    if (refresh.status !== 200) throw new Error(`refresh failed: ${refresh.status}`);
+  }
   node.emitSignature();
   console.log(`BENCH_URL=${sandbox.server.url}`);
   await waitForInterrupt();
@@ -206,6 +217,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       serve: { type: "boolean" },
+      keys: { type: "string" },
       seconds: { type: "string" },
       requests: { type: "string" },
     },
@@ -214,7 +226,7 @@ async function main(): Promise<void> {
   });
   if (values.serve) {
     const [workspace, bundlePath, spkiPath] = Deno.args.filter((a) => !a.startsWith("--"));
-    return await serve(workspace, bundlePath, spkiPath);
+    return await serve(workspace, bundlePath, spkiPath, Number(values.keys ?? 1));
   }
   const seconds = Number(values.seconds ?? 3);
   const budget = Number(values.requests ?? 3000);
@@ -229,60 +241,49 @@ async function main(): Promise<void> {
     const signingKey = await importPKCS8(await exportPKCS8(issuer.privateKey), "RS256");
     const tpm = await loadTpmKey(dir);
 
-    const workspace = join(dir, "bench-ws");
-    const server = spawn(
-      [
-        "run",
-        "-A",
-        fileURLToPath(import.meta.url),
-        "--serve",
-        workspace,
-        bundlePath,
-        join(dir, "issuer.spki"),
-      ],
-      /BENCH_URL=(\S+)/,
-    );
     const results: Result[] = [];
-    try {
-      const url = await server.ready;
-      const serviceCertPem = await Deno.readTextFile(
-        join(workspace, "sandbox_common/service_cert.pem"),
+    const ratios: string[] = [];
+    for (const keys of [1, 256]) {
+      const workspace = join(dir, `bench-ws-${keys}`);
+      const server = spawn(
+        [
+          "run",
+          "-A",
+          fileURLToPath(import.meta.url),
+          "--serve",
+          `--keys=${keys}`,
+          workspace,
+          bundlePath,
+          join(dir, "issuer.spki"),
+        ],
+        /BENCH_URL=(\S+)/,
       );
-      const now = Math.floor(Date.now() / 1000);
-      const token = await new SignJWT(
-        defaultClaims({ issuer: ISSUER, now, jti: crypto.randomUUID(), tpmKey: tpm.publicJwk }),
-      ).setProtectedHeader({ alg: "RS256", kid: KID }).sign(signingKey);
-      const scenarios: Scenario[] = [
-        {
-          name: "GET /heartbeat",
+      try {
+        const url = await server.ready;
+        const serviceCertPem = await Deno.readTextFile(
+          join(workspace, "sandbox_common/service_cert.pem"),
+        );
+        const now = Math.floor(Date.now() / 1000);
+        const token = await new SignJWT(
+          defaultClaims({ issuer: ISSUER, now, jti: crypto.randomUUID(), tpmKey: tpm.publicJwk }),
+        ).setProtectedHeader({ alg: "RS256", kid: KID }).sign(signingKey);
+        const heartbeat: Scenario = {
+          name: `GET /heartbeat (${keys} keys)`,
           request: () => Promise.resolve({ url: `${url}/heartbeat`, init: {} }),
-        },
-        {
-          name: "GET /listpubkeys",
+        };
+        const listing: Scenario = {
+          name: `GET /listpubkeys (${keys} keys)`,
           request: () => Promise.resolve({ url: `${url}/listpubkeys`, init: {} }),
-        },
-        {
-          name: "POST /app/key",
+        };
+        const key: Scenario = {
+          name: `POST /app/key (${keys} keys)`,
           request: () =>
             Promise.resolve({
               url: `${url}/app/key`,
               init: { method: "POST", headers: { authorization: `Bearer ${token}` } },
             }),
-        },
-        {
-          // The write path: key generation in QuickJS, commit, ledger append (signed every 1 s).
-          name: "POST /app/refresh",
-          request: () => Promise.resolve({ url: `${url}/app/refresh`, init: { method: "POST" } }),
-          clients: [1, 8],
-          budget: 100,
-          identity: {
-            cert: await Deno.readTextFile(join(workspace, "sandbox_common/member0_cert.pem")),
-            key: await Deno.readTextFile(join(workspace, "sandbox_common/member0_privk.pem")),
-          },
-        },
-      ];
-      for (const scenario of scenarios) {
-        for (const clients of scenario.clients ?? [1, 8, 32]) {
+        };
+        const run = async (scenario: Scenario, clients: number) => {
           const runBudget = Math.min(budget, scenario.budget ?? budget);
           const r = await load(serviceCertPem, scenario, clients, runBudget, seconds);
           results.push(r);
@@ -290,10 +291,52 @@ async function main(): Promise<void> {
             `${r.scenario} x${r.clients}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, ` +
               `p99 ${r.p99.toFixed(2)} ms (${r.requests} requests, ${r.errors} non-200)`,
           );
+          return r;
+        };
+        const throughputRatio = async (clients: number) => {
+          const list = await run(listing, clients);
+          const beat = await run(heartbeat, clients);
+          ratios.push(
+            `| /listpubkeys / /heartbeat throughput, ${keys} keys, ${clients} clients | ` +
+              `${(list.rps / beat.rps).toFixed(2)} | ${list.rps.toFixed(0)} / ${
+                beat.rps.toFixed(0)
+              } req/s |`,
+          );
+        };
+        if (keys === 1) {
+          await throughputRatio(1);
+          await throughputRatio(8);
+          for (const clients of [32]) await run(heartbeat, clients);
+          for (const clients of [32]) await run(listing, clients);
+          for (const clients of [1, 8, 32]) await run(key, clients);
+          // The write path: key generation in QuickJS, commit, ledger append (signed every 1 s).
+          const refresh: Scenario = {
+            name: "POST /app/refresh",
+            request: () => Promise.resolve({ url: `${url}/app/refresh`, init: { method: "POST" } }),
+            budget: 100,
+            identity: {
+              cert: await Deno.readTextFile(join(workspace, "sandbox_common/member0_cert.pem")),
+              key: await Deno.readTextFile(join(workspace, "sandbox_common/member0_privk.pem")),
+            },
+          };
+          for (const clients of [1, 8]) await run(refresh, clients);
+        } else {
+          await throughputRatio(8);
+          const alone = await run(key, 1);
+          const [loaded] = await Promise.all([
+            run({ ...key, name: `${key.name} while 32 clients list` }, 1),
+            run(listing, 32),
+          ]);
+          ratios.push(
+            `| /key p50 while 32 clients read /listpubkeys (${keys} keys) / alone | ` +
+              `${(loaded.p50 / alone.p50).toFixed(2)} | ${loaded.p50.toFixed(2)} / ${
+                alone.p50.toFixed(2)
+              } ms |`,
+          );
         }
+      } finally {
+        await server.stop();
       }
-    } finally {
-      await server.stop();
     }
 
     const coldDir = join(dir, "cold-ws");
@@ -311,6 +354,9 @@ async function main(): Promise<void> {
           `${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
       );
     }
+    console.log("\n| ratio | value | from |");
+    console.log("|---|---:|---|");
+    for (const line of ratios) console.log(line);
     console.log(`\ncold start, new workspace (keys, genesis, deploy): ${fresh.toFixed(0)} ms`);
     console.log(
       `cold start, restart (ledger replay): ${restarts.map((t) => t.toFixed(0)).join(", ")} ms`,

@@ -24,6 +24,24 @@ export interface AppRequest {
 /** An endpoint's decision: a program whose value is the JSON body of a 200 answer. */
 export type Endpoint = (request: AppRequest) => Program<unknown>;
 
+/**
+ * A 200 body serialized once and kept (a cached listing): it is sent as it is, as JSON, instead of
+ * being serialized again on every request.
+ */
+export interface JsonText {
+  readonly _tag: "JsonText";
+  readonly text: string;
+}
+
+/** `value` serialized as a {@link JsonText} body. */
+export const jsonText = (value: unknown): JsonText => ({
+  _tag: "JsonText",
+  text: JSON.stringify(value),
+});
+
+const isJsonText = (body: unknown): body is JsonText =>
+  typeof body === "object" && body !== null && (body as JsonText)._tag === "JsonText";
+
 /** An HTTP response in the shape CCF's handlers return. */
 export interface AppResponse {
   readonly statusCode: number;
@@ -50,8 +68,15 @@ export const answer = (
   const requestId = requestIdOf(request.headers);
   const idHeader: Record<string, string> = requestId ? { "x-ms-kms-request-id": requestId } : {};
   if (E.isRight(result)) {
+    const body = result.right;
     return {
-      response: { statusCode: 200, headers: idHeader, body: result.right },
+      response: isJsonText(body)
+        ? {
+          statusCode: 200,
+          headers: { ...idHeader, "content-type": "application/json" },
+          body: body.text,
+        }
+        : { statusCode: 200, headers: idHeader, body },
       log: { endpoint, requestId, status: 200 },
     };
   }

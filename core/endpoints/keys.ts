@@ -8,7 +8,7 @@ import { jwtCaller } from "../api/caller.ts";
 import { keyListing, listedKeys, newKey, releasePlaintext, toBase64 } from "../api/keys.ts";
 import { flagParam, kidParam, parseQuery } from "../api/query.ts";
 import { decideRelease, type ReleaseDecision } from "../api/release.ts";
-import type { AppRequest } from "../api/request.ts";
+import { type AppRequest, jsonText } from "../api/request.ts";
 import {
   loadKeys,
   readJwtPolicy,
@@ -112,21 +112,26 @@ export const listpubkeys = (request: AppRequest): Program<unknown> =>
     flatMap((keys) => {
       const listed = listedKeys(keys, request.now);
       // A key's record and its receipt never change once signed, and key indexes are never
-      // reused: the indexes name a complete listing.
+      // reused: the indexes name a complete listing, which is kept serialized.
       return memo(
         `listpubkeys:${listed.map((k) => k.index).join(",")}`,
         pipe(
           receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
-          map((receipts) =>
-            receipts.map((r, i) =>
-              E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
-            )
-          ),
+          map((receipts) => ({
+            complete: receipts.every(E.isRight),
+            answer: pipe(
+              keyListing(receipts.map((r, i) =>
+                E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
+              )),
+              E.map(jsonText),
+            ),
+          })),
         ),
-        (entries) => entries.every(E.isRight),
+        (listing) =>
+          listing.complete,
       );
     }),
-    flatMapEither(keyListing),
+    flatMapEither((listing) => listing.answer),
   );
 
 const requestedKid = (request: AppRequest) =>

@@ -4,6 +4,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { p384 } from "@noble/curves/nist.js";
 import { toHex, utf8 } from "../../../core/bytes.ts";
+import type { JsonText } from "../../../core/api/request.ts";
 import { key, listpubkeys, pubkey, refresh } from "../../../core/endpoints/keys.ts";
 import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
 import {
@@ -119,7 +120,9 @@ Deno.test("property: the key endpoints' programs keep the KMS's promises over an
             : "ok";
           assert.equal(statusOf(out.result), expected);
           if (E.isRight(out.result)) {
-            const listed = out.result.right as { publicKey: string; receipt: string }[];
+            const listed: { publicKey: string; receipt: string }[] = JSON.parse(
+              (out.result.right as JsonText).text,
+            );
             assert.deepEqual(listed.map((l) => l.publicKey), signed.map((k) => k.publicKey));
             for (const l of listed) {
               const digest = JSON.parse(l.receipt).claimsDigest;
