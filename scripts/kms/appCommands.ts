@@ -17,7 +17,7 @@ import {
   serviceCertOf,
 } from "./context.ts";
 import { CliError, exitCodes, UsageError } from "./errors.ts";
-import { type Answer, createTlsClient, expectJson, failureOf, send } from "./http.ts";
+import { type Answer, createTlsClient, expectJson, failureOf, send } from "../../ccf/gov/http.ts";
 
 /** How many times a 202 (receipt not signed yet) is waited out. */
 export const maxReceiptRetries = 10;

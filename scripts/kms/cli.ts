@@ -7,6 +7,7 @@ import { appHandlers } from "./appCommands.ts";
 import { commandHelp, commandNamed, overview, parseCommandLine } from "./commands.ts";
 import { type Env, resolveConnection } from "./config.ts";
 import type { Handler } from "./context.ts";
+import { ServiceError } from "../../ccf/gov/errors.ts";
 import { CliError, exitCodes, UsageError } from "./errors.ts";
 import { govHandlers } from "./govCommands.ts";
 import { createOutput, processStreams, type Streams } from "./output.ts";
@@ -78,7 +79,7 @@ export const runKms = async (argv: readonly string[], io: CliIo = processIo()): 
       );
       return exitCodes.usage;
     }
-    if (e instanceof CliError) {
+    if (e instanceof CliError || e instanceof ServiceError) {
       out.error(e.message);
       return exitCodes.failed;
     }

@@ -10,7 +10,8 @@ import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto"
 import { join, resolve as resolvePath } from "node:path";
 import { type ParsedArgs, stringOption } from "./args.ts";
 import { CliError, UsageError } from "./errors.ts";
-import { certId } from "../../ccf/sandbox/governance/cose.ts";
+import type { Signer } from "../../ccf/gov/client.ts";
+import { certId } from "../../ccf/gov/cose.ts";
 
 /** The sandbox's address, as CCF's sandbox.sh serves it. */
 export const defaultUrl = "https://127.0.0.1:8000";
@@ -23,15 +24,6 @@ export interface MemberFiles {
   readonly label: string;
   readonly certPath: string;
   readonly keyPath: string;
-}
-
-/** A member able to sign governance messages. */
-export interface Signer {
-  readonly label: string;
-  /** The member id: hex SHA-256 of the certificate's DER. */
-  readonly id: string;
-  readonly certPem: string;
-  readonly keyPem: string;
 }
 
 /** How to reach the service, and as whom. */

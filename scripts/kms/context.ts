@@ -8,7 +8,7 @@ import { flag, type ParsedArgs } from "./args.ts";
 import type { CommandSpec } from "./commands.ts";
 import { type Connection, type Env, loadSigner, readNamedFile, resolveVoters } from "./config.ts";
 import { CliError, exitCodes } from "./errors.ts";
-import { createGovClient } from "./govClient.ts";
+import { createGovClient } from "../../ccf/gov/client.ts";
 import type { Output } from "./output.ts";
 import { parseJson, type Proposal } from "./proposals.ts";
 import { type GovSession, proposeAndVote, workspaceLabels } from "./voting.ts";

@@ -10,7 +10,7 @@ import {
 import { flag, stringOption } from "./args.ts";
 import { type Context, type Handler, readJsonInput, submitProposal } from "./context.ts";
 import { CliError, UsageError } from "./errors.ts";
-import { jsonOf, send } from "./http.ts";
+import { jsonOf, send } from "../../ccf/gov/http.ts";
 import {
   type ChangeType,
   checkJwks,

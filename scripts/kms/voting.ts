@@ -4,10 +4,16 @@
  * not pass, why.
  */
 import { join } from "node:path";
-import { certId } from "../../ccf/sandbox/governance/cose.ts";
-import type { MemberFiles, Signer } from "./config.ts";
+import { certId } from "../../ccf/gov/cose.ts";
+import type { MemberFiles } from "./config.ts";
 import { exitCodes } from "./errors.ts";
-import { ballotFor, type GovClient, type ProposalInfo, type ProposalState } from "./govClient.ts";
+import {
+  ballotFor,
+  type GovClient,
+  type ProposalInfo,
+  type ProposalState,
+  type Signer,
+} from "../../ccf/gov/client.ts";
 import type { Output } from "./output.ts";
 import { describeProposal, type Proposal } from "./proposals.ts";
 

@@ -7,7 +7,12 @@
  */
 import { membersCerts } from "../govTables.ts";
 import type { KvTransaction } from "../kv.ts";
-import { type CoseSign1, type GovMessageType, parseGovMessage, verifyGovMessage } from "./cose.ts";
+import {
+  type CoseSign1,
+  type GovMessageType,
+  parseGovMessage,
+  verifyGovMessage,
+} from "../../gov/cose.ts";
 import { type GovError, govError } from "./errors.ts";
 import { fromUtf8, readMember, utf8 } from "./tables.ts";
 

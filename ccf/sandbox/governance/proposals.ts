@@ -23,7 +23,7 @@ import { createHash } from "node:crypto";
 import { type ProposalInfo, proposals as proposalsTable, proposalsInfo } from "../govTables.ts";
 import type { KvCommit, KvStore, KvTransaction } from "../kv.ts";
 import { authenticateMember, type GovRequestBody, isGovError, type SignedRequest } from "./auth.ts";
-import type { GovMessageType } from "./cose.ts";
+import type { GovMessageType } from "../../gov/cose.ts";
 import { fail, type GovError, govError, type GovResult, ok } from "./errors.ts";
 import { acknowledgeStateDigest, refreshStateDigest, type StateDigestView } from "./acks.ts";
 import { checkSubmissionTime } from "./replay.ts";

@@ -9,7 +9,7 @@ import {
   resolveVoters,
   workspaceMember,
 } from "../../../scripts/kms/config.ts";
-import { certId } from "../../../ccf/sandbox/governance/cose.ts";
+import { certId } from "../../../ccf/gov/cose.ts";
 import { CliError, UsageError } from "../../../scripts/kms/errors.ts";
 import { makeWorkspace } from "./_members.ts";
 import { runCli } from "./_cli.ts";

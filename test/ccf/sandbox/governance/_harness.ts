@@ -3,11 +3,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { join } from "node:path";
 import { buildBundle } from "../../../../scripts/bundle.ts";
-import {
-  certId,
-  type GovMessageType,
-  signGovMessage,
-} from "../../../../ccf/sandbox/governance/cose.ts";
+import { certId, type GovMessageType, signGovMessage } from "../../../../ccf/gov/cose.ts";
 import { DEFAULT_CONSTITUTION } from "../../../../ccf/sandbox/governance/constitution/mod.ts";
 import {
   kvStoreBackend,

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { signGovMessage } from "../../../../ccf/sandbox/governance/cose.ts";
+import { signGovMessage } from "../../../../ccf/gov/cose.ts";
 import {
   DEFAULT_CONSTITUTION,
   governanceGenesisWrites,

@@ -6,10 +6,19 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
-import { type GovMessageType, signGovMessage } from "../../ccf/sandbox/governance/cose.ts";
-import type { Signer } from "./config.ts";
-import { CliError } from "./errors.ts";
+import { type GovMessageType, signGovMessage } from "./cose.ts";
+import { ServiceError } from "./errors.ts";
 import { type Answer, createTlsClient, expectJson, expectOk, failureOf, send } from "./http.ts";
+
+/** A member who signs governance messages: its certificate and private key (PEM). */
+export interface Signer {
+  /** How the operator names the member, e.g. `member0`. */
+  readonly label: string;
+  /** The member id: hex SHA-256 of the certificate's DER. */
+  readonly id: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
 
 /** The governance API version every call names. */
 export const apiVersion = "2024-07-01";
@@ -46,11 +55,11 @@ export type ProposalInfo = t.TypeOf<typeof ProposalInfo>;
 export const ballotFor = (accept: boolean): string =>
   JSON.stringify({ ballot: `export function vote (proposal, proposerId) { return ${accept} }` });
 
-/** Throws a {@link CliError} unless `id` can be a proposal id (it becomes part of a URL path). */
+/** Throws a {@link ServiceError} unless `id` can be a proposal id (it becomes part of a URL path). */
 export const checkProposalId = (id: string): string => {
   // "." and ".." would be dot segments, which URL resolution removes with the segment before.
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(id) || id === "." || id === "..") {
-    throw new CliError(`${JSON.stringify(id)} is not a proposal id (expected hex, as printed)`);
+    throw new ServiceError(`${JSON.stringify(id)} is not a proposal id (expected hex, as printed)`);
   }
   return id;
 };
@@ -70,7 +79,7 @@ export const govPaths = {
 
 /** A governance API client bound to one service. */
 export interface GovClient {
-  /** Submits a proposal (its JSON text); a refusal by `validate` is a {@link CliError}. */
+  /** Submits a proposal (its JSON text); a refusal by `validate` is a {@link ServiceError}. */
   createProposal(proposal: string, signer: Signer): Promise<ProposalInfo>;
   /** Submits `signer`'s ballot (its JSON text) on proposal `id`. */
   submitBallot(id: string, ballot: string, signer: Signer): Promise<ProposalInfo>;
@@ -118,7 +127,7 @@ export const signedMessage = (
 const decodeInfo = (answer: Answer, what: string): ProposalInfo => {
   const decoded = ProposalInfo.decode(expectJson(answer, what));
   if (E.isLeft(decoded)) {
-    throw new CliError(
+    throw new ServiceError(
       `${what}: the service's answer is not a proposal (${answer.text.slice(0, 200)})`,
     );
   }
@@ -145,7 +154,7 @@ export const createGovClient = (options: GovClientOptions): GovClient => {
     async createProposal(proposal, signer) {
       const answer = await post(govPaths.create(), proposal, signer, "proposal");
       if (answer.status !== 200) {
-        throw new CliError(`the service refused the proposal: ${failureOf(answer)}`);
+        throw new ServiceError(`the service refused the proposal: ${failureOf(answer)}`);
       }
       return decodeInfo(answer, "submitting the proposal");
     },
@@ -156,7 +165,7 @@ export const createGovClient = (options: GovClientOptions): GovClient => {
     async withdraw(id, signer) {
       const answer = await post(govPaths.withdraw(id), "", signer, "withdrawal", id);
       // CCF answers 204 without a body when it holds no such proposal.
-      if (answer.status === 204) throw new CliError(`withdrawing ${id}: no such proposal`);
+      if (answer.status === 204) throw new ServiceError(`withdrawing ${id}: no such proposal`);
       return decodeInfo(answer, `withdrawing ${id}`);
     },
     async getProposal(id) {

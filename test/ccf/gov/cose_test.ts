@@ -6,8 +6,8 @@ import {
   parseGovMessage,
   signGovMessage,
   verifyGovMessage,
-} from "../../../../ccf/sandbox/governance/cose.ts";
-import { newMember as member } from "./_harness.ts";
+} from "../../../ccf/gov/cose.ts";
+import { newMember as member } from "../sandbox/governance/_harness.ts";
 
 const payload = new TextEncoder().encode('{"actions":[]}');
 

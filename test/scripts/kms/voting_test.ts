@@ -4,19 +4,19 @@ import {
   type CoseSign1,
   parseGovMessage,
   verifyGovMessage,
-} from "../../../ccf/sandbox/governance/cose.ts";
-import type { Signer } from "../../../scripts/kms/config.ts";
+} from "../../../ccf/gov/cose.ts";
 import { workspaceMember } from "../../../scripts/kms/config.ts";
-import { CliError } from "../../../scripts/kms/errors.ts";
+import { ServiceError } from "../../../ccf/gov/errors.ts";
 import {
   ballotFor,
   createGovClient,
   govPaths,
   type ProposalInfo,
   signedMessage,
+  type Signer,
   type Transport,
-} from "../../../scripts/kms/govClient.ts";
-import type { Answer } from "../../../scripts/kms/http.ts";
+} from "../../../ccf/gov/client.ts";
+import type { Answer } from "../../../ccf/gov/http.ts";
 import { createOutput } from "../../../scripts/kms/output.ts";
 import {
   describeInfo,
@@ -82,7 +82,7 @@ Deno.test("paths: the 2024-07-01 routes, with proposal ids checked before they r
   );
   assert.equal(govPaths.constitution(), "/gov/service/constitution?api-version=2024-07-01");
   for (const id of ["../x", "a/b", "a?b", "", ".", ".."]) {
-    assert.throws(() => govPaths.proposal(id), CliError);
+    assert.throws(() => govPaths.proposal(id), ServiceError);
   }
 });
 
@@ -294,12 +294,12 @@ Deno.test("flow: withdrawal by the proposer; a refusal by validate and a failed 
     assert.equal(t.stdout[1], "state: Withdrawn");
     await assert.rejects(
       withdrawProposal(t.s, "p9", t.member(0)),
-      (e: unknown) => e instanceof CliError && e.message === "withdrawing p9: no such proposal",
+      (e: unknown) => e instanceof ServiceError && e.message === "withdrawing p9: no such proposal",
     );
     await assert.rejects(
       proposeAndVote(t.s, { actions: [{ name: "refuse" }] }, t.member(0), [t.member(0)]),
       (e: unknown) => {
-        assert.ok(e instanceof CliError);
+        assert.ok(e instanceof ServiceError);
         assert.equal(
           e.message,
           "the service refused the proposal: 400 ProposalFailedToValidate: Proposal failed to " +

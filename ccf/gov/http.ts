@@ -1,9 +1,9 @@
 /**
- * HTTPS to the service: TLS clients that trust the service certificate (and, for app endpoints
- * that authenticate members, present the member's certificate), and requests whose failures say
- * what went wrong in the operator's terms.
+ * HTTPS to a CCF service: TLS clients that trust the service certificate (and, for endpoints that
+ * authenticate members, present the member's certificate), and requests whose failures say what
+ * went wrong in an operator's terms.
  */
-import { CliError } from "./errors.ts";
+import { ServiceError } from "./errors.ts";
 
 /** How long one request may take; deploying a bundle is the slowest, well within it. */
 export const requestTimeoutMs = 60_000;
@@ -65,7 +65,7 @@ const explainNetworkError = (url: string, e: unknown): string => {
   return `request to ${origin} failed: ${message.slice(0, maxQuoted)}`;
 };
 
-/** Sends a request and reads the answer; network and TLS failures become a {@link CliError}. */
+/** Sends a request and reads the answer; network and TLS failures become a {@link ServiceError}. */
 export const send = async (
   client: Deno.HttpClient,
   url: string,
@@ -79,7 +79,7 @@ export const send = async (
     });
     return { status: response.status, headers: response.headers, text: await response.text() };
   } catch (e) {
-    throw new CliError(explainNetworkError(url, e));
+    throw new ServiceError(explainNetworkError(url, e));
   }
 };
 
@@ -109,16 +109,16 @@ export const failureOf = (answer: Answer): string => {
     : `${answer.status} (no body)`;
 };
 
-/** Throws a {@link CliError} saying `what` failed unless the answer is 200. */
+/** Throws a {@link ServiceError} saying `what` failed unless the answer is 200. */
 export const expectOk = (answer: Answer, what: string): Answer => {
-  if (answer.status !== 200) throw new CliError(`${what} failed: ${failureOf(answer)}`);
+  if (answer.status !== 200) throw new ServiceError(`${what} failed: ${failureOf(answer)}`);
   return answer;
 };
 
-/** The JSON of a 200 answer; anything else (or non-JSON) is a {@link CliError}. */
+/** The JSON of a 200 answer; anything else (or non-JSON) is a {@link ServiceError}. */
 export const expectJson = (answer: Answer, what: string): unknown => {
   expectOk(answer, what);
   const json = jsonOf(answer);
-  if (json === undefined) throw new CliError(`${what}: the service did not answer JSON`);
+  if (json === undefined) throw new ServiceError(`${what}: the service did not answer JSON`);
   return json;
 };
