@@ -22,12 +22,17 @@ import { fileURLToPath } from "node:url";
 import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT } from "jose";
 import { buildBundle } from "./bundle.ts";
 import { waitForInterrupt } from "./common.ts";
-import { defaultClaims } from "../client/demo/attestationIssuer.ts";
-import { loadTpmKey } from "../client/demo/tpmKey.ts";
+import {
+  type AppBundle,
+  certificateDer,
+  defaultClaims,
+  jwtIssuers,
+  jwtSigningKeys,
+  loadTpmKey,
+  startSandbox,
+  writeAppBundle,
+} from "@kms/sandbox";
 import { jwtValidationTable, keyReleaseTable } from "../core/tables.ts";
-import { jwtIssuers, jwtSigningKeys } from "../ccf/sandbox/govTables.ts";
-import type { AppBundle } from "../ccf/sandbox/quickjs/mod.ts";
-import { certificateDer, startSandbox, writeAppBundle } from "../ccf/sandbox/node/mod.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ISSUER = "https://bench-issuer.example";

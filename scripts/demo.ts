@@ -13,12 +13,16 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createKmsClient, type KmsClient } from "../client/kms/client.ts";
 import { receiptVerifier } from "../client/kms/receiptVerifier.ts";
-import { startAttestationIssuer } from "../client/demo/attestationIssuer.ts";
-import { loadTpmKey, type TpmKey } from "../client/demo/tpmKey.ts";
+import {
+  governanceGenesisWrites,
+  installGovernance,
+  loadTpmKey,
+  startAttestationIssuer,
+  startSandbox,
+  type TpmKey,
+} from "@kms/sandbox";
 import { createGateway } from "../client/gateway/gateway.ts";
 import { postRequest, sendOhttpRequest } from "../client/gateway/sendRequest.ts";
-import { governanceGenesisWrites, installGovernance } from "../ccf/sandbox/governance/mod.ts";
-import { startSandbox } from "../ccf/sandbox/node/mod.ts";
 import { fetchDemoToken, waitForInterrupt } from "./common.ts";
 import { runKms } from "./kms/cli.ts";
 

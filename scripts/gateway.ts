@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { createKmsClient } from "../client/kms/client.ts";
-import { loadTpmKey } from "../client/demo/tpmKey.ts";
+import { loadTpmKey } from "@kms/sandbox";
 import { createGateway, DEFAULT_PATH } from "../client/gateway/gateway.ts";
 import {
   DEFAULT_KMS_URL,

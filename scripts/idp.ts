@@ -11,7 +11,7 @@ import {
   DEFAULT_ISSUER,
   DEFAULT_PORT,
   startAttestationIssuer,
-} from "../client/demo/attestationIssuer.ts";
+} from "@kms/sandbox";
 
 /** The variable the seed's scripts read the token endpoint from. */
 const TOKEN_URL_VARIABLE = "AadEndpoint";

@@ -5,9 +5,15 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { type AppBundle, validateBundle } from "../ccf/sandbox/quickjs/mod.ts";
-import { isDeployed, startSandbox, writeAppBundle } from "../ccf/sandbox/node/mod.ts";
-import { governanceGenesisWrites, installGovernance } from "../ccf/sandbox/governance/mod.ts";
+import {
+  type AppBundle,
+  governanceGenesisWrites,
+  installGovernance,
+  isDeployed,
+  startSandbox,
+  validateBundle,
+  writeAppBundle,
+} from "@kms/sandbox";
 import { waitForInterrupt } from "./common.ts";
 
 const usage = `deno task sandbox [options]

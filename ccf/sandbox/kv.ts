@@ -21,15 +21,21 @@ export const DEFAULT_VIEW = 2;
 
 /** One entry of a committed write set: `value` is `null` when the key was deleted. */
 export interface KvWrite {
+  /** The map written. */
   readonly map: string;
+  /** The key written. */
   readonly key: Uint8Array;
+  /** The value written; null for a deletion. */
   readonly value: Uint8Array | null;
 }
 
 /** What {@link KvStore.commit} applied: the seqno, its `<view>.<seqno>` id and the write set. */
 export interface KvCommit {
+  /** The view of the transaction (and of the store). */
   readonly view: number;
+  /** The transaction's sequence number. */
   readonly seqno: number;
+  /** The transaction id, `view.seqno`. */
   readonly txId: string;
   /** Ordered by map name, then by key bytes; deterministic whatever order the writes happened in. */
   readonly writes: readonly KvWrite[];
@@ -97,10 +103,12 @@ export const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
 
 /** The committed state of every map, with per-key versions. */
 export class KvStore {
+  /** The view of the transaction (and of the store). */
   readonly view: number;
   #lastSeqno: number;
   readonly #maps = new Map<string, MapState>();
 
+  /** An empty store, or one that continues at `options.lastSeqno` in `options.view`. */
   constructor(options: KvStoreOptions = {}) {
     this.view = options.view ?? DEFAULT_VIEW;
     this.#lastSeqno = options.lastSeqno ?? 0;

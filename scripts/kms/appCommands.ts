@@ -5,17 +5,10 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { createKmsClient } from "../../client/kms/client.ts";
-import { loadTpmKey, tpmKeyFiles } from "../../client/demo/tpmKey.ts";
+import { demoTpmKey } from "./demo.ts";
 import { flag, stringOption } from "./args.ts";
 import { loadSigner } from "./config.ts";
-import {
-  type Context,
-  type Handler,
-  isFile,
-  pathFrom,
-  readInput,
-  serviceCertOf,
-} from "./context.ts";
+import { type Context, type Handler, pathFrom, readInput, serviceCertOf } from "./context.ts";
 import { CliError, exitCodes, UsageError } from "./errors.ts";
 import { type Answer, createTlsClient, expectJson, failureOf, send } from "../../ccf/gov/http.ts";
 
@@ -153,15 +146,7 @@ const releaseUnwrapped = async (
   kid: number | undefined,
   token: string,
 ): Promise<number> => {
-  // loadTpmKey creates a key when there is none; a new key could not unwrap anything, so a wrong
-  // directory must fail here instead.
-  if (!await isFile(tpmKeyFiles(workspace).privateKeyPath)) {
-    throw new CliError(
-      `${workspace} has no demo TPM key (${tpmKeyFiles(workspace).privateKeyPath}): give the ` +
-        "workspace of the demo issuer (deno task idp --workspace)",
-    );
-  }
-  const tpm = await loadTpmKey(workspace);
+  const tpm = await demoTpmKey(workspace);
   const kms = createKmsClient({
     url: ctx.connection.url,
     serviceCertPem: await serviceCertOf(ctx),

@@ -2,13 +2,9 @@
  * The commands that change what the KMS enforces: trusted token issuers, the key release policy,
  * the settings and the rotation policy. Each builds one proposal and runs the voting flow.
  */
-import {
-  DEFAULT_HOSTNAME,
-  DEFAULT_ISSUER,
-  DEFAULT_PORT,
-} from "../../client/demo/attestationIssuer.ts";
 import { flag, stringOption } from "./args.ts";
 import { type Context, type Handler, readJsonInput, submitProposal } from "./context.ts";
+import { defaultIdpUrl, demoIssuer } from "./demo.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { jsonOf, send } from "../../ccf/gov/http.ts";
 import {
@@ -19,9 +15,6 @@ import {
   settingsProposal,
   trustIssuerProposal,
 } from "./proposals.ts";
-
-/** Where `deno task idp` listens by default. */
-export const defaultIdpUrl = `http://${DEFAULT_HOSTNAME}:${DEFAULT_PORT}`;
 
 const sourceName = (path: string): string => path === "-" ? "stdin" : path;
 
@@ -70,7 +63,7 @@ const trustIssuer: Handler = async (ctx) => {
   if (!demo && stringOption(ctx.args, "idp-url") !== undefined) {
     throw new UsageError("--idp-url goes with --demo", "trust-issuer");
   }
-  const issuer = ctx.args.positionals[0] ?? (demo ? DEFAULT_ISSUER : undefined);
+  const issuer = ctx.args.positionals[0] ?? (demo ? demoIssuer : undefined);
   if (issuer === undefined) {
     throw new UsageError("missing <issuer> (the tokens' iss)", "trust-issuer");
   }

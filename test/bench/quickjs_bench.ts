@@ -3,8 +3,7 @@
  * request (CCF's default: runtime + context + `ccf` prelude + module evaluation) against an
  * `interpreter_reuse` key (module code evaluated once). The bundle imports a few KB of code.
  */
-import { KvStore } from "../../ccf/sandbox/kv.ts";
-import { createAppRuntime } from "../../ccf/sandbox/quickjs/mod.ts";
+import { createAppRuntime, KvStore } from "@kms/sandbox";
 
 const library = Array.from({ length: 30 }, (_, i) =>
   `export function helper${i}(input) {

@@ -17,9 +17,10 @@ import { toHex } from "../../core/bytes.ts";
 import { decodePrivateKeyCbor, type P384PrivateKey } from "../../core/keys/privateKeyCbor.ts";
 import {
   type AttestationIssuer,
+  loadTpmKey,
   startAttestationIssuer,
-} from "../../client/demo/attestationIssuer.ts";
-import { loadTpmKey, type TpmKey } from "../../client/demo/tpmKey.ts";
+  type TpmKey,
+} from "@kms/sandbox";
 import { createKmsClient, type KmsClient } from "../../client/kms/client.ts";
 import { runKms } from "../../scripts/kms/cli.ts";
 

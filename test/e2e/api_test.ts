@@ -13,8 +13,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { p384 } from "@noble/curves/nist.js";
 import { base64 } from "@scure/base";
 import { equal, toHex } from "../../core/bytes.ts";
-import { startAttestationIssuer } from "../../client/demo/attestationIssuer.ts";
-import { decodePem } from "../../client/demo/tpmKey.ts";
+import { decodePem, startAttestationIssuer } from "@kms/sandbox";
 import { receiptVerifier } from "../../client/kms/receiptVerifier.ts";
 import {
   assertError,

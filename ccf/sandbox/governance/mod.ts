@@ -27,13 +27,21 @@ export { ProposalService } from "./proposals.ts";
 
 /** What governance needs of the node (a `SandboxNode` has all of it). */
 export interface GovernanceNode {
+  /** Commits `fn`'s writes as one governance transaction. */
   commitGovernance(fn: (tx: KvTransaction) => void): KvCommit | null;
+  /** A transaction over the committed state, to read it. */
   readTransaction(): KvTransaction;
+  /** Serves `/gov` with `handler`, or stops serving it. */
   setGovernanceHandler(handler: ((request: NodeRequest) => Promise<NodeResponse>) | null): void;
+  /** What governance reads of the ledger: the view, the signed tip, the root and statuses. */
   readonly ledger: {
+    /** The current view. */
     readonly view: number;
+    /** The seqno of the last signature transaction. */
     readonly lastSignedSeqno: number;
+    /** The Merkle root of every transaction so far. */
     merkleRoot(): Uint8Array;
+    /** The status of transaction `view.seqno`. */
     txStatus(seqno: number, view?: number): TxStatus;
   };
 }
@@ -44,9 +52,8 @@ export interface InstallOptions {
   readonly log?: (line: string) => void;
 }
 
-/** Installed governance: its service (for tests and tools) and a way to uninstall it. */
+/** Installed governance: a way to uninstall it. */
 export interface InstalledGovernance {
-  readonly service: ProposalService;
   /** Removes the `/gov` handler from the node. */
   uninstall(): void;
 }
@@ -89,5 +96,5 @@ export async function installGovernance(
     },
   });
   node.setGovernanceHandler(routes);
-  return { service, uninstall: () => node.setGovernanceHandler(null) };
+  return { uninstall: () => node.setGovernanceHandler(null) };
 }

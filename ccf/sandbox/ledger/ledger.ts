@@ -76,24 +76,35 @@ export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
 
 /** The receipt of a transaction that is not a signature, as CCF's JavaScript API gives it. */
 export interface TxReceipt {
+  /** Base64 DER ECDSA signature of the Merkle root by the node key. */
   readonly signature: string;
+  /** PEM of the node certificate that signed. */
   readonly cert: string;
+  /** The signing node's id. */
   readonly node_id: string;
+  /** False: an ordinary transaction. */
   readonly is_signature_transaction: false;
+  /** What the transaction's Merkle leaf is computed from (hex). */
   readonly leaf_components: {
     readonly write_set_digest: string;
     readonly commit_evidence: string;
     readonly claims_digest?: string;
   };
+  /** The path from the leaf to the signed root. */
   readonly proof: ProofElement[];
 }
 
 /** The receipt of a signature transaction: its own signature over the root it records. */
 export interface SignatureTxReceipt {
+  /** Base64 DER ECDSA signature of the Merkle root by the node key. */
   readonly signature: string;
+  /** PEM of the node certificate that signed. */
   readonly cert: string;
+  /** The signing node's id. */
   readonly node_id: string;
+  /** True: a signature transaction. */
   readonly is_signature_transaction: true;
+  /** The Merkle root the signature transaction records, hex. */
   readonly root_hex: string;
 }
 
@@ -116,6 +127,7 @@ export interface LedgerRecovery {
    * `corrupt`: a complete line failed a check; see `reason`.
    */
   readonly kind: "unsigned-tail" | "torn-tail" | "corrupt";
+  /** What happened, for the node's log. */
   readonly message: string;
   /** The failed check, with its line number; absent for `unsigned-tail`. */
   readonly reason?: string;
@@ -123,6 +135,7 @@ export interface LedgerRecovery {
   readonly lastSignedSeqno: number;
   /** Lines removed, torn or not. */
   readonly droppedLines: number;
+  /** Bytes removed. */
   readonly droppedBytes: number;
   /** Signature lines among the removed ones: committed transactions were lost if above 0. */
   readonly droppedSignatures: number;

@@ -32,6 +32,7 @@ export interface NodeSigner {
 export interface SignatureRecord {
   /** Seqno of the signature transaction itself. */
   readonly seqno: number;
+  /** The view the signature was made in. */
   readonly view: number;
   /** Hex root of the tree of every transaction before `seqno`. */
   readonly root: string;
@@ -39,6 +40,7 @@ export interface SignatureRecord {
   readonly signature: string;
   /** PEM of the node certificate. */
   readonly cert: string;
+  /** The signing node's id. */
   readonly node_id: string;
 }
 

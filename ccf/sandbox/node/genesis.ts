@@ -23,8 +23,11 @@ import type { Identity } from "./workspace.ts";
 
 /** What the genesis transaction registers. */
 export interface GenesisInfo {
+  /** PEM of the service certificate. */
   readonly serviceCertPem: string;
+  /** The members the genesis transaction records. */
   readonly members: readonly Identity[];
+  /** The users the genesis transaction records. */
   readonly users: readonly Identity[];
   /** `<view>.<seqno>` of the genesis transaction itself. */
   readonly txId: string;

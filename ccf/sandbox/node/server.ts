@@ -29,6 +29,7 @@ export interface ServerOptions {
 export interface SandboxServer {
   /** `https://127.0.0.1:<port>`. */
   readonly url: string;
+  /** The port the server listens on (the one chosen when 0 was asked). */
   readonly port: number;
   /** Stops accepting, closes open connections and resolves when the socket is closed. */
   close(): Promise<void>;
@@ -177,7 +178,9 @@ export async function serveNode(
 
 /** A started node and its HTTPS server. */
 export interface RunningSandbox {
+  /** The node. */
   readonly node: SandboxNode;
+  /** Its HTTPS server. */
   readonly server: SandboxServer;
   /** Closes the server, then the node (which signs what is pending and closes the ledger). */
   stop(): Promise<void>;

@@ -10,6 +10,7 @@ export interface NodeRequest {
   readonly query: string;
   /** Lower-case header names. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The body bytes. */
   readonly body: Uint8Array;
   /** DER of the TLS client certificate, when the client presented one. */
   readonly clientCert?: Uint8Array;
@@ -17,8 +18,11 @@ export interface NodeRequest {
 
 /** One HTTP response: lower-case header names. */
 export interface NodeResponse {
+  /** The HTTP status. */
   readonly status: number;
+  /** Response headers, lower-case names. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The body bytes. */
   readonly body: Uint8Array;
 }
 

@@ -40,36 +40,57 @@ const NODE_CERT_RENEW_MS = 7 * 24 * 3600 * 1000;
 
 /** A member or user: its files and its CCF id (hex SHA-256 of the certificate DER). */
 export interface Identity {
+  /** The identity's name, e.g. `member0`. */
   readonly name: string;
+  /** Its id: hex SHA-256 of its certificate's DER. */
   readonly id: string;
+  /** Its certificate, PEM. */
   readonly certPem: string;
+  /** Where its certificate is. */
   readonly certPath: string;
+  /** Where its private key is. */
   readonly keyPath: string;
 }
 
 /** Every path of a workspace. */
 export interface WorkspacePaths {
+  /** The workspace directory. */
   readonly root: string;
+  /** `sandbox_common`: service certificate and identities, as CCF's sandbox lays them out. */
   readonly common: string;
+  /** `sandbox_0`: the node's own files and its log. */
   readonly nodeDir: string;
+  /** The node's ledger directory. */
   readonly ledgerDir: string;
+  /** The service certificate. */
   readonly serviceCert: string;
+  /** The service key. */
   readonly serviceKey: string;
+  /** The node certificate, endorsed by the service key. */
   readonly nodeCert: string;
+  /** The node key. */
   readonly nodeKey: string;
+  /** Where identity `name`'s certificate is. */
   readonly identityCert: (name: string) => string;
+  /** Where identity `name`'s private key is. */
   readonly identityKey: (name: string) => string;
 }
 
 /** A prepared workspace: paths, the node's credentials and the identities. */
 export interface Workspace {
+  /** Where everything is. */
   readonly paths: WorkspacePaths;
+  /** The service certificate, PEM. */
   readonly serviceCertPem: string;
+  /** The node certificate, PEM. */
   readonly nodeCertPem: string;
+  /** The node key, PEM. */
   readonly nodeKeyPem: string;
   /** Hex SHA-256 of the node's public key DER. */
   readonly nodeId: string;
+  /** The members. */
   readonly members: readonly Identity[];
+  /** The users. */
   readonly users: readonly Identity[];
   /** What was created or renewed, for the start-up log. */
   readonly changes: readonly string[];

@@ -5,7 +5,9 @@
 
 /** One module of the bundle: `name` relative to the app's `src/`, `/`-separated, no leading `/`. */
 export interface BundleModule {
+  /** The module's path within the bundle, e.g. `app.js`. */
   readonly name: string;
+  /** The module's JavaScript source. */
   readonly module: string;
 }
 
@@ -14,30 +16,45 @@ export type EndpointMode = "readwrite" | "readonly" | "historical";
 
 /** Endpoint properties from `app.json` (unknown members are kept and ignored). */
 export interface EndpointProperties {
+  /** The module that defines the handler. */
   readonly js_module: string;
+  /** The handler: a function the module defines and exports. */
   readonly js_function: string;
+  /** `readwrite` (default), `readonly` or `historical`. */
   readonly mode?: EndpointMode;
+  /** Authentication policies, any one of which admits a caller. */
   readonly authn_policies?: readonly (string | { readonly all_of: readonly string[] })[];
+  /** Whether a backup forwards the request to the primary. */
   readonly forwarding_required?: "sometimes" | "always" | "never";
+  /** Whether a node redirects the request elsewhere. */
   readonly redirection_strategy?: "none" | "to_primary" | "to_backup";
+  /** Reuse one interpreter for every request with the same key. */
   readonly interpreter_reuse?: { readonly key: string };
+  /** OpenAPI operation object served by `/app/api`. */
   readonly openapi?: Record<string, unknown>;
+  /** Leave the endpoint out of `/app/api`. */
   readonly openapi_hidden?: boolean;
+  /** Other properties CCF knows, kept as they are. */
   readonly [other: string]: unknown;
 }
 
 /** The `bundle` argument of `set_js_app`: `app.json` as metadata plus the module sources. */
 export interface AppBundle {
+  /** `app.json`: the endpoints by path and method. */
   readonly metadata: {
     readonly endpoints: Readonly<Record<string, Readonly<Record<string, EndpointProperties>>>>;
   };
+  /** The modules. */
   readonly modules: readonly BundleModule[];
 }
 
 /** One row of the endpoint table: upper-case method, templated path (without `/app`). */
 export interface EndpointInfo {
+  /** The HTTP method, upper case. */
   readonly method: string;
+  /** The path template, e.g. `/key` or `/items/{id}`. */
   readonly path: string;
+  /** The endpoint's properties. */
   readonly properties: EndpointProperties;
 }
 

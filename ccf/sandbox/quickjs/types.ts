@@ -1,8 +1,10 @@
 /** The public data types of the QuickJS app runtime. */
+import type { TxStatus } from "../ledger/ledger.ts";
 import type { KvTransaction } from "../kv.ts";
 import type { HostValue } from "./values.ts";
 
 export type { HostValue } from "./values.ts";
+export type { TxStatus };
 
 /** One request as the HTTP layer hands it to the app, after authentication. */
 export interface AppRequest {
@@ -14,6 +16,7 @@ export interface AppRequest {
   readonly query?: string;
   /** Request headers; names are lower-cased before the app sees them. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** The request body, if any. */
   readonly body?: Uint8Array;
   /**
    * CCF's caller object built by authentication (`{policy: "jwt", jwt: {...}}`, ...), or `null`
@@ -24,15 +27,19 @@ export interface AppRequest {
 
 /** A line the app wrote with `console`: `log`/`info` → info, `warn` → fail, `error` → fatal. */
 export interface LogEntry {
+  /** CCF's log level for the console method used. */
   readonly level: "info" | "fail" | "fatal";
+  /** The logged text. */
   readonly message: string;
 }
 
 /** What the app answered, before the HTTP layer adds `x-ms-ccf-transaction-id`. */
 export interface AppResponse {
+  /** The HTTP status. */
   readonly status: number;
   /** Lower-cased names; `content-type` is set whenever there is a body. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The body bytes. */
   readonly body: Uint8Array;
   /** Whether the caller should commit the transaction (2xx, or forced by `setApplyWrites`). */
   readonly applyWrites: boolean;
@@ -50,13 +57,13 @@ export interface HistoricalState {
   readonly receipt: HostValue;
 }
 
-/** CCF's transaction status names. */
-export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
-
 /** `ccf.consensus` as the node implements it. */
 export interface ConsensusHooks {
+  /** The last committed transaction id. */
   getLastCommittedTxId(): { readonly view: number; readonly seqno: number };
+  /** The status of transaction `view.seqno`. */
   getStatusForTxId(view: number, seqno: number): TxStatus;
+  /** The view of `seqno`, or null if unknown. */
   getViewForSeqno(seqno: number): number | null;
 }
 

@@ -5,13 +5,13 @@
  */
 import { join } from "node:path";
 import { buildBundle } from "../../../scripts/bundle.ts";
-import { KvStore } from "../../../ccf/sandbox/kv.ts";
 import {
   type AppBundle,
   type AppResponse,
   createAppRuntime,
-} from "../../../ccf/sandbox/quickjs/mod.ts";
-import type { HostValue } from "../../../ccf/sandbox/quickjs/types.ts";
+  type HostValue,
+  KvStore,
+} from "@kms/sandbox";
 
 /** The built artefacts, once per test process. */
 export const artefacts = await (async () => {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { createKmsClient } from "../../../client/kms/client.ts";
-import { encodePem } from "../../../client/demo/tpmKey.ts";
+import { encodePem } from "@kms/sandbox";
 import { createReceiptIssuer } from "../../fixtures/receipts.ts";
 
 /** A KMS stand-in over HTTPS with the fixture's node certificate, answering with `handler`. */

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startAttestationIssuer } from "../../../client/demo/attestationIssuer.ts";
+import { startAttestationIssuer } from "@kms/sandbox";
 import { type Run, runCli } from "./_cli.ts";
 
 const root = join(import.meta.dirname!, "..", "..", "..");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startAttestationIssuer } from "../../../client/demo/attestationIssuer.ts";
+import { startAttestationIssuer } from "@kms/sandbox";
 import { checkJwks, keyReleaseArgs, trustIssuerProposal } from "../../../scripts/kms/proposals.ts";
 import { runCli } from "./_cli.ts";
 

@@ -321,10 +321,11 @@ Deno.test("e2e: a node started without the genesis hook gets the default constit
   });
   try {
     const before = sandbox.node.lastTxId;
-    const installed = await installGovernance(sandbox.node);
+    await installGovernance(sandbox.node);
     assert.notEqual(sandbox.node.lastTxId, before);
-    const constitution = installed.service.read((tx) =>
-      tx.get("public:ccf.gov.constitution", new Uint8Array(8))
+    const constitution = sandbox.node.readTransaction().get(
+      "public:ccf.gov.constitution",
+      new Uint8Array(8),
     );
     assert.equal(JSON.parse(new TextDecoder().decode(constitution)), DEFAULT_CONSTITUTION);
     // Installing again changes nothing.

@@ -11,7 +11,7 @@
  */
 import { base64 } from "@scure/base";
 import { join } from "node:path";
-import { wrappingKeyId } from "../../core/attestation/wrappingKey.ts";
+import { type RsaPublicJwk, wrappingKeyId } from "../../../core/attestation/wrappingKey.ts";
 
 /** The workspace subdirectory that holds the demo issuer's and the demo TPM's key files. */
 export const DEMO_KEYS_DIR = "idp";
@@ -34,21 +34,17 @@ export interface RsaKeyPair {
   readonly publicJwk: RsaPublicJwk;
 }
 
-/** An RSA public key as a JWK with nothing but its key material. */
-export interface RsaPublicJwk {
-  readonly kty: "RSA";
-  readonly n: string;
-  readonly e: string;
-}
-
 /** The TPM key's public half exactly as MAA presents it in `x-ms-runtime.keys`. */
 export interface TpmPublicJwk extends RsaPublicJwk {
-  readonly kid: typeof wrappingKeyId;
+  /** The id MAA gives the TPM's ephemeral encryption key: `TpmEphemeralEncryptionKey`. */
+  readonly kid: "TpmEphemeralEncryptionKey";
+  /** What the key is for. */
   readonly key_ops: ["encrypt"];
 }
 
 /** The demo TPM: its public key for tokens, and decryption of what the KMS wrapped to it. */
 export interface TpmKey {
+  /** The public key as MAA presents it in tokens. */
   readonly publicJwk: TpmPublicJwk;
   /**
    * Decrypts a released key: `base64Ciphertext` is base64 STANDARD of RSAES-OAEP (SHA-256,

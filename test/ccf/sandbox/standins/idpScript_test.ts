@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
-const SCRIPT = fileURLToPath(new URL("../../../scripts/idp.ts", import.meta.url));
+const SCRIPT = fileURLToPath(new URL("../../../../scripts/idp.ts", import.meta.url));
 
 const run = async (args: string[]) => {
   const output = await new Deno.Command(Deno.execPath(), {

@@ -13,9 +13,9 @@ import {
   parseClaimOverrides,
   type SigningJwk,
   startAttestationIssuer,
-} from "../../../client/demo/attestationIssuer.ts";
-import { loadTpmKey, type TpmPublicJwk } from "../../../client/demo/tpmKey.ts";
-import { wrappingKeyOf } from "../../../core/attestation/wrappingKey.ts";
+} from "../../../../ccf/sandbox/standins/attestationIssuer.ts";
+import { loadTpmKey, type TpmPublicJwk } from "../../../../ccf/sandbox/standins/tpmKey.ts";
+import { wrappingKeyOf } from "../../../../core/attestation/wrappingKey.ts";
 
 type Jwks = { keys: SigningJwk[] };
 

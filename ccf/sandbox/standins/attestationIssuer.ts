@@ -17,7 +17,7 @@ import { base64 } from "@scure/base";
 import * as E from "fp-ts/lib/Either.js";
 import { calculateJwkThumbprint, SignJWT } from "jose";
 import { join } from "node:path";
-import { equal, toHex } from "../../core/bytes.ts";
+import { equal, toHex } from "../../../core/bytes.ts";
 import {
   decodePem,
   DEMO_KEYS_DIR,
@@ -26,10 +26,10 @@ import {
   loadTpmKey,
   type RsaKeyFiles,
   type RsaKeyPair,
-  type RsaPublicJwk,
   type TpmPublicJwk,
   writeIfChanged,
 } from "./tpmKey.ts";
+import type { RsaPublicJwk } from "../../../core/attestation/wrappingKey.ts";
 
 /** The `iss` of the seed's demo issuer, which policies and scripts written for it expect. */
 export const DEFAULT_ISSUER = "http://Demo-jwt-issuer";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { base64, base64urlnopad } from "@scure/base";
 import * as E from "fp-ts/lib/Either.js";
 import { hexToBytes } from "@noble/hashes/utils.js";
-import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
+import { decodePrivateKeyCbor } from "../../../../core/keys/privateKeyCbor.ts";
 import {
   decodePem,
   encodePem,
@@ -11,8 +11,8 @@ import {
   loadTpmKey,
   tpmKeyFiles,
   type TpmPublicJwk,
-} from "../../../client/demo/tpmKey.ts";
-import { KID1_CBOR as CBOR_KEY_KID_1 } from "../../fixtures/vectors.ts";
+} from "../../../../ccf/sandbox/standins/tpmKey.ts";
+import { KID1_CBOR as CBOR_KEY_KID_1 } from "../../../fixtures/vectors.ts";
 
 const withWorkspace = async (body: (workspace: string) => Promise<void>) => {
   const workspace = await Deno.makeTempDir({ prefix: "tpm-key-test-" });

@@ -1,0 +1,92 @@
+/**
+ * The sandbox: a local stand-in of a CCF network for any CCF JavaScript application, for
+ * development, demos and tests where CCF itself cannot be installed. It serves a `set_js_app`
+ * bundle over HTTPS from QuickJS, with CCF's KV, ledger and receipts, authentication and
+ * governance, in a workspace laid out like CCF's own sandbox. It is a test double of CCF's
+ * observable behaviour, not a production engine: production runs on CCF.
+ *
+ * ```ts
+ * const sandbox = await startSandbox({ workspace: "workspace", port: 8000,
+ *   genesisWrites: governanceGenesisWrites });
+ * await installGovernance(sandbox.node);
+ * ```
+ *
+ * The stand-ins of the platform around an app, for demos and tests, are here too: an attestation
+ * issuer in the manner of Microsoft Azure Attestation, and a TPM key of a confidential VM.
+ *
+ * @module
+ */
+export {
+  certificateDer,
+  type GenesisInfo,
+  type GovernanceHandler,
+  type Identity,
+  isDeployed,
+  type NodeRequest,
+  type NodeResponse,
+  type RunningSandbox,
+  SandboxNode,
+  type SandboxNodeOptions,
+  type SandboxServer,
+  type ServerOptions,
+  startSandbox,
+  type Workspace,
+  writeAppBundle,
+} from "./node/mod.ts";
+export type { WorkspacePaths } from "./node/workspace.ts";
+export {
+  governanceGenesisWrites,
+  type GovernanceNode,
+  type InstalledGovernance,
+  installGovernance,
+  type InstallOptions,
+} from "./governance/mod.ts";
+export {
+  type AppBundle,
+  type AppRequest,
+  type AppResponse,
+  type AppRuntime,
+  type AppRuntimeOptions,
+  type BundleModule,
+  type ConsensusHooks,
+  createAppRuntime,
+  type EndpointInfo,
+  type EndpointMode,
+  type EndpointProperties,
+  type HistoricalState,
+  type HostValue,
+  type LogEntry,
+  type RequestHooks,
+  type RouteMatch,
+  type TxStatus,
+  validateBundle,
+} from "./quickjs/mod.ts";
+export { type KvCommit, KvStore, KvTransaction, type KvWrite } from "./kv.ts";
+export {
+  Ledger,
+  type LedgerReceipt,
+  type LedgerRecovery,
+  type SignatureTxReceipt,
+  type TxReceipt,
+} from "./ledger/ledger.ts";
+export type { SignatureRecord } from "./ledger/signature.ts";
+export type { ProofElement } from "./ledger/merkle.ts";
+export type { RsaPublicJwk } from "../../core/attestation/wrappingKey.ts";
+export { jwtIssuers, jwtSigningKeys } from "./govTables.ts";
+export {
+  type AttestationIssuer,
+  type AttestationIssuerOptions,
+  DEFAULT_HOSTNAME,
+  DEFAULT_ISSUER,
+  DEFAULT_PORT,
+  defaultClaims,
+  startAttestationIssuer,
+} from "./standins/attestationIssuer.ts";
+export {
+  decodePem,
+  encodePem,
+  loadTpmKey,
+  type TpmKey,
+  tpmKeyFiles,
+  type TpmPublicJwk,
+} from "./standins/tpmKey.ts";
