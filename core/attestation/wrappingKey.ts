@@ -17,8 +17,11 @@ const maxModulusBits = 8192;
 const RsaJwk = t.type({ kty: t.literal("RSA"), n: t.string, e: t.string });
 /** The public RSA key to wrap to, as a JWK. */
 export interface RsaPublicJwk {
+  /** Always `RSA`. */
   readonly kty: "RSA";
+  /** The modulus, base64url without padding. */
   readonly n: string;
+  /** The public exponent, base64url without padding. */
   readonly e: string;
 }
 
