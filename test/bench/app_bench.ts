@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from "node:crypto";
 import { jwtValidationTable, keyReleaseTable } from "../../core/tables.ts";
-import { createKms } from "../ccf/app/harness.ts";
+import { createKms } from "../ccf/app/_harness.ts";
 
 const issuer = "https://maa.example";
 const tpm = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });

@@ -25,7 +25,7 @@ import {
   sha256Hex,
   startKms,
   txIdOf,
-} from "./_kms.ts";
+} from "./_harness.ts";
 import { SEED_STORED_POLICY } from "../fixtures/policies.ts";
 
 const policies = join(import.meta.dirname!, "..", "..", "governance", "policies");

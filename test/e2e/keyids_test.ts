@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { p384 } from "@noble/curves/nist.js";
 import { toHex } from "../../core/bytes.ts";
-import { assertError, type Kms, poll, refresh, type Reply, startKms } from "./_kms.ts";
+import { assertError, type Kms, poll, refresh, type Reply, startKms } from "./_harness.ts";
 
 type KeyRecord = Awaited<ReturnType<typeof refresh>>;
 

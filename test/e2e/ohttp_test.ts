@@ -12,7 +12,7 @@ import type { KeyConfig } from "../../core/ohttp/keyConfig.ts";
 import { createGateway } from "../../client/gateway/gateway.ts";
 import { postRequest, sendOhttpRequest } from "../../client/gateway/sendRequest.ts";
 import type { KmsClient } from "../../client/kms/client.ts";
-import { type Kms, poll, refresh, secretForms, startKms } from "./_kms.ts";
+import { type Kms, poll, refresh, secretForms, startKms } from "./_harness.ts";
 
 /** What the echo target saw. */
 interface Seen {

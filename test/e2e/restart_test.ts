@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { equal } from "../../core/bytes.ts";
-import { poll, refresh, type Reply, startKms, type Unwrapped } from "./_kms.ts";
+import { poll, refresh, type Reply, startKms, type Unwrapped } from "./_harness.ts";
 
 type KeyRecord = Awaited<ReturnType<typeof refresh>>;
 

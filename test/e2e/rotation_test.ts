@@ -11,7 +11,15 @@ import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { toHex } from "../../core/bytes.ts";
 import { p384 } from "@noble/curves/nist.js";
-import { assertError, poll, refresh, type Reply, setRotation, sleep, startKms } from "./_kms.ts";
+import {
+  assertError,
+  poll,
+  refresh,
+  type Reply,
+  setRotation,
+  sleep,
+  startKms,
+} from "./_harness.ts";
 
 type KeyRecord = Awaited<ReturnType<typeof refresh>>;
 

@@ -12,7 +12,7 @@ import {
   privateKeysTable,
   rotationTable,
 } from "../../../core/tables.ts";
-import { createKms } from "./harness.ts";
+import { createKms } from "./_harness.ts";
 import { SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 
 const issuer = "https://maa.example";

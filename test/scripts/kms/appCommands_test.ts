@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkTxid, parseKid, txidOfCommitEvidence } from "../../../scripts/kms/appCommands.ts";
 import { createOutput } from "../../../scripts/kms/output.ts";
-import { makeWorkspace } from "./_members.ts";
-import { runCli } from "./_cli.ts";
+import { makeWorkspace } from "./_harness.ts";
+import { runCli } from "./_harness.ts";
 
 // Shaped like a JWT; never a real one.
 const token = "eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3QifQ.eyJzdWIiOiJzZWNyZXQtdGVzdC1jbGFpbSJ9.c2ln";

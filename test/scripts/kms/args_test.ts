@@ -8,7 +8,7 @@ import {
   wrap,
 } from "../../../scripts/kms/commands.ts";
 import { UsageError } from "../../../scripts/kms/errors.ts";
-import { runCli } from "./_cli.ts";
+import { runCli } from "./_harness.ts";
 
 const specs = {
   url: { type: "string", value: "URL", description: "" },

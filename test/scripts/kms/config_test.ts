@@ -11,8 +11,8 @@ import {
 } from "../../../scripts/kms/config.ts";
 import { certId } from "../../../ccf/gov/cose.ts";
 import { CliError, UsageError } from "../../../scripts/kms/errors.ts";
-import { makeWorkspace } from "./_members.ts";
-import { runCli } from "./_cli.ts";
+import { makeWorkspace } from "./_harness.ts";
+import { runCli } from "./_harness.ts";
 
 const parse = (args: string[]) => parseArgs(args, { ...connectionOptions, ...voteOptions });
 const sandboxEnv = {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startAttestationIssuer } from "@kms/sandbox";
-import { type Run, runCli } from "./_cli.ts";
+import { type Run, runCli } from "./_harness.ts";
 
 const root = join(import.meta.dirname!, "..", "..", "..");
 const sandboxScript = join(root, "scripts", "sandbox.ts");

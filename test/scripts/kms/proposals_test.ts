@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startAttestationIssuer } from "@kms/sandbox";
 import { checkJwks, keyReleaseArgs, trustIssuerProposal } from "../../../scripts/kms/proposals.ts";
-import { runCli } from "./_cli.ts";
+import { runCli } from "./_harness.ts";
 
 const root = join(import.meta.dirname!, "..", "..", "..");
 const policies = join(root, "governance", "policies");

@@ -26,7 +26,7 @@ import {
   withdrawProposal,
   workspaceLabels,
 } from "../../../scripts/kms/voting.ts";
-import { makeMember, makeWorkspace } from "./_members.ts";
+import { makeMember, makeWorkspace } from "./_harness.ts";
 
 const now = 1_700_000_123_456;
 const url = "https://gov.test:8000";

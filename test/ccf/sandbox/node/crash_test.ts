@@ -8,7 +8,7 @@ import { Ledger } from "../../../../ccf/sandbox/ledger/ledger.ts";
 import { nodeSigner } from "../../../../ccf/sandbox/node/signer.ts";
 import { nodeIdOf } from "../../../../ccf/sandbox/node/certificates.ts";
 import { workspacePaths } from "../../../../ccf/sandbox/node/workspace.ts";
-import { call, kmsBundle, seqnoOf, tempWorkspace } from "./_helpers.ts";
+import { call, kmsBundle, seqnoOf, tempWorkspace } from "./_harness.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const encoder = new TextEncoder();

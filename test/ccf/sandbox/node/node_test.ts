@@ -4,7 +4,7 @@ import { PLACEHOLDER_CONSTITUTION, writeAppBundle } from "../../../../ccf/sandbo
 import { constitution, serviceInfo, singletonKey } from "../../../../ccf/sandbox/govTables.ts";
 import type { AppBundle, EndpointProperties } from "../../../../ccf/sandbox/quickjs/mod.ts";
 import type { NodeRequest } from "../../../../ccf/sandbox/node/types.ts";
-import { tempWorkspace } from "./_helpers.ts";
+import { tempWorkspace } from "./_harness.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();

@@ -19,7 +19,7 @@ import {
   seqnoOf,
   startTestSandbox,
   tempWorkspace,
-} from "./_helpers.ts";
+} from "./_harness.ts";
 
 const encoder = new TextEncoder();
 const ISSUER = "https://issuer.test.example";

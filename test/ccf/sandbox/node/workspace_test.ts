@@ -7,7 +7,7 @@ import { prepareWorkspace } from "../../../../ccf/sandbox/node/workspace.ts";
 import { certificateDer, isEndorsedBy } from "../../../../ccf/sandbox/node/certificates.ts";
 import { nodeSigner } from "../../../../ccf/sandbox/node/signer.ts";
 import { verifyRootSignature } from "../../../../ccf/sandbox/ledger/signature.ts";
-import { tempWorkspace } from "./_helpers.ts";
+import { tempWorkspace } from "./_harness.ts";
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
 

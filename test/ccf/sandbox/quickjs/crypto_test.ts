@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { constants, generateKeyPairSync, privateDecrypt, verify } from "node:crypto";
-import { Harness, json, singleModuleApp } from "./helpers.ts";
+import { Harness, json, singleModuleApp } from "./_harness.ts";
 
 const source = `
 const attempt = (f) => { try { return f(); } catch (e) { return e.constructor.name + ": " + e.message; } };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BundleError, createAppRuntime } from "../../../../ccf/sandbox/quickjs/mod.ts";
-import { bundleOf, ep, Harness, json, text } from "./helpers.ts";
+import { bundleOf, ep, Harness, json, text } from "./_harness.ts";
 
 const echo = `
 export function echo(request) {

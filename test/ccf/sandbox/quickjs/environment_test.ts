@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { sharedEngine } from "../../../../ccf/sandbox/quickjs/engine.ts";
-import { EXCEPTION_BODY, Harness, json, singleModuleApp, text } from "./helpers.ts";
+import { EXCEPTION_BODY, Harness, json, singleModuleApp, text } from "./_harness.ts";
 
 const FORBIDDEN = [
   "TextEncoder",

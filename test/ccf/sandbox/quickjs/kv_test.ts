@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createAppRuntime } from "../../../../ccf/sandbox/quickjs/mod.ts";
-import { bundleOf, ep, EXCEPTION_BODY, Harness, json, text } from "./helpers.ts";
+import { bundleOf, ep, EXCEPTION_BODY, Harness, json, text } from "./_harness.ts";
 
 const b = (s: string) => new TextEncoder().encode(s);
 const s = (

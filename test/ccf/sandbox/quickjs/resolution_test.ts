@@ -3,7 +3,7 @@ import { indirectExportNames, probeSource } from "../../../../ccf/sandbox/quickj
 import { normalizeModuleName } from "../../../../ccf/sandbox/quickjs/moduleNames.ts";
 import { appPath, Router } from "../../../../ccf/sandbox/quickjs/routing.ts";
 import { validateBundle } from "../../../../ccf/sandbox/quickjs/bundle.ts";
-import { bundleOf, ep } from "./helpers.ts";
+import { bundleOf, ep } from "./_harness.ts";
 
 Deno.test("module names: QuickJS's default normaliser", () => {
   // CCF compiles module "/x/y.js" under the QuickJS name "x/y.js".

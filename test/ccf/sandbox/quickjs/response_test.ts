@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EXCEPTION_BODY, Harness, json, singleModuleApp, text } from "./helpers.ts";
+import { EXCEPTION_BODY, Harness, json, singleModuleApp, text } from "./_harness.ts";
 
 const handlers = {
   jsonBody: `() => ({ body: { a: [1, "x"], b: null } })`,
