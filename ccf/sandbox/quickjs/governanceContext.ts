@@ -16,6 +16,8 @@ import { QUICKJS_STACK_CEILING } from "./interpreter.ts";
 import { governanceContextName, governanceMapPermission } from "./kvPermissions.ts";
 import { normalizeModuleName } from "./moduleNames.ts";
 import { PRELUDE_SOURCE } from "./prelude.ts";
+// The governance part of `ccf`, in a file of its own so that `deno lint` and `deno check` see it.
+import GOVERNANCE_PRELUDE from "./governancePrelude.js" with { type: "text" };
 import type { LogEntry, RequestScope } from "./types.ts";
 import { errorText, type HostValue, importNamespace, toVm } from "./values.ts";
 
@@ -69,52 +71,6 @@ export type GovernanceResult =
 const GOVERNANCE_TIMEOUT = "Operation took too long to complete.";
 
 const ENTRY = "<ccf-governance-entry>";
-
-/**
- * Installs the governance-only part of `ccf` on top of the app prelude, as a function of the host
- * object `G` and whether this context applies a proposal.
- */
-const GOVERNANCE_PRELUDE = String.raw`
-(function (G, applying) {
-  "use strict";
-  const ccf = globalThis.ccf;
-  const stringify = JSON.stringify;
-  const TypeErr = TypeError;
-  delete ccf.rpc;
-  delete ccf.historical;
-  delete ccf.consensus;
-  if (!applying) return;
-  const argc = (n, expected) => {
-    if (n !== expected) throw new TypeErr("Passed " + n + " arguments, but expected " + expected);
-  };
-  const json = (v) => {
-    const s = stringify(v);
-    return s === undefined ? "null" : s;
-  };
-  ccf.setJwtPublicSigningKeys = function setJwtPublicSigningKeys(issuer, metadata, jwks) {
-    argc(arguments.length, 3);
-    if (typeof issuer !== "string") throw new TypeErr("issuer argument is not a string");
-    G.setJwtPublicSigningKeys(issuer, json(metadata), json(jwks));
-  };
-  ccf.removeJwtPublicSigningKeys = function removeJwtPublicSigningKeys(issuer) {
-    argc(arguments.length, 1);
-    if (typeof issuer !== "string") throw new TypeErr("issuer argument is not a string");
-    G.removeJwtPublicSigningKeys(issuer);
-  };
-  ccf.refreshAppBytecodeCache = function refreshAppBytecodeCache() {
-    argc(arguments.length, 0);
-    G.refreshAppBytecodeCache();
-  };
-  // A one-node sandbox has no recovery shares and a single ledger secret: these are no-ops.
-  ccf.node = {
-    triggerRecoverySharesRefresh: function triggerRecoverySharesRefresh() {},
-    triggerLedgerRekey: function triggerLedgerRekey() {},
-  };
-  ccf.network = {
-    getLatestLedgerSecretSeqno: function getLatestLedgerSecretSeqno() { return 1; },
-  };
-})
-`;
 
 class ScriptFailure extends Error {
   constructor(readonly reason: string, readonly trace?: string) {

@@ -14,7 +14,6 @@
  * error constructors later does not change their behaviour, as with CCF's native functions. None
  * of them depends on `this`, because `@microsoft/ccf-app` re-exports them unbound.
  */
-export const PRELUDE_SOURCE = String.raw`
 (function (H) {
   "use strict";
   const g = globalThis;
@@ -39,14 +38,21 @@ export const PRELUDE_SOURCE = String.raw`
   const KV_DOC = "https://microsoft.github.io/CCF/main/audit/read_write_restrictions.html";
 
   const isArrayBuffer = (v) => {
-    try { apply(abByteLength, v, []); return true; } catch { return false; }
+    try {
+      apply(abByteLength, v, []);
+      return true;
+    } catch {
+      return false;
+    }
   };
   const typedArrayBytes = (v) => {
     try {
       const buffer = apply(taBuffer, v, []);
       const start = apply(taOffset, v, []);
       return apply(abSlice, buffer, [start, start + apply(taLength, v, [])]);
-    } catch { return undefined; }
+    } catch {
+      return undefined;
+    }
   };
   const concat = String.prototype.concat;
   const str = (v) => apply(concat, "", [v]);
@@ -89,14 +95,18 @@ export const PRELUDE_SOURCE = String.raw`
   defineProperty(DateShim, "length", { value: 7, configurable: true });
   defineProperty(DateShim, "prototype", { value: RealDate.prototype });
   hide(RealDate.prototype, "constructor", DateShim);
-  hide(DateShim, "now", function now_() { return now(); });
+  hide(DateShim, "now", function now_() {
+    return now();
+  });
   defineProperty(DateShim.now, "name", { value: "now", configurable: true });
   hide(DateShim, "parse", RealDate.parse);
   hide(DateShim, "UTC", RealDate.UTC);
   hide(g, "Date", DateShim);
 
   // --- Math.random from host entropy ---
-  hide(Math, "random", function random() { return H.random(); });
+  hide(Math, "random", function random() {
+    return H.random();
+  });
 
   // --- console: only log/info (info), warn (fail), error (fatal) ---
   const format = (args) => {
@@ -110,7 +120,11 @@ export const PRELUDE_SOURCE = String.raw`
     return out;
   };
   const consoleFn = (name, level) => {
-    const f = { [name](...args) { H.log(level, format(args)); } }[name];
+    const f = {
+      [name](...args) {
+        H.log(level, format(args));
+      },
+    }[name];
     defineProperty(f, "length", { value: 1, configurable: true });
     return f;
   };
@@ -194,19 +208,24 @@ export const PRELUDE_SOURCE = String.raw`
     return H.verify(nameStr, hashStr, keyStr, signature, data, salt);
   };
   const pemToJwkFn = (fname, kind) => {
-    const f = { [fname](pem, kid) {
-      argc12(arguments.length);
-      const pemStr = str(pem);
-      const kidStr = arguments.length === 2 ? str(kid) : undefined;
-      return parse(H.pemToJwk(kind, pemStr, kidStr));
-    } }[fname];
+    const f = {
+      [fname](pem, kid) {
+        argc12(arguments.length);
+        const pemStr = str(pem);
+        const kidStr = arguments.length === 2 ? str(kid) : undefined;
+        return parse(H.pemToJwk(kind, pemStr, kidStr));
+      },
+    }[fname];
     defineProperty(f, "length", { value: 1, configurable: true });
     return f;
   };
-  const jwkToPemFn = (fname, kind) => ({ [fname](jwk) {
-    argc(arguments.length, 1);
-    return H.jwkToPem(kind, str(stringify(jwk)));
-  } })[fname];
+  const jwkToPemFn = (fname, kind) =>
+    ({
+      [fname](jwk) {
+        argc(arguments.length, 1);
+        return H.jwkToPem(kind, str(stringify(jwk)));
+      },
+    })[fname];
   crypto.pubPemToJwk = pemToJwkFn("pubPemToJwk", "ec-public");
   crypto.pemToJwk = pemToJwkFn("pemToJwk", "ec-private");
   crypto.pubRsaPemToJwk = pemToJwkFn("pubRsaPemToJwk", "rsa-public");
@@ -287,8 +306,10 @@ export const PRELUDE_SOURCE = String.raw`
     const canWrite = permission === "rw";
     const deny = (method) => {
       const kind = permission === "ro" ? "read-only" : "inaccessible";
-      throw new TypeErr("Cannot call ." + method + "() on " + kind + " table named " + name +
-        " in " + where + " execution context. See " + KV_DOC + " for more detail.");
+      throw new TypeErr(
+        "Cannot call ." + method + "() on " + kind + " table named " + name +
+          " in " + where + " execution context. See " + KV_DOC + " for more detail.",
+      );
     };
     const oneKey = (n, k) => {
       argc(n, 1);
@@ -322,15 +343,19 @@ export const PRELUDE_SOURCE = String.raw`
     handle.set = function set(k, v) {
       if (!canWrite) deny("set");
       argc(arguments.length, 2);
-      if (!isArrayBuffer(k) || !isArrayBuffer(v)) throw new TypeErr("Arguments must be ArrayBuffers");
+      if (!isArrayBuffer(k) || !isArrayBuffer(v)) {
+        throw new TypeErr("Arguments must be ArrayBuffers");
+      }
       H.kvSet(name, k, v);
       return handle;
     };
-    handle.delete = { delete(k) {
-      if (!canWrite) deny("delete");
-      oneKey(arguments.length, k);
-      H.kvDelete(name, k);
-    } }.delete;
+    handle.delete = {
+      delete(k) {
+        if (!canWrite) deny("delete");
+        oneKey(arguments.length, k);
+        H.kvDelete(name, k);
+      },
+    }.delete;
     handle.clear = function clear() {
       if (!canWrite) deny("clear");
       argc(arguments.length, 0);
@@ -347,8 +372,8 @@ export const PRELUDE_SOURCE = String.raw`
     return handle;
   };
   ccf.kv = new Proxy({}, {
-    get: (target, property) => (typeof property === "string" ? makeHandle(property) : undefined),
-    has: (target, property) => typeof property === "string",
+    get: (_target, property) => (typeof property === "string" ? makeHandle(property) : undefined),
+    has: (_target, property) => typeof property === "string",
   });
 
   // --- rpc ---
@@ -416,9 +441,18 @@ export const PRELUDE_SOURCE = String.raw`
   };
   const makeRequest = (m, caller) => {
     const body = {};
-    body.text = function text() { noArgs(arguments.length); return H.bodyText(); };
-    body.json = function json() { noArgs(arguments.length); return parse(H.bodyText()); };
-    body.arrayBuffer = function arrayBuffer() { noArgs(arguments.length); return H.bodyBuffer(); };
+    body.text = function text() {
+      noArgs(arguments.length);
+      return H.bodyText();
+    };
+    body.json = function json() {
+      noArgs(arguments.length);
+      return parse(H.bodyText());
+    };
+    body.arrayBuffer = function arrayBuffer() {
+      noArgs(arguments.length);
+      return H.bodyBuffer();
+    };
     return {
       headers: m.headers,
       query: m.query,
@@ -434,13 +468,20 @@ export const PRELUDE_SOURCE = String.raw`
   };
 
   const PREFIX = "Invalid endpoint function return value ";
-  const failed = (what, e) => [1, PREFIX + what, str(e), e && typeof e === "object" ? e.stack : undefined];
+  const failed = (
+    what,
+    e,
+  ) => [1, PREFIX + what, str(e), e && typeof e === "object" ? e.stack : undefined];
 
   // Mirrors CCF's reading of the handler's return value: body, then headers, then status code.
   const readResponse = (value) => {
     if (!((typeof value === "object" && value !== null) || typeof value === "function")) return [0];
     let body;
-    try { body = value.body; } catch (e) { return failed("(error reading body).", e); }
+    try {
+      body = value.body;
+    } catch (e) {
+      return failed("(error reading body).", e);
+    }
     let payload;
     let contentType;
     if (body !== undefined) {
@@ -455,33 +496,54 @@ export const PRELUDE_SOURCE = String.raw`
       } else {
         contentType = "application/json";
         let json;
-        try { json = stringify(body); } catch (e) {
+        try {
+          json = stringify(body);
+        } catch (e) {
           return failed("(error during JSON conversion of body).", e);
         }
-        try { payload = str(json); } catch (e) {
+        try {
+          payload = str(json);
+        } catch (e) {
           return failed("(error during string conversion of body).", e);
         }
       }
     }
     let headers;
-    try { headers = value.headers; } catch (e) { return failed("(error reading headers).", e); }
+    try {
+      headers = value.headers;
+    } catch (e) {
+      return failed("(error reading headers).", e);
+    }
     const flat = [];
     if ((typeof headers === "object" && headers !== null) || typeof headers === "function") {
       let names;
-      try { names = keys(headers); } catch (e) { return failed("(error reading header names).", e); }
+      try {
+        names = keys(headers);
+      } catch (e) {
+        return failed("(error reading header names).", e);
+      }
       for (const name of names) {
         let v;
-        try { v = headers[name]; } catch (e) { return failed("(error reading header value).", e); }
-        try { flat.push(name, str(v)); } catch (e) { return failed("(header value type).", e); }
+        try {
+          v = headers[name];
+        } catch (e) {
+          return failed("(error reading header value).", e);
+        }
+        try {
+          flat.push(name, str(v));
+        } catch (e) {
+          return failed("(header value type).", e);
+        }
       }
     }
     let statusCode;
-    try { statusCode = value.statusCode; } catch (e) {
+    try {
+      statusCode = value.statusCode;
+    } catch (e) {
       return failed("(error reading status code).", e);
     }
     return [2, payload, contentType, flat, statusCode === null ? undefined : statusCode];
   };
 
   return { makeRequest, readResponse };
-})
-`;
+});

@@ -1,10 +1,11 @@
+// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
 /**
  * The first part of the default constitution: the `Action` class and the argument checks and KV
  * helpers the actions use. `Action`, `actions` and the `check*` helpers keep the names CCF's
  * default constitution gives them, because custom actions appended to a constitution (the KMS's
  * `kms_actions.js`, CCF's samples) call them by those names.
  */
-export const HELPERS_SOURCE = String.raw`// ---- ccf-sandbox default constitution: actions ----
+// ---- ccf-sandbox default constitution: actions ----
 class Action {
   constructor(validate, apply) {
     this.validate = validate;
@@ -26,20 +27,27 @@ function checkType(value, type, field) {
   let ok;
   if (base === "array") ok = Array.isArray(value);
   else if (base === "integer") ok = Number.isInteger(value);
-  else if (base === "object") ok = typeof value === "object" && value !== null && !Array.isArray(value);
-  else ok = typeof value === base;
+  else if (base === "object") {
+    ok = typeof value === "object" && value !== null && !Array.isArray(value);
+  } else ok = typeNameOf(value) === base;
   if (!ok) throw new Error(field + " must be of type " + type + " but is " + typeNameOf(value));
 }
 
 function checkEnum(value, members, field) {
   if (!members.includes(value)) {
-    throw new Error(field + " must be one of " + members.join(", ") + " but is " + JSON.stringify(value));
+    throw new Error(
+      field + " must be one of " + members.join(", ") + " but is " + JSON.stringify(value),
+    );
   }
 }
 
 function checkBounds(value, low, high, field) {
-  if (low !== null && low !== undefined && value < low) throw new Error(field + " must be at least " + low);
-  if (high !== null && high !== undefined && value > high) throw new Error(field + " must be at most " + high);
+  if (low !== null && low !== undefined && value < low) {
+    throw new Error(field + " must be at least " + low);
+  }
+  if (high !== null && high !== undefined && value > high) {
+    throw new Error(field + " must be at most " + high);
+  }
 }
 
 function checkLength(value, min, max, field) {
@@ -60,7 +68,9 @@ function checkNone(args) {
 function checkEntityId(value, field) {
   checkType(value, "string", field);
   if (!/^[a-fA-F0-9]{64}$/.test(value)) {
-    throw new Error(field + " must be 64 hexadecimal characters (a SHA-256 id), not " + JSON.stringify(value));
+    throw new Error(
+      field + " must be 64 hexadecimal characters (a SHA-256 id), not " + JSON.stringify(value),
+    );
   }
 }
 
@@ -86,7 +96,9 @@ function checkJwks(value, field) {
     const at = field + ".keys[" + i + "]";
     checkType(key, "object", at);
     checkType(key.kid, "string", at + ".kid");
-    if (kids.has(key.kid)) throw new Error(at + ".kid " + JSON.stringify(key.kid) + " appears twice");
+    if (kids.has(key.kid)) {
+      throw new Error(at + ".kid " + JSON.stringify(key.kid) + " appears twice");
+    }
     kids.add(key.kid);
     checkType(key.kty, "string?", at + ".kty");
     checkType(key.issuer, "string?", at + ".issuer");
@@ -100,7 +112,9 @@ function checkJwks(value, field) {
     } else if (key.x5c !== undefined) {
       checkType(key.x5c, "array", at + ".x5c");
       checkLength(key.x5c, 1, null, at + ".x5c");
-      key.x5c.forEach(function (cert, j) { checkType(cert, "string", at + ".x5c[" + j + "]"); });
+      key.x5c.forEach(function (cert, j) {
+        checkType(cert, "string", at + ".x5c[" + j + "]");
+      });
       checkX509CertBundle(derCertToPem(key.x5c[0]), at + ".x5c[0]");
     } else {
       throw new Error(at + " must give its public key as n and e (RSA), x, y and crv (EC), or x5c");
@@ -132,4 +146,3 @@ function govDelete(map, key) {
 function govWithSlash(name) {
   return name.startsWith("/") ? name : "/" + name;
 }
-`;

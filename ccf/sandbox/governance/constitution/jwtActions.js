@@ -1,10 +1,10 @@
+// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
 /**
  * Default actions on trusted token issuers and CA bundles: `set_ca_cert_bundle`,
  * `remove_ca_cert_bundle`, `set_jwt_issuer`, `set_jwt_public_signing_keys`, `remove_jwt_issuer`.
  * Signing keys are stored by the host (`ccf.setJwtPublicSigningKeys`), which turns each JWK into
  * the DER public key CCF 6 keeps.
  */
-export const JWT_ACTIONS_SOURCE = String.raw`
 const GOV_CA_CERT_BUNDLES = "public:ccf.gov.tls.ca_cert_bundles";
 const GOV_JWT_ISSUERS = "public:ccf.gov.jwt.issuers";
 
@@ -23,7 +23,9 @@ function checkJwtIssuerArgs(args) {
     // Keys are fetched from <issuer>/.well-known/openid-configuration, so the issuer must be a
     // plain https URL.
     if (!/^https:\/\/[^?#]+$/.test(args.issuer)) {
-      throw new Error("issuer must be an https URL without query or fragment if auto_refresh is true");
+      throw new Error(
+        "issuer must be an https URL without query or fragment if auto_refresh is true",
+      );
     }
   }
 }
@@ -52,8 +54,10 @@ const jwtActions = [
       function (args) {
         ccf.kv[GOV_JWT_ISSUERS].forEach(function (value, key) {
           if (ccf.bufToJsonCompatible(value).ca_cert_bundle_name === args.name) {
-            throw new Error("CA cert bundle " + JSON.stringify(args.name) + " is used by issuer " +
-              JSON.stringify(ccf.bufToStr(key)));
+            throw new Error(
+              "CA cert bundle " + JSON.stringify(args.name) + " is used by issuer " +
+                JSON.stringify(ccf.bufToStr(key)),
+            );
           }
         });
         govDelete(GOV_CA_CERT_BUNDLES, args.name);
@@ -66,10 +70,14 @@ const jwtActions = [
       checkJwtIssuerArgs,
       function (args) {
         if (args.auto_refresh && !govHas(GOV_CA_CERT_BUNDLES, args.ca_cert_bundle_name)) {
-          throw new Error("No CA cert bundle found with name " + JSON.stringify(args.ca_cert_bundle_name));
+          throw new Error(
+            "No CA cert bundle found with name " + JSON.stringify(args.ca_cert_bundle_name),
+          );
         }
         const metadata = { auto_refresh: args.auto_refresh === true };
-        if (args.ca_cert_bundle_name !== undefined) metadata.ca_cert_bundle_name = args.ca_cert_bundle_name;
+        if (args.ca_cert_bundle_name !== undefined) {
+          metadata.ca_cert_bundle_name = args.ca_cert_bundle_name;
+        }
         if (args.key_filter !== undefined) metadata.key_filter = args.key_filter;
         if (args.key_policy !== undefined) metadata.key_policy = args.key_policy;
         govSetJson(GOV_JWT_ISSUERS, args.issuer, metadata);
@@ -87,7 +95,9 @@ const jwtActions = [
       },
       function (args) {
         const metadata = govGetJson(GOV_JWT_ISSUERS, args.issuer);
-        if (metadata === undefined) throw new Error("issuer " + JSON.stringify(args.issuer) + " not found");
+        if (metadata === undefined) {
+          throw new Error("issuer " + JSON.stringify(args.issuer) + " not found");
+        }
         ccf.setJwtPublicSigningKeys(args.issuer, metadata, args.jwks);
       },
     ),
@@ -109,4 +119,3 @@ const jwtActions = [
     ),
   ],
 ];
-`;

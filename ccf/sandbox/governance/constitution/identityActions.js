@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
 /**
  * Default actions on members and users: `set_member`, `remove_member`, `set_member_data`,
  * `set_user`, `remove_user`, `set_user_data`.
@@ -5,13 +6,31 @@
  * A new member is `Accepted`, as on CCF: it becomes `Active` (and may propose and vote) once it
  * acknowledges the service's state digest (`POST /gov/members/state-digests/{id}:ack`).
  */
-export const IDENTITY_ACTIONS_SOURCE = String.raw`
 const GOV_MEMBER_CERTS = "public:ccf.gov.members.certs";
 const GOV_MEMBER_INFO = "public:ccf.gov.members.info";
 const GOV_MEMBER_ENCRYPTION_KEYS = "public:ccf.gov.members.encryption_public_keys";
 const GOV_MEMBER_ACKS = "public:ccf.gov.members.acks";
 const GOV_USER_CERTS = "public:ccf.gov.users.certs";
 const GOV_USER_INFO = "public:ccf.gov.users.info";
+
+// The argument checks and the certificate write that members and users share.
+function checkCertArgs(args) {
+  checkType(args, "object", "args");
+  checkX509CertBundle(args.cert, "cert");
+}
+
+function checkIdArgs(field) {
+  return function (args) {
+    checkType(args, "object", "args");
+    checkEntityId(args[field], field);
+  };
+}
+
+function setCert(table, cert) {
+  const id = ccf.pemToId(cert);
+  ccf.kv[table].set(ccf.strToBuf(id), ccf.strToBuf(cert));
+  return id;
+}
 
 function countActiveMembers() {
   let active = 0;
@@ -26,13 +45,18 @@ const identityActions = [
     "set_member",
     new Action(
       function (args) {
-        checkType(args, "object", "args");
-        checkX509CertBundle(args.cert, "cert");
+        checkCertArgs(args);
         checkType(args.encryption_pub_key, "string?", "encryption_pub_key");
         if (args.recovery_role !== undefined) {
-          checkEnum(args.recovery_role, ["NonParticipant", "Participant", "Owner"], "recovery_role");
+          checkEnum(
+            args.recovery_role,
+            ["NonParticipant", "Participant", "Owner"],
+            "recovery_role",
+          );
           if (args.recovery_role !== "NonParticipant" && !args.encryption_pub_key) {
-            throw new Error("a " + args.recovery_role + " recovery member needs an encryption_pub_key");
+            throw new Error(
+              "a " + args.recovery_role + " recovery member needs an encryption_pub_key",
+            );
           }
         }
       },
@@ -44,11 +68,16 @@ const identityActions = [
         if (args.member_data !== undefined) info.member_data = args.member_data;
         info.recovery_role = args.recovery_role !== undefined
           ? args.recovery_role
-          : args.encryption_pub_key ? "Participant" : "NonParticipant";
-        ccf.kv[GOV_MEMBER_CERTS].set(ccf.strToBuf(id), ccf.strToBuf(args.cert));
+          : args.encryption_pub_key
+          ? "Participant"
+          : "NonParticipant";
+        setCert(GOV_MEMBER_CERTS, args.cert);
         govSetJson(GOV_MEMBER_INFO, id, info);
         if (args.encryption_pub_key) {
-          ccf.kv[GOV_MEMBER_ENCRYPTION_KEYS].set(ccf.strToBuf(id), ccf.strToBuf(args.encryption_pub_key));
+          ccf.kv[GOV_MEMBER_ENCRYPTION_KEYS].set(
+            ccf.strToBuf(id),
+            ccf.strToBuf(args.encryption_pub_key),
+          );
         }
       },
     ),
@@ -56,17 +85,16 @@ const identityActions = [
   [
     "remove_member",
     new Action(
-      function (args) {
-        checkType(args, "object", "args");
-        checkEntityId(args.member_id, "member_id");
-      },
+      checkIdArgs("member_id"),
       function (args) {
         const info = govGetJson(GOV_MEMBER_INFO, args.member_id);
         if (info === undefined) return;
         // Without an active member nobody could ever propose again (CCF's recovery-member rule
         // prevents this on a real service).
         if (info.status === "Active" && countActiveMembers() <= 1) {
-          throw new Error("member " + args.member_id + " is the last active member and cannot be removed");
+          throw new Error(
+            "member " + args.member_id + " is the last active member and cannot be removed",
+          );
         }
         govDelete(GOV_MEMBER_CERTS, args.member_id);
         govDelete(GOV_MEMBER_INFO, args.member_id);
@@ -78,10 +106,7 @@ const identityActions = [
   [
     "set_member_data",
     new Action(
-      function (args) {
-        checkType(args, "object", "args");
-        checkEntityId(args.member_id, "member_id");
-      },
+      checkIdArgs("member_id"),
       function (args) {
         const info = govGetJson(GOV_MEMBER_INFO, args.member_id);
         if (info === undefined) throw new Error("member " + args.member_id + " does not exist");
@@ -93,13 +118,9 @@ const identityActions = [
   [
     "set_user",
     new Action(
+      checkCertArgs,
       function (args) {
-        checkType(args, "object", "args");
-        checkX509CertBundle(args.cert, "cert");
-      },
-      function (args) {
-        const id = ccf.pemToId(args.cert);
-        ccf.kv[GOV_USER_CERTS].set(ccf.strToBuf(id), ccf.strToBuf(args.cert));
+        const id = setCert(GOV_USER_CERTS, args.cert);
         govSetJson(GOV_USER_INFO, id, { user_data: args.user_data });
       },
     ),
@@ -107,10 +128,7 @@ const identityActions = [
   [
     "remove_user",
     new Action(
-      function (args) {
-        checkType(args, "object", "args");
-        checkEntityId(args.user_id, "user_id");
-      },
+      checkIdArgs("user_id"),
       function (args) {
         govDelete(GOV_USER_CERTS, args.user_id);
         govDelete(GOV_USER_INFO, args.user_id);
@@ -120,10 +138,7 @@ const identityActions = [
   [
     "set_user_data",
     new Action(
-      function (args) {
-        checkType(args, "object", "args");
-        checkEntityId(args.user_id, "user_id");
-      },
+      checkIdArgs("user_id"),
       function (args) {
         if (!govHas(GOV_USER_CERTS, args.user_id)) {
           throw new Error("user " + args.user_id + " does not exist");
@@ -133,4 +148,3 @@ const identityActions = [
     ),
   ],
 ];
-`;

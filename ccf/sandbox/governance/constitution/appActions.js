@@ -1,9 +1,9 @@
+// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
 /**
  * Default actions on the JavaScript app and the constitution: `set_js_app` (with the checks of
  * CCF's default constitution, reference/ccf-runtime.md §1.1), `remove_js_app`,
  * `refresh_js_app_bytecode_cache`, `set_js_runtime_options` and `set_constitution`.
  */
-export const APP_ACTIONS_SOURCE = String.raw`
 const GOV_MODULES = "public:ccf.gov.modules";
 const GOV_ENDPOINTS = "public:ccf.gov.endpoints";
 const GOV_INTERPRETER_FLUSH = "public:ccf.gov.interpreter.flush";
@@ -18,7 +18,9 @@ function checkAuthnPolicies(policies, field) {
     if (typeof policy === "string") return;
     checkType(policy, "object", at);
     checkType(policy.all_of, "array", at + ".all_of");
-    policy.all_of.forEach(function (name, j) { checkType(name, "string", at + ".all_of[" + j + "]"); });
+    policy.all_of.forEach(function (name, j) {
+      checkType(name, "string", at + ".all_of[" + j + "]");
+    });
   });
 }
 
@@ -45,9 +47,17 @@ function checkJsAppBundle(bundle) {
       checkType(info.js_module, "string", at + ".js_module");
       checkType(info.js_function, "string", at + ".js_function");
       checkEnum(info.mode, ["readwrite", "readonly", "historical"], at + ".mode");
-      checkEnum(info.forwarding_required, ["sometimes", "always", "never"], at + ".forwarding_required");
+      checkEnum(
+        info.forwarding_required,
+        ["sometimes", "always", "never"],
+        at + ".forwarding_required",
+      );
       if (info.redirection_strategy !== undefined) {
-        checkEnum(info.redirection_strategy, ["none", "to_primary", "to_backup"], at + ".redirection_strategy");
+        checkEnum(
+          info.redirection_strategy,
+          ["none", "to_primary", "to_backup"],
+          at + ".redirection_strategy",
+        );
       }
       checkType(info.openapi, "object?", at + ".openapi");
       checkType(info.openapi_hidden, "boolean?", at + ".openapi_hidden");
@@ -57,7 +67,9 @@ function checkJsAppBundle(bundle) {
         checkType(info.interpreter_reuse.key, "string", at + ".interpreter_reuse.key");
       }
       if (!names.has(govWithSlash(info.js_module))) {
-        throw new Error(at + ".js_module " + JSON.stringify(info.js_module) + " is not a module of the bundle");
+        throw new Error(
+          at + ".js_module " + JSON.stringify(info.js_module) + " is not a module of the bundle",
+        );
       }
     }
   }
@@ -89,7 +101,10 @@ const appActions = [
         for (const [url, methods] of Object.entries(args.bundle.metadata.endpoints)) {
           for (const [method, info] of Object.entries(methods)) {
             const stored = Object.assign({}, info, { js_module: govWithSlash(info.js_module) });
-            endpoints.set(ccf.strToBuf(method.toUpperCase() + " " + url), ccf.jsonCompatibleToBuf(stored));
+            endpoints.set(
+              ccf.strToBuf(method.toUpperCase() + " " + url),
+              ccf.jsonCompatibleToBuf(stored),
+            );
           }
         }
         // Compiling now makes a syntax error fail the proposal instead of every later request.
@@ -100,15 +115,23 @@ const appActions = [
   [
     "remove_js_app",
     new Action(
-      function (args) { checkNone(args); },
-      function () { removeJsApp(); },
+      function (args) {
+        checkNone(args);
+      },
+      function () {
+        removeJsApp();
+      },
     ),
   ],
   [
     "refresh_js_app_bytecode_cache",
     new Action(
-      function (args) { checkNone(args); },
-      function () { ccf.refreshAppBytecodeCache(); },
+      function (args) {
+        checkNone(args);
+      },
+      function () {
+        ccf.refreshAppBytecodeCache();
+      },
     ),
   ],
   [
@@ -150,7 +173,10 @@ const appActions = [
         checkType(args.constitution, "string", "constitution");
       },
       function (args, proposalId) {
-        ccf.kv[GOV_CONSTITUTION].set(getSingletonKvKey(), ccf.jsonCompatibleToBuf(args.constitution));
+        ccf.kv[GOV_CONSTITUTION].set(
+          getSingletonKvKey(),
+          ccf.jsonCompatibleToBuf(args.constitution),
+        );
         // Votes cast under the old rules must not carry over to the new ones.
         const info = ccf.kv[GOV_PROPOSALS_INFO];
         info.forEach(function (value, key) {
@@ -164,4 +190,3 @@ const appActions = [
     ),
   ],
 ];
-`;

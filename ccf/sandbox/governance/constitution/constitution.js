@@ -1,0 +1,62 @@
+/**
+ * The end of the default constitution: the map of the actions defined before it (helpers.js and
+ * the *Actions.js files come first in the module), and `validate`, `resolve` and `apply`.
+ */
+const actions = new Map([...appActions, ...identityActions, ...jwtActions]);
+
+// ---- validate ----
+export function validate(input) {
+  let proposal;
+  try {
+    proposal = JSON.parse(input);
+  } catch (e) {
+    return { valid: false, description: "the proposal is not JSON: " + e.message };
+  }
+  if (typeof proposal !== "object" || proposal === null || !Array.isArray(proposal.actions)) {
+    return { valid: false, description: "a proposal must be an object with an array of actions" };
+  }
+  const errors = [];
+  proposal.actions.forEach(function (action, position) {
+    const name = action !== null && typeof action === "object" ? action.name : undefined;
+    const definition = typeof name === "string" ? actions.get(name) : undefined;
+    if (definition === undefined) {
+      errors.push(String(name) + ": no such action");
+      return;
+    }
+    try {
+      definition.validate(action.args);
+    } catch (e) {
+      errors.push(name + " at position " + position + " failed validation: " + String(e));
+    }
+  });
+  return { valid: errors.length === 0, description: errors.join(", ") };
+}
+
+// ---- resolve ----
+export function resolve(_proposal, _proposerId, votes, _proposalId) {
+  const active = new Set();
+  ccf.kv["public:ccf.gov.members.info"].forEach(function (value, key) {
+    if (ccf.bufToJsonCompatible(value).status === "Active") active.add(ccf.bufToStr(key));
+  });
+  let yes = 0;
+  let no = 0;
+  for (const v of votes) {
+    if (!active.has(v.member_id)) continue;
+    if (v.vote === true) yes++;
+    else no++;
+  }
+  const majority = Math.floor(active.size / 2) + 1;
+  if (yes >= majority) return "Accepted";
+  if (active.size - no < majority) return "Rejected";
+  return "Open";
+}
+
+// ---- apply ----
+export function apply(proposal, proposalId) {
+  const parsed = JSON.parse(proposal);
+  for (const action of parsed.actions) {
+    const definition = actions.get(action.name);
+    if (definition === undefined) throw new Error(action.name + ": no such action");
+    definition.apply(action.args, proposalId);
+  }
+}
