@@ -15,7 +15,9 @@ import { createHostObject, cryptoRandom } from "./hostBridge.ts";
 import { QUICKJS_STACK_CEILING } from "./interpreter.ts";
 import { governanceContextName, governanceMapPermission } from "./kvPermissions.ts";
 import { normalizeModuleName } from "./moduleNames.ts";
-import { PRELUDE_SOURCE } from "./prelude.ts";
+// The JavaScript that installs CCF's app environment, in a file of its own so that `deno lint` and
+// `deno check` see it.
+import PRELUDE_SOURCE from "./prelude.js" with { type: "text" };
 // The governance part of `ccf`, in a file of its own so that `deno lint` and `deno check` see it.
 import GOVERNANCE_PRELUDE from "./governancePrelude.js" with { type: "text" };
 import type { LogEntry, RequestScope } from "./types.ts";

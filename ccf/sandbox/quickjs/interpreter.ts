@@ -13,7 +13,9 @@ import type {
 } from "quickjs-emscripten";
 import { createHostObject } from "./hostBridge.ts";
 import { type ModuleTable, normalizeModuleName } from "./moduleNames.ts";
-import { PRELUDE_SOURCE } from "./prelude.ts";
+// The JavaScript that installs CCF's app environment, in a file of its own so that `deno lint` and
+// `deno check` see it.
+import PRELUDE_SOURCE from "./prelude.js" with { type: "text" };
 import type { LogEntry, RequestScope } from "./types.ts";
 import { errorText, type HostValue, importNamespace, intTagTest, toVm } from "./values.ts";
 
