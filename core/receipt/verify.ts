@@ -1,18 +1,20 @@
 /**
- * The fail-closed verifier of CCF receipts, shared by the CCF app, the sandbox and the client.
+ * The one fail-closed verifier of CCF receipts: the client and the tests use it, each with the
+ * crypto it has.
  *
  * A receipt is accepted only if its node certificate is endorsed by the service certificate,
  * its Merkle root is signed by that node's key, and its claims digest is SHA-256 of the claim the
- * caller expects. Certificate parsing and ECDSA run behind {@link ReceiptCrypto}, a synchronous
- * capability, because each runtime (QuickJS in CCF, Deno) has its own crypto; whatever it returns
- * or throws, the verifier answers with a value.
+ * caller expects. The decisions and their order are here, as a {@link ReceiptVerification}: a
+ * value that asks for one crypto check at a time and goes on with its outcome, so that a runner
+ * may answer synchronously ({@link verifyReceipt}, with a {@link ReceiptCrypto}, as QuickJS could)
+ * or asynchronously with native crypto and remembered endorsements (the client). Whatever crypto
+ * answers or throws, the verifier answers with a value.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { pipe } from "fp-ts/lib/function.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { equal } from "../bytes.ts";
 import { invalidReceipt, type KmsError, type ReceiptCheck } from "../errors.ts";
-import { decodeReceipt, leafOf, type Receipt, rootOf } from "./receipt.ts";
+import { decodeReceipt, leafOf, type Receipt, rootOf, rootPreimage } from "./receipt.ts";
 
 /**
  * Certificate and signature checks, synchronous so that CCF's QuickJS can implement them.
@@ -61,56 +63,47 @@ export interface VerifiedReceipt {
   readonly claimsDigest: Uint8Array;
 }
 
-const reasonOf = (e: unknown): string => {
-  try {
-    return e instanceof Error ? e.message.slice(0, 300) : "unknown failure";
-  } catch {
-    return "unknown failure";
+/** What one crypto check found: verified, not verified, or why it could not be checked. */
+export type CheckOutcome = boolean | { readonly error: string };
+
+/** A receipt's verification: finished, or waiting for the outcome of one crypto check. */
+export type ReceiptVerification =
+  | { readonly _tag: "Done"; readonly result: E.Either<KmsError, VerifiedReceipt> }
+  | {
+    readonly _tag: "CheckEndorsement";
+    /** Is this node certificate issued by `issuerPem` and signed by its key? */
+    readonly certPem: string;
+    readonly issuerPem: string;
+    readonly next: (outcome: CheckOutcome) => ReceiptVerification;
   }
-};
+  | {
+    readonly _tag: "CheckSignature";
+    /** Is `signature` (DER ECDSA) by this certificate's key over the digest `root`? */
+    readonly certPem: string;
+    readonly root: Uint8Array;
+    /** The bytes whose SHA-256 is `root`, for crypto that hashes itself. */
+    readonly rootPreimage: Uint8Array;
+    readonly signature: Uint8Array;
+    readonly next: (outcome: CheckOutcome) => ReceiptVerification;
+  };
 
-// Only a literal `true` passes: a capability written in plain JS might return anything.
-const attempt = (
-  check: ReceiptCheck,
-  run: () => unknown,
-  whenFalse: string,
-): E.Either<KmsError, void> => {
-  try {
-    return run() === true ? E.right(undefined) : E.left(invalidReceipt(check, whenFalse));
-  } catch (e) {
-    return E.left(invalidReceipt(check, `${whenFalse}: ${reasonOf(e)}`));
-  }
-};
+const done = (result: E.Either<KmsError, VerifiedReceipt>): ReceiptVerification => ({
+  _tag: "Done",
+  result,
+});
 
-const checkEndorsement = (
-  crypto: ReceiptCrypto,
-  receipt: Receipt,
-  serviceCertPem: string,
-) =>
-  attempt(
-    "endorsement",
-    () => crypto.verifyEndorsement(receipt.cert, serviceCertPem),
-    "the receipt's node certificate is not endorsed by the service certificate " +
-      "(check that the service certificate is this KMS's)",
-  );
-
-const checkSignature = (
-  crypto: ReceiptCrypto,
-  receipt: Receipt,
-  root: Uint8Array,
-) =>
-  attempt(
-    "signature",
-    () => crypto.verifyDigestSignature(receipt.cert, root, receipt.signature),
-    "the receipt's signature does not verify over its Merkle root " +
-      "(the receipt was altered or belongs to another transaction)",
-  );
+// Only a literal `true` passes: a capability written in plain JS might answer anything.
+const refusal = (outcome: CheckOutcome, check: ReceiptCheck, whenFalse: string) =>
+  outcome === true ? undefined : done(E.left(invalidReceipt(
+    check,
+    typeof outcome === "object" && outcome !== null ? `${whenFalse}: ${outcome.error}` : whenFalse,
+  )));
 
 const expectedDigest = (expected: ExpectedClaim): Uint8Array =>
   "claim" in expected ? sha256(expected.claim) : expected.claimsDigest;
 
 /** Checks that the receipt commits to the expected claim; returns its claims digest. */
-export const checkClaims = (
+const checkClaims = (
   receipt: Receipt,
   expected: ExpectedClaim,
 ): E.Either<KmsError, Uint8Array> => {
@@ -131,25 +124,80 @@ export const checkClaims = (
 };
 
 /**
- * Verifies a CCF receipt against the service certificate and the expected claim. Checks run in
- * the order of the chain of trust (format, endorsement, signature, claims_digest) and the first
- * failure is reported; nothing is thrown.
+ * The verification of `input`, checks in the order of the chain of trust: format, endorsement,
+ * signature, claims digest. The first failure is the result.
+ */
+export const receiptVerification = (input: VerifyReceiptInput): ReceiptVerification => {
+  const decoded = decodeReceipt(input.receipt);
+  if (E.isLeft(decoded)) return done(decoded);
+  const receipt = decoded.right;
+  const leaf = leafOf(receipt.leafComponents);
+  const root = rootOf(leaf, receipt.proof);
+  return {
+    _tag: "CheckEndorsement",
+    certPem: receipt.cert,
+    issuerPem: input.serviceCertPem,
+    next: (endorsed) =>
+      refusal(
+        endorsed,
+        "endorsement",
+        "the receipt's node certificate is not endorsed by the service certificate " +
+          "(check that the service certificate is this KMS's)",
+      ) ?? {
+        _tag: "CheckSignature",
+        certPem: receipt.cert,
+        root,
+        rootPreimage: rootPreimage(receipt.leafComponents, receipt.proof),
+        signature: receipt.signature,
+        next: (signed) =>
+          refusal(
+            signed,
+            "signature",
+            "the receipt's signature does not verify over its Merkle root " +
+              "(the receipt was altered or belongs to another transaction)",
+          ) ??
+            done(
+              E.map((claimsDigest: Uint8Array) => ({ receipt, leaf, root, claimsDigest }))(
+                checkClaims(receipt, input.expected),
+              ),
+            ),
+      },
+  };
+};
+
+const reasonOf = (e: unknown): string => {
+  try {
+    return e instanceof Error ? e.message.slice(0, 300) : "unknown failure";
+  } catch {
+    return "unknown failure";
+  }
+};
+
+/** The outcome of a synchronous check; a throw is a reason, never an exception. */
+export const outcomeOf = (check: () => unknown): CheckOutcome => {
+  try {
+    return check() === true;
+  } catch (e) {
+    return { error: reasonOf(e) };
+  }
+};
+
+/**
+ * Verifies a CCF receipt against the service certificate and the expected claim with synchronous
+ * crypto (see {@link receiptVerification}); nothing is thrown.
  */
 export const verifyReceipt = (
   crypto: ReceiptCrypto,
   input: VerifyReceiptInput,
-): E.Either<KmsError, VerifiedReceipt> =>
-  pipe(
-    decodeReceipt(input.receipt),
-    E.chainFirst((r) => checkEndorsement(crypto, r, input.serviceCertPem)),
-    E.map((receipt) => {
-      const leaf = leafOf(receipt.leafComponents);
-      return { receipt, leaf, root: rootOf(leaf, receipt.proof) };
-    }),
-    E.chainFirst(({ receipt, root }) => checkSignature(crypto, receipt, root)),
-    E.chain((v) =>
-      E.map((claimsDigest: Uint8Array) => ({ ...v, claimsDigest }))(
-        checkClaims(v.receipt, input.expected),
-      )
-    ),
-  );
+): E.Either<KmsError, VerifiedReceipt> => {
+  let v = receiptVerification(input);
+  while (v._tag !== "Done") {
+    const step = v;
+    v = step._tag === "CheckEndorsement"
+      ? step.next(outcomeOf(() => crypto.verifyEndorsement(step.certPem, step.issuerPem)))
+      : step.next(
+        outcomeOf(() => crypto.verifyDigestSignature(step.certPem, step.root, step.signature)),
+      );
+  }
+  return v.result;
+};
