@@ -3,7 +3,8 @@
  * signed by a member's key, with CCF's protected headers. Both the sandbox (which verifies) and the
  * operator CLI (which signs, also for a real CCF network) use this module; it runs on Deno only.
  */
-import { createHash, createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, sign, verify } from "node:crypto";
+import { certificateOf, publicKeyOf } from "./x509.ts";
 import { decode, encode } from "cborg";
 
 const govMessageTypes = ["proposal", "ballot", "withdrawal", "ack", "state_digest"] as const;
@@ -40,7 +41,7 @@ const hashByAlg = new Map(Object.values(algByCurve).map((a) => [a.alg, a.hash]))
 
 /** The id CCF gives a member or user: hex SHA-256 of the DER of its certificate. */
 export const certId = (certPem: string): string =>
-  createHash("sha256").update(new X509Certificate(certPem).raw).digest("hex");
+  createHash("sha256").update(new Uint8Array(certificateOf(certPem).rawData)).digest("hex");
 
 const sigStructure = (protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array =>
   encode(["Signature1", protectedBytes, new Uint8Array(0), payload]);
@@ -132,7 +133,7 @@ export const verifyGovMessage = (message: CoseSign1, certPem: string): boolean =
     return verify(
       hashByAlg.get(message.headers.alg)!,
       sigStructure(message.protectedBytes, message.payload),
-      { key: new X509Certificate(certPem).publicKey, dsaEncoding: "ieee-p1363" },
+      { key: publicKeyOf(certPem), dsaEncoding: "ieee-p1363" },
       message.signature,
     );
   } catch {

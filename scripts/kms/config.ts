@@ -6,7 +6,8 @@
  * Precedence: an option beats the environment, which beats the workspace's defaults; but an
  * explicit `--workspace` beats the environment's paths, since naming a workspace means its files.
  */
-import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import { publicKeyOf } from "../../ccf/gov/x509.ts";
 import { join, resolve as resolvePath } from "node:path";
 import { type ParsedArgs, stringOption } from "./args.ts";
 import { CliError, UsageError } from "./errors.ts";
@@ -176,7 +177,7 @@ export const readNamedFile = async (path: string, what: string): Promise<string>
 
 const sameKey = (keyPem: string, certPem: string): boolean => {
   const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
-  const fromCert = new X509Certificate(certPem).publicKey.export({ type: "spki", format: "der" });
+  const fromCert = publicKeyOf(certPem).export({ type: "spki", format: "der" });
   return fromKey.equals(fromCert);
 };
 

@@ -4,7 +4,8 @@
  * array per kid, one entry per issuer that published that kid).
  */
 import { Buffer } from "node:buffer";
-import { createPublicKey, X509Certificate } from "node:crypto";
+import { createPublicKey } from "node:crypto";
+import { publicKeyOf } from "../../gov/x509.ts";
 import { type JwtSigningKey, jwtSigningKeys } from "../govTables.ts";
 import type { KvTransaction } from "../kv.ts";
 import { fromUtf8, utf8 } from "./tables.ts";
@@ -37,7 +38,7 @@ function jwkPublicKeyDer(jwk: Jwk): Uint8Array {
         format: "jwk",
       });
     } else if (Array.isArray(jwk.x5c) && typeof jwk.x5c[0] === "string") {
-      key = new X509Certificate(Buffer.from(jwk.x5c[0], "base64")).publicKey;
+      key = publicKeyOf(Buffer.from(jwk.x5c[0], "base64"));
     } else {
       throw new Error("no n/e, x/y/crv or x5c");
     }

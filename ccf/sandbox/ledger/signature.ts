@@ -5,7 +5,7 @@
  * A signature is ECDSA P-384 over the 32-byte Merkle root used directly as the digest (CCF's
  * "prehashed" signature), DER-encoded; receipts carry it in base64.
  */
-import { X509Certificate } from "node:crypto";
+import { publicKeyOf } from "../../gov/x509.ts";
 import { p384 } from "@noble/curves/nist.js";
 import { base64, base64urlnopad } from "@scure/base";
 
@@ -106,7 +106,7 @@ const publicKeys = new Map<string, Uint8Array>();
 const nodePublicKey = (certPem: string): Uint8Array => {
   const cached = publicKeys.get(certPem);
   if (cached) return cached;
-  const jwk = new X509Certificate(certPem).publicKey.export({ format: "jwk" });
+  const jwk = publicKeyOf(certPem).export({ format: "jwk" });
   if (jwk.kty !== "EC" || jwk.crv !== "P-384" || !jwk.x || !jwk.y) {
     throw new Error("The node certificate's key is not an EC P-384 key");
   }

@@ -8,7 +8,7 @@
  * Policies read the committed KV (governance tables), not the request's transaction: JWT
  * signature checks are asynchronous and run before the transaction starts.
  */
-import { X509Certificate } from "node:crypto";
+import { certificateOf } from "../../gov/x509.ts";
 import type { HostValue } from "../quickjs/mod.ts";
 import { type MemberInfo, membersCerts, membersInfo, usersCerts, usersInfo } from "../govTables.ts";
 import { certificateId, certificatePem } from "./certificates.ts";
@@ -66,10 +66,10 @@ const checkValidity = (der: Uint8Array, id: string, now: number): string | undef
   let period = validityCache.get(id);
   if (period === undefined) {
     try {
-      const cert = new X509Certificate(der);
+      const cert = certificateOf(der);
       period = {
-        notBefore: Math.floor(Date.parse(cert.validFrom) / 1000),
-        notAfter: Math.floor(Date.parse(cert.validTo) / 1000),
+        notBefore: Math.floor(cert.notBefore.getTime() / 1000),
+        notAfter: Math.floor(cert.notAfter.getTime() / 1000),
       };
     } catch {
       period = null;

@@ -8,7 +8,8 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+// node:crypto converts key formats only; certificates are read and issued with @peculiar/x509.
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { base64 } from "@scure/base";
@@ -186,21 +187,25 @@ export function nodeIdOf(privateKeyPem: string): string {
 
 /** Validity of a certificate in milliseconds since the epoch. */
 export function validityOf(pem: string): { readonly notBefore: number; readonly notAfter: number } {
-  const cert = new X509Certificate(pem);
-  return { notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) };
+  const cert = new x509.X509Certificate(pem);
+  return { notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
 }
 
 /** Whether the certificate's public key is the one of `privateKeyPem`. */
 export function certificateMatchesKey(certPem: string, privateKeyPem: string): boolean {
-  const fromCert = new X509Certificate(certPem).publicKey.export({ type: "spki", format: "der" });
+  const fromCert = new Uint8Array(new x509.X509Certificate(certPem).publicKey.rawData);
   const fromKey = createPublicKey(privateKeyPem).export({ type: "spki", format: "der" });
   return Buffer.compare(fromCert, fromKey) === 0;
 }
 
 /** Whether `certPem` was signed by the key of `issuerPem`. */
-export function isEndorsedBy(certPem: string, issuerPem: string): boolean {
+export async function isEndorsedBy(certPem: string, issuerPem: string): Promise<boolean> {
   try {
-    return new X509Certificate(certPem).verify(new X509Certificate(issuerPem).publicKey);
+    const issuer = new x509.X509Certificate(issuerPem);
+    return await new x509.X509Certificate(certPem).verify({
+      publicKey: issuer.publicKey,
+      signatureOnly: true,
+    });
   } catch {
     return false;
   }

@@ -237,7 +237,7 @@ export async function prepareWorkspace(options: WorkspaceOptions): Promise<Works
   const renew = nodeCertPem === undefined ||
     !certificateMatchesKey(nodeCertPem, node.pair.privateKeyPem) ||
     validityOf(nodeCertPem).notAfter - now < NODE_CERT_RENEW_MS ||
-    !isEndorsedBy(nodeCertPem, serviceCertPem);
+    !await isEndorsedBy(nodeCertPem, serviceCertPem);
   if (renew) {
     const wasThere = nodeCertPem !== undefined;
     nodeCertPem = (await createNodeCertificate(
