@@ -6,6 +6,8 @@
  */
 import { p384 } from "@noble/curves/nist.js";
 import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import * as TE from "fp-ts/lib/TaskEither.js";
 import * as t from "io-ts";
 import { equal, fromHex } from "../../core/bytes.ts";
 import { decodeWith } from "../../core/codec.ts";
@@ -65,15 +67,22 @@ export interface ReleaseKeyRequest {
 
 /** A KMS client bound to one service. */
 export interface KmsClient {
-  /** Every releasable key whose receipt verifies, newest last; fails if any receipt does not. */
+  /**
+   * The keys to encrypt to, as `/listpubkeys` advertises them, newest last; fails if any receipt
+   * does not verify.
+   */
   listKeys(): Promise<Either<KmsError, PublishedKeyConfig[]>>;
-  /** Releases, unwraps and checks a private key. */
+  /**
+   * Releases, unwraps and checks a private key: it must be the key `/pubkey` serves for its id,
+   * whose receipt verifies (a key in its grace period is no longer listed, but still served).
+   */
   releaseKey(request: ReleaseKeyRequest): Promise<Either<KmsError, ReleasedKey>>;
   /** Closes the HTTP client. */
   close(): void;
 }
 
 const ListedKey = t.type({ publicKey: t.string, receipt: t.string });
+type ListedKey = t.TypeOf<typeof ListedKey>;
 const ReleaseBody = t.type({ kid: t.number, key: t.string, receipt: t.string });
 const ErrorBody = t.type({ error: t.type({ code: t.string, message: t.string }) });
 
@@ -125,112 +134,137 @@ export const createKmsClient = (options: KmsClientOptions): KmsClient => {
   const maxWait = options.maxRetryAfterSeconds ?? 5;
   const base = options.url.replace(/\/+$/, "");
 
-  /** Sends a request, retrying while the KMS answers 202; returns the JSON body of a 200. */
-  const call = async (
-    path: string,
-    init: RequestInit = {},
-  ): Promise<E.Either<KmsError, unknown>> => {
-    for (let attempt = 0;; attempt++) {
-      const response = await fetch(`${base}${path}`, { ...init, client: http });
-      if (response.status === 200) {
-        return await response.json().then(
-          (body: unknown) => E.right(body),
-          () => E.left(internal(`the KMS answered ${path} with a body that is not JSON`)),
-        );
+  /** Sends a request, retrying while the KMS answers 202; gives the JSON body of a 200. */
+  const call =
+    (path: string, init: RequestInit = {}): TE.TaskEither<KmsError, unknown> => async () => {
+      for (let attempt = 0;; attempt++) {
+        const response = await fetch(`${base}${path}`, { ...init, client: http });
+        if (response.status === 200) {
+          return await response.json().then(
+            (body: unknown) => E.right(body),
+            () => E.left(internal(`the KMS answered ${path} with a body that is not JSON`)),
+          );
+        }
+        if (response.status !== 202) return E.left(await errorFrom(response));
+        await response.body?.cancel();
+        if (attempt >= maxRetries) {
+          return E.left(
+            receiptNotReady(`the KMS still has no receipt after ${maxRetries} retries`),
+          );
+        }
+        const after = Number(response.headers.get("retry-after") ?? "1");
+        await sleep(1000 * Math.min(Number.isFinite(after) && after >= 0 ? after : 1, maxWait));
       }
-      if (response.status !== 202) return E.left(await errorFrom(response));
-      await response.body?.cancel();
-      if (attempt >= maxRetries) {
-        return E.left(receiptNotReady(`the KMS still has no receipt after ${maxRetries} retries`));
-      }
-      const after = Number(response.headers.get("retry-after") ?? "1");
-      await sleep(1000 * Math.min(Number.isFinite(after) && after >= 0 ? after : 1, maxWait));
-    }
-  };
+    };
 
-  const verifyListed = async (
-    listed: t.TypeOf<typeof ListedKey>,
-  ): Promise<E.Either<KmsError, PublishedKeyConfig>> => {
+  const verify = (receipt: string, claim: string): TE.TaskEither<KmsError, VerifiedReceipt> => () =>
+    receipts.verify(receipt, claim);
+
+  /** A listed key, once its KeyConfig decodes and its receipt verifies. */
+  const verifyListed = (listed: ListedKey): TE.TaskEither<KmsError, PublishedKeyConfig> => {
     const cached = verified.get(listed.publicKey + listed.receipt);
-    if (cached) return E.right(cached);
-    const config = E.flatMap(decodeKeyConfig)(fromHex(listed.publicKey, "publicKey"));
-    if (E.isLeft(config)) return config;
-    const receipt = await receipts.verify(listed.receipt, listed.publicKey);
-    if (E.isLeft(receipt)) return receipt;
-    return E.right({
-      keyId: config.right.keyId,
-      config: config.right,
-      publicKey: listed.publicKey,
-      receipt: receipt.right,
-    });
+    return cached ? TE.right(cached) : pipe(
+      TE.fromEither(E.flatMap(decodeKeyConfig)(fromHex(listed.publicKey, "publicKey"))),
+      TE.flatMap((config) =>
+        pipe(
+          verify(listed.receipt, listed.publicKey),
+          TE.map((receipt) => ({
+            keyId: config.keyId,
+            config,
+            publicKey: listed.publicKey,
+            receipt,
+          })),
+        )
+      ),
+    );
   };
 
-  const listKeys = async (): Promise<E.Either<KmsError, PublishedKeyConfig[]>> => {
-    const body = await call("/listpubkeys");
-    if (E.isLeft(body)) return body;
-    const listed = decodeWith(t.array(ListedKey), "the /listpubkeys answer")(body.right);
-    if (E.isLeft(listed)) return listed;
-    const entries: PublishedKeyConfig[] = [];
-    const listing = new Map<string, PublishedKeyConfig>();
-    for (const item of listed.right) {
-      const entry = await verifyListed(item);
-      if (E.isLeft(entry)) return entry;
-      entries.push(entry.right);
-      listing.set(item.publicKey + item.receipt, entry.right);
-    }
-    verified = listing;
-    return entries.length > 0 ? E.right(entries) : E.left(internal("the KMS listed no keys"));
-  };
+  const listKeys: TE.TaskEither<KmsError, PublishedKeyConfig[]> = pipe(
+    call("/listpubkeys"),
+    TE.flatMapEither(decodeWith(t.array(ListedKey), "the /listpubkeys answer")),
+    TE.flatMap(
+      TE.traverseSeqArray((item) =>
+        pipe(verifyListed(item), TE.map((entry) => [item.publicKey + item.receipt, entry] as const))
+      ),
+    ),
+    TE.tap((pairs) =>
+      TE.fromIO(() => {
+        verified = new Map(pairs);
+      })
+    ),
+    TE.map((pairs) => pairs.map(([, entry]) => entry)),
+    TE.filterOrElse(
+      (entries) => entries.length > 0,
+      () => internal("the KMS listed no keys"),
+    ),
+  );
 
-  const checkReleased = async (
+  /** Key `kid` as `/pubkey` serves it (any releasable key, listed or not), verified. */
+  const publishedKey = (kid: number): TE.TaskEither<KmsError, PublishedKeyConfig> =>
+    pipe(
+      call(`/app/pubkey?kid=${kid}`),
+      TE.flatMapEither(decodeWith(ListedKey, "the /pubkey answer")),
+      TE.flatMap(verifyListed),
+    );
+
+  /** The private key, unwrapped; it must be the published key `published`. */
+  const unwrapped = (
+    published: PublishedKeyConfig,
+    wrapped: string,
+    request: ReleaseKeyRequest,
+  ): TE.TaskEither<KmsError, P384PrivateKey> =>
+    pipe(
+      TE.tryCatch(
+        () => request.unwrap(wrapped),
+        (e) => invalidInput(`the released key does not unwrap: ${(e as Error).message}`),
+      ),
+      TE.flatMapEither(decodePrivateKeyCbor),
+      TE.filterOrElse(
+        (key) => key.kid === published.keyId && equal(publicPoint(key), published.config.publicKey),
+        () =>
+          invalidReceipt(
+            "claims_digest",
+            `the released key ${published.keyId} does not match its published KeyConfig`,
+          ),
+      ),
+    );
+
+  const checkReleased = (
     body: t.TypeOf<typeof ReleaseBody>,
     request: ReleaseKeyRequest,
-  ): Promise<E.Either<KmsError, ReleasedKey>> => {
-    if (request.kid !== undefined && body.kid !== request.kid) {
-      return E.left(internal(`the KMS released key ${body.kid}, not the requested ${request.kid}`));
-    }
-    const keys = await listKeys();
-    if (E.isLeft(keys)) return keys;
-    const published = keys.right.find((k) => k.keyId === body.kid);
-    if (!published) return E.left(internal(`key ${body.kid} is not among the published keys`));
-    const receipt = await receipts.verify(body.receipt, published.publicKey);
-    if (E.isLeft(receipt)) return receipt;
-    let plaintext: Uint8Array;
-    try {
-      plaintext = await request.unwrap(body.key);
-    } catch (e) {
-      return E.left(invalidInput(`the released key does not unwrap: ${(e as Error).message}`));
-    }
-    const privateKey = decodePrivateKeyCbor(plaintext);
-    if (E.isLeft(privateKey)) return privateKey;
-    if (
-      privateKey.right.kid !== body.kid ||
-      !equal(publicPoint(privateKey.right), published.config.publicKey)
-    ) {
-      return E.left(
-        invalidReceipt(
-          "claims_digest",
-          `the released key ${body.kid} does not match its published KeyConfig`,
-        ),
-      );
-    }
-    return E.right({ ...published, receipt: receipt.right, privateKey: privateKey.right });
-  };
+  ): TE.TaskEither<KmsError, ReleasedKey> =>
+    pipe(
+      request.kid === undefined || body.kid === request.kid
+        ? publishedKey(body.kid)
+        : TE.left(internal(`the KMS released key ${body.kid}, not the requested ${request.kid}`)),
+      TE.flatMap((published) =>
+        pipe(
+          verify(body.receipt, published.publicKey),
+          TE.flatMap((receipt) =>
+            pipe(
+              unwrapped(published, body.key, request),
+              TE.map((privateKey) => ({ ...published, receipt, privateKey })),
+            )
+          ),
+        )
+      ),
+    );
 
   return {
     listKeys,
-    async releaseKey(request) {
-      const query = request.kid === undefined ? "" : `?kid=${request.kid}`;
-      const body = await call(`/app/key${query}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${request.token}` },
-      });
-      if (E.isLeft(body)) return body;
-      // Not decodeWith: its messages quote values, and this one carries the wrapped key.
-      return ReleaseBody.is(body.right) ? await checkReleased(body.right, request) : E.left(
-        internal("the /app/key answer is not {kid: number, key: string, receipt: string}"),
-      );
-    },
+    releaseKey: (request) =>
+      pipe(
+        call(`/app/key${request.kid === undefined ? "" : `?kid=${request.kid}`}`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${request.token}` },
+        }),
+        // Not decodeWith: its messages quote values, and this one carries the wrapped key.
+        TE.filterOrElse(
+          ReleaseBody.is,
+          () => internal("the /app/key answer is not {kid: number, key: string, receipt: string}"),
+        ),
+        TE.flatMap((body) => checkReleased(body, request)),
+      )(),
     close: () => http.close(),
   };
 };

@@ -214,6 +214,36 @@ Deno.test("e2e: rotation, grace and expiry on a sandbox with a rotation policy o
       },
     );
 
+    await t.step(
+      "a key in its grace period is not listed, yet a gateway gets it by id",
+      async () => {
+        await setRotation(kms, 2, 60);
+        const older = await refresh(kms);
+        await sleep(older.notAfter * 1000 - Date.now() + 50);
+        const newer = await refresh(kms);
+        const listed = await poll(
+          "only the active key listed",
+          () => kms.call("GET", "/app/listpubkeys"),
+          (r) => r.status === 200,
+        );
+        assert.deepEqual(listed.body.map((e: { publicKey: string }) => e.publicKey), [
+          newer.publicKey,
+        ]);
+        const client = kms.client();
+        try {
+          const released = await client.releaseKey({
+            kid: older.keyId,
+            token: await kms.token(),
+            unwrap: kms.tpm.unwrap,
+          });
+          if (E.isLeft(released)) assert.fail(released.left.message);
+          assert.equal(released.right.publicKey, older.publicKey);
+        } finally {
+          client.close();
+        }
+      },
+    );
+
     await t.step("the rotation policy can be lengthened again: new keys follow it", async () => {
       await setRotation(kms, 3600, 600);
       const key = await refresh(kms);

@@ -92,6 +92,13 @@ const startFakeKms = async (idpUrl: string, issuer: string): Promise<FakeKms> =>
         kms.keys.map((k) => ({ publicKey: k.publicKey, receipt: receiptOf(k) })),
       );
     }
+    if (request.method === "GET" && pathname === "/app/pubkey") {
+      const kid = Number(new URL(request.url).searchParams.get("kid"));
+      const key = kms.keys.find((k) => k.keyId === kid);
+      return key
+        ? Response.json({ id: kid, publicKey: key.publicKey, receipt: receiptOf(key) })
+        : fail(404, "KeyNotFound", `no key with id ${kid}`);
+    }
     if (request.method === "POST" && pathname === "/app/key") return await release(request);
     return fail(404, "NotFound", pathname);
   });

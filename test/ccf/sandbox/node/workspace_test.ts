@@ -54,7 +54,7 @@ Deno.test("workspace: the node certificate is a TLS server certificate endorsed 
     assert.equal(node.ca, false);
     assert.equal(node.issuer, service.subject);
     assert.ok(node.verify(service.publicKey));
-    assert.ok(isEndorsedBy(w.nodeCertPem, w.serviceCertPem));
+    assert.ok(await isEndorsedBy(w.nodeCertPem, w.serviceCertPem));
     assert.equal(denoReceiptCrypto.verifyEndorsement(w.nodeCertPem, w.serviceCertPem), true);
     assert.equal(node.subjectAltName, "IP Address:127.0.0.1, DNS:localhost");
     assert.ok(node.checkIP("127.0.0.1") && node.checkHost("localhost"));
@@ -88,7 +88,7 @@ Deno.test("workspace: a restart reuses every identity; an expiring node certific
     assert.deepEqual(renewed.changes, [`renewed ${first.paths.nodeCert}`]);
     assert.notEqual(renewed.nodeCertPem, first.nodeCertPem);
     assert.equal(renewed.nodeId, first.nodeId);
-    assert.ok(isEndorsedBy(renewed.nodeCertPem, first.serviceCertPem));
+    assert.ok(await isEndorsedBy(renewed.nodeCertPem, first.serviceCertPem));
     assert.equal(renewed.members[0].id, first.members[0].id);
 
     await Deno.remove(first.paths.serviceKey);
