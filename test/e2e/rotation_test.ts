@@ -229,18 +229,13 @@ Deno.test("e2e: rotation, grace and expiry on a sandbox with a rotation policy o
         assert.deepEqual(listed.body.map((e: { publicKey: string }) => e.publicKey), [
           newer.publicKey,
         ]);
-        const client = kms.client();
-        try {
-          const released = await client.releaseKey({
-            kid: older.keyId,
-            token: await kms.token(),
-            unwrap: kms.tpm.unwrap,
-          });
-          if (E.isLeft(released)) assert.fail(released.left.message);
-          assert.equal(released.right.publicKey, older.publicKey);
-        } finally {
-          client.close();
-        }
+        const released = await kms.client().releaseKey({
+          kid: older.keyId,
+          token: await kms.token(),
+          unwrap: kms.tpm.unwrap,
+        });
+        if (E.isLeft(released)) assert.fail(released.left.message);
+        assert.equal(released.right.publicKey, older.publicKey);
       },
     );
 
