@@ -9,7 +9,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { createKmsClient } from "../client/kms/client.ts";
 import { DEFAULT_PATH } from "../client/gateway/gateway.ts";
 import { postRequest, sendOhttpRequest } from "../client/gateway/sendRequest.ts";
-import { describeFailure } from "../client/gateway/answers.ts";
+import { describeFailure } from "../client/gateway/describeFailure.ts";
 import {
   DEFAULT_KMS_URL,
   DEFAULT_WORKSPACE,

@@ -15,11 +15,11 @@ import { decodeRequest } from "../ohttp/bhttp.ts";
 import { decapsulateRequest, type GatewayContext } from "../ohttp/encapsulation.ts";
 import {
   CHUNKED_RESPONSE_TYPE,
-  describeFailure,
   errorAnswer,
   keyFailureAnswer,
   REQUEST_ID_HEADER,
 } from "./answers.ts";
+import { describeFailure } from "./describeFailure.ts";
 import { ENGINE_TARGET_HEADER, outerHeaders, targetRequest, targetUrl } from "./forward.ts";
 import { createKeyCache } from "./keyCache.ts";
 import { type GatewayKey, kmsKeySource } from "./keySource.ts";

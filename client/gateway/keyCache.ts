@@ -6,7 +6,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { internal, type KmsError } from "../../core/errors.ts";
-import { describeFailure } from "./answers.ts";
+import { describeFailure } from "./describeFailure.ts";
 
 /** How long a released key is used before it is fetched again: the real server's 24 h. */
 export const DEFAULT_KEY_TTL_MS = 24 * 60 * 60 * 1000;

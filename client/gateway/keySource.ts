@@ -8,7 +8,7 @@ import { internal, type KmsError } from "../../core/errors.ts";
 import type { KeyConfig } from "../../core/ohttp/keyConfig.ts";
 import type { KmsClient, ReleaseKeyRequest } from "../kms/client.ts";
 import { importPrivateKey } from "../ohttp/suite.ts";
-import { describeFailure } from "./answers.ts";
+import { describeFailure } from "./describeFailure.ts";
 
 /** A key the gateway decapsulates with: its published config and the imported pair. */
 export interface GatewayKey {

@@ -8,7 +8,8 @@ import { internal, type KmsError } from "../../core/errors.ts";
 import type { KeyConfig } from "../../core/ohttp/keyConfig.ts";
 import { type BhttpRequest, encodeRequest } from "../ohttp/bhttp.ts";
 import { type ClientContext, encapsulateRequest } from "../ohttp/encapsulation.ts";
-import { CHUNKED_REQUEST_TYPE, CHUNKED_RESPONSE_TYPE, describeFailure } from "./answers.ts";
+import { CHUNKED_REQUEST_TYPE, CHUNKED_RESPONSE_TYPE } from "./answers.ts";
+import { describeFailure } from "./describeFailure.ts";
 
 /** What {@link sendOhttpRequest} sends, and where. */
 export interface OhttpExchange {
