@@ -12,8 +12,8 @@ import {
   isJsonObject,
   type JsonObject,
   own,
+  type Parsed,
   problem,
-  type Validation,
 } from "./validation.ts";
 
 /** The JSON type of a claim value as a policy tests it. */
@@ -112,15 +112,11 @@ export type TokenClaims = JsonObject;
  */
 export const maxTokenClaims = 256;
 
-const isTokenClaims = (u: unknown): u is TokenClaims =>
-  isJsonObject(u) && Object.keys(u).length <= maxTokenClaims;
-
 /** Codec of token claims: a JSON object of at most {@link maxTokenClaims} top-level claims. */
 export const TokenClaimsCodec = codecFrom<TokenClaims>(
   "TokenClaims",
-  isTokenClaims,
-  (u): Validation<TokenClaims> =>
-    isTokenClaims(u) ? E.right(u) : problem(
+  (u): Parsed<TokenClaims> =>
+    isJsonObject(u) && Object.keys(u).length <= maxTokenClaims ? E.right(u) : problem(
       isJsonObject(u)
         ? `the token carries more than ${maxTokenClaims} claims`
         : "the token payload must be a JSON object of claims",

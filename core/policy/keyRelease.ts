@@ -13,8 +13,6 @@ import { claimAt, claimType, type TokenClaims } from "./claims.ts";
 import {
   type AllowedValue,
   type ClaimRules,
-  isClaimRules,
-  isThresholds,
   parseClaimRules,
   parseThresholds,
   type Thresholds,
@@ -23,10 +21,10 @@ import {
   allOf,
   codecFrom,
   isJsonObject,
+  type Parsed,
   problem,
   render,
   unknownFields,
-  type Validation,
 } from "./validation.ts";
 
 /** A key release policy in normalised form; every map is present, possibly empty. */
@@ -51,19 +49,11 @@ export const emptyStoredPolicy: StoredKeyReleasePolicy = {
   policy: { claims: {}, gte: {}, gt: {} },
 };
 
-const isPolicy = (u: unknown): u is KeyReleasePolicy =>
-  isJsonObject(u) && Object.keys(u).length === 3 &&
-  isClaimRules(u.claims, false) && isThresholds(u.gte) && isThresholds(u.gt);
-
 const isVersion = (u: unknown): u is number =>
   typeof u === "number" && Number.isInteger(u) && u >= 0 &&
   u <= maxPolicyVersion;
 
-const isStored = (u: unknown): u is StoredKeyReleasePolicy =>
-  isJsonObject(u) && Object.keys(u).length === 2 && isVersion(u.version) &&
-  isPolicy(u.policy);
-
-const parsePolicy = (u: unknown): Validation<KeyReleasePolicy> => {
+const parsePolicy = (u: unknown): Parsed<KeyReleasePolicy> => {
   if (!isJsonObject(u)) return problem("policy must be an object");
   const claims = parseClaimRules(u.claims, false);
   const gte = parseThresholds("gte", u.gte);
@@ -80,7 +70,7 @@ const parsePolicy = (u: unknown): Validation<KeyReleasePolicy> => {
   }));
 };
 
-const parseStored = (u: unknown): Validation<StoredKeyReleasePolicy> => {
+const parseStored = (u: unknown): Parsed<StoredKeyReleasePolicy> => {
   if (!isJsonObject(u)) return problem("stored policy must be an object");
   const policy = parsePolicy(u.policy);
   return allOf([
@@ -102,7 +92,6 @@ const parseStored = (u: unknown): Validation<StoredKeyReleasePolicy> => {
  */
 export const StoredKeyReleasePolicyCodec = codecFrom<StoredKeyReleasePolicy>(
   "StoredKeyReleasePolicy",
-  isStored,
   parseStored,
 );
 

@@ -23,8 +23,6 @@ import {
   type ClaimRules,
   distinct,
   hasValue,
-  isClaimRules,
-  isThresholds,
   limits,
   parseClaimRules,
   parseThresholds,
@@ -35,11 +33,11 @@ import {
   codecFrom,
   isJsonObject,
   own,
+  type Parsed,
   parseEntries,
   problem,
   render,
   unknownFields,
-  type Validation,
 } from "./validation.ts";
 
 /** What a change does to the rules it lists. */
@@ -63,13 +61,7 @@ const isChangeType = (u: unknown): u is ChangeType => u === "add" || u === "remo
 const listsRules = (...maps: readonly object[]): boolean =>
   maps.some((m) => Object.keys(m).length > 0);
 
-const isChange = (u: unknown): u is KeyReleaseChange =>
-  isJsonObject(u) && Object.keys(u).length === fields.length &&
-  isChangeType(u.type) && isClaimRules(u.claims, u.type === "remove") &&
-  isThresholds(u.gte) && isThresholds(u.gt) &&
-  listsRules(u.claims as object, u.gte as object, u.gt as object);
-
-const parseChange = (u: unknown): Validation<KeyReleaseChange> => {
+const parseChange = (u: unknown): Parsed<KeyReleaseChange> => {
   if (!isJsonObject(u)) {
     return problem(
       'the change must be an object {type: "add" | "remove", claims, gte?, gt?}',
@@ -112,7 +104,6 @@ const parseChange = (u: unknown): Validation<KeyReleaseChange> => {
  */
 export const KeyReleaseChangeCodec = codecFrom<KeyReleaseChange>(
   "KeyReleaseChange",
-  isChange,
   parseChange,
 );
 
@@ -124,7 +115,7 @@ export const decodeKeyReleaseChange: (
   "key release policy change",
 );
 
-const withinLimits = (policy: KeyReleasePolicy): Validation<null> =>
+const withinLimits = (policy: KeyReleasePolicy): Parsed<null> =>
   allOf([
     ...(["claims", "gte", "gt"] as const).map((field) =>
       Object.keys(policy[field]).length <= limits.claims ? E.right(null) : problem(
@@ -141,7 +132,7 @@ const withinLimits = (policy: KeyReleasePolicy): Validation<null> =>
 const add = (
   policy: KeyReleasePolicy,
   change: KeyReleaseChange,
-): Validation<KeyReleasePolicy> => {
+): Parsed<KeyReleasePolicy> => {
   const merged: KeyReleasePolicy = {
     claims: {
       ...policy.claims,
@@ -163,7 +154,7 @@ const removeValues = (
   name: string,
   current: readonly AllowedValue[] | undefined,
   removed: readonly AllowedValue[],
-): Validation<readonly AllowedValue[] | undefined> => {
+): Parsed<readonly AllowedValue[] | undefined> => {
   if (current === undefined) {
     return problem(`claims.${name}: the policy has no rule for this claim`);
   }
@@ -187,7 +178,7 @@ const removeThreshold = (
   name: string,
   current: number | undefined,
   removed: number,
-): Validation<null> =>
+): Parsed<null> =>
   current === removed ? E.right(null) : problem(
     current === undefined
       ? `${field}.${name}: the policy has no ${field} rule for this claim`
@@ -198,7 +189,7 @@ const dropThresholds = (
   field: "gte" | "gt",
   rules: Thresholds,
   removed: Thresholds,
-): Validation<Thresholds> =>
+): Parsed<Thresholds> =>
   E.map(() =>
     Object.fromEntries(
       Object.entries(rules).filter(([name]) => own(removed, name) === undefined),
@@ -213,7 +204,7 @@ const dropThresholds = (
 const remove = (
   policy: KeyReleasePolicy,
   change: KeyReleaseChange,
-): Validation<KeyReleasePolicy> => {
+): Parsed<KeyReleasePolicy> => {
   const claims = parseEntries(
     Object.entries(change.claims),
     (name, values) => removeValues(name, own(policy.claims, name), values),

@@ -10,14 +10,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { type ClaimType, claimType } from "./claims.ts";
-import {
-  isJsonObject,
-  type JsonObject,
-  parseEntries,
-  problem,
-  render,
-  type Validation,
-} from "./validation.ts";
+import { isJsonObject, type Parsed, parseEntries, problem, render } from "./validation.ts";
 
 /**
  * One allowed value of a claim. Scalar claims take scalars of their own type. For an array claim
@@ -78,7 +71,7 @@ const isAllowedValue = (type: ClaimType, u: unknown): boolean => {
 const numeral = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /** A number, or a numeral string (seed form) read as one. */
-const parseNumber = (field: string, u: unknown): Validation<number> => {
+const parseNumber = (field: string, u: unknown): Parsed<number> => {
   if (isFiniteNumber(u)) return E.right(u);
   const n = typeof u === "string" && u.length <= limits.stringLength &&
       numeral.test(u)
@@ -87,7 +80,7 @@ const parseNumber = (field: string, u: unknown): Validation<number> => {
   return Number.isFinite(n) ? E.right(n) : problem(`${field} must be a number, got ${render(u)}`);
 };
 
-const parseSet = (field: string, u: unknown): Validation<readonly number[]> =>
+const parseSet = (field: string, u: unknown): Parsed<readonly number[]> =>
   Array.isArray(u) && u.length <= limits.values && u.every(isFiniteNumber)
     ? E.right([...new Set(u)].sort((a, b) => a - b))
     : problem(
@@ -100,7 +93,7 @@ const parseValue = (
   field: string,
   type: ClaimType,
   u: unknown,
-): Validation<AllowedValue> => {
+): Parsed<AllowedValue> => {
   if (type === "number") return parseNumber(field, u);
   if (type === "number[]") return parseSet(field, u);
   return isAllowedValue(type, u) ? E.right(u as AllowedValue) : problem(
@@ -111,7 +104,7 @@ const parseValue = (
 };
 
 /** The type of a claim named in a rule map, or a problem naming it. */
-const parseName = (field: string, name: string): Validation<ClaimType> => {
+const parseName = (field: string, name: string): Parsed<ClaimType> => {
   const type = claimType(name);
   return type !== undefined ? E.right(type) : problem(
     `${field}: unknown claim ${
@@ -124,7 +117,7 @@ const parseName = (field: string, name: string): Validation<ClaimType> => {
 const mapEntries = (
   field: string,
   u: unknown,
-): Validation<readonly (readonly [string, unknown])[]> => {
+): Parsed<readonly (readonly [string, unknown])[]> => {
   if (u === undefined) return E.right([]);
   if (!isJsonObject(u)) {
     return problem(`${field} must be an object keyed by claim name`);
@@ -145,7 +138,7 @@ const parseValues = (
   name: string,
   type: ClaimType,
   u: unknown,
-): Validation<readonly AllowedValue[]> => {
+): Parsed<readonly AllowedValue[]> => {
   const field = `claims.${name}`;
   if (type === "number[]" && !(Array.isArray(u) && u.every(Array.isArray))) {
     return problem(
@@ -172,7 +165,7 @@ const parseValues = (
 export const parseClaimRules = (
   u: unknown,
   allowEmpty: boolean,
-): Validation<ClaimRules> =>
+): Parsed<ClaimRules> =>
   pipe(
     mapEntries("claims", u),
     E.chain((entries) =>
@@ -196,7 +189,7 @@ export const parseClaimRules = (
 export const parseThresholds = (
   field: "gte" | "gt",
   u: unknown,
-): Validation<Thresholds> =>
+): Parsed<Thresholds> =>
   pipe(
     mapEntries(field, u),
     E.chain((entries) =>
@@ -217,24 +210,3 @@ export const parseThresholds = (
         ))
     ),
   );
-
-const isRuleMap = (u: unknown): u is JsonObject =>
-  isJsonObject(u) && Object.keys(u).length <= limits.claims;
-
-/** True when `u` is a normalised `claims` map; empty lists only when `allowEmpty`. */
-export const isClaimRules = (
-  u: unknown,
-  allowEmpty: boolean,
-): u is ClaimRules =>
-  isRuleMap(u) && Object.entries(u).every(([name, values]) => {
-    const type = claimType(name);
-    return type !== undefined && Array.isArray(values) &&
-      (allowEmpty || values.length > 0) && values.length <= limits.values &&
-      values.every((v) => isAllowedValue(type, v)) &&
-      distinct(values).length === values.length;
-  });
-
-/** True when `u` is a normalised `gte` or `gt` map. */
-export const isThresholds = (u: unknown): u is Thresholds =>
-  isRuleMap(u) &&
-  Object.entries(u).every(([name, v]) => claimType(name) === "number" && isFiniteNumber(v));

@@ -8,14 +8,14 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 
-/** A parse result: the typed value, or every problem found. */
-export type Validation<A> = E.Either<readonly string[], A>;
+/** A parse result: the typed value, or every problem found (io-ts's `Validation` is another thing). */
+export type Parsed<A> = E.Either<readonly string[], A>;
 
 /** A JSON object as decoded from untyped input. */
 export type JsonObject = Readonly<Record<string, unknown>>;
 
 /** A failed parse with one message. */
-export const problem = (message: string): Validation<never> => E.left([message]);
+export const problem = (message: string): Parsed<never> => E.left([message]);
 
 /** True for a non-null, non-array object. */
 export const isJsonObject = (u: unknown): u is JsonObject =>
@@ -42,7 +42,7 @@ export const unknownFields = (
   o: JsonObject,
   known: readonly string[],
   where: string,
-): Validation<null> => {
+): Parsed<null> => {
   const extra = Object.keys(o).filter((k) => !known.includes(k));
   return extra.length === 0 ? E.right(null) : problem(
     `${where}: unknown field(s) ${extra.join(", ")} (expected ${known.join(", ")})`,
@@ -55,8 +55,8 @@ export const unknownFields = (
  */
 export const parseEntries = <A, B>(
   entries: readonly (readonly [string, A])[],
-  parse: (key: string, value: A) => Validation<B>,
-): Validation<Readonly<Record<string, B>>> => {
+  parse: (key: string, value: A) => Parsed<B>,
+): Parsed<Readonly<Record<string, B>>> => {
   const results = entries.map(([k, v]) => [k, parse(k, v)] as const);
   const problems = results.flatMap(([, r]) => E.isLeft(r) ? r.left : []);
   return problems.length > 0 ? E.left(problems) : E.right(
@@ -71,25 +71,41 @@ export const parseEntries = <A, B>(
  * checks that run side by side.
  */
 export const allOf = <A>(
-  checks: readonly Validation<unknown>[],
+  checks: readonly Parsed<unknown>[],
   value: () => A,
-): Validation<A> => {
+): Parsed<A> => {
   const problems = checks.flatMap((c) => E.isLeft(c) ? c.left : []);
   return problems.length > 0 ? E.left(problems) : E.right(value());
 };
 
+/** Whether two values decoded from JSON are the same JSON (object key order aside). */
+export const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  const other = b as Record<string, unknown>;
+  return keys.length === Object.keys(b).length &&
+    keys.every((k) =>
+      Object.hasOwn(other, k) && sameJson((a as Record<string, unknown>)[k], other[k])
+    );
+};
+
 /**
- * An io-ts codec from a parser that normalises input. Its values are JSON already, so encoding is
- * the identity; `is` accepts only the normalised form.
+ * An io-ts codec from a parser that normalises input: the parser is the one statement of the
+ * schema. Its values are JSON already, so encoding is the identity; `is` accepts exactly the
+ * normalised form, i.e. what parses to itself.
  */
 export const codecFrom = <A>(
   name: string,
-  is: (u: unknown) => u is A,
-  parse: (u: unknown) => Validation<A>,
+  parse: (u: unknown) => Parsed<A>,
 ): t.Type<A, A, unknown> =>
   new t.Type<A, A, unknown>(
     name,
-    is,
+    (u): u is A => {
+      const r = parse(u);
+      return E.isRight(r) && sameJson(r.right, u);
+    },
     (u, c) => {
       const r = parse(u);
       return E.isRight(r) ? t.success(r.right) : t.failures(

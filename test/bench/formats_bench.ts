@@ -1,5 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { hexToBytes } from "@noble/hashes/utils.js";
+import * as t from "io-ts";
+import { KeyRecord, KeyRing } from "../../core/keys/record.ts";
 import {
   decodePrivateKeyCbor,
   encodePrivateKeyCbor,
@@ -47,4 +49,23 @@ Deno.bench("private key CBOR encode", { group: "cbor" }, () => {
 });
 Deno.bench("private key CBOR decode", { group: "cbor" }, () => {
   orThrow(decodePrivateKeyCbor(cbor));
+});
+
+// A full key ring as the KV holds it: the derived guard of PublishedKey against the same schema in
+// io-ts combinators, which every cold read of the ring would pay for 256 records.
+const ring = Array.from({ length: 256 }, (_, i) => ({
+  index: 1000 + i,
+  keyId: i,
+  createdAt: 1_700_000_000,
+  notAfter: 1_700_086_400,
+  releaseUntil: 1_700_172_800,
+  publicKey: configHex.slice(0, 2) + "ab".repeat(105),
+}));
+const Hex212 = t.refinement(t.string, (s) => /^[0-9a-f]{212}$/.test(s), "KeyConfig hex");
+const combined = t.array(t.intersection([KeyRecord, t.type({ publicKey: Hex212 })]));
+Deno.bench("key ring of 256: derived guard (KeyRing)", { group: "ring", baseline: true }, () => {
+  orThrow(KeyRing.decode(ring));
+});
+Deno.bench("key ring of 256: io-ts combinators", { group: "ring" }, () => {
+  orThrow(combined.decode(ring));
 });
