@@ -1,5 +1,5 @@
 /**
- * CCF's governance and internal tables as the sandbox stores them (reference/ccf-runtime.md §3.2,
+ * CCF's governance and internal tables as the sandbox stores them (CCF's documentation, Audit: built-in maps;
  * §6): the node reads them to authenticate and to load the app, governance writes them. Keys are
  * UTF-8 strings unless noted; values are the byte forms listed here.
  */

@@ -4,7 +4,7 @@
  * wrong with the message without quoting any of it: the body is ciphertext, and what it decrypts
  * to is the client's secret.
  *
- * Statuses follow the real OHTTP server (reference/ohttp-peers.md §5): 422 when the OHTTP layer
+ * Statuses follow the real OHTTP server (microsoft/attested-ohttp-server): 422 when the OHTTP layer
  * fails (a key id nobody knows, a message that does not decapsulate), 400 when the request around
  * or inside it is malformed. Unlike that server, a key the gateway cannot obtain for other reasons
  * is a 503 with `retry-after` (the client may come back when the failure has expired from the

@@ -9,7 +9,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { BhttpRequest } from "../ohttp/bhttp.ts";
 
-/** The outer header that overrides the inner request's path (reference/ohttp-peers.md §5). */
+/** The outer header that overrides the inner request's path (microsoft/attested-ohttp-server). */
 export const ENGINE_TARGET_HEADER = "enginetarget";
 
 // Connection-specific fields (RFC 9110 §7.6.1) and those fetch computes itself: passing them on

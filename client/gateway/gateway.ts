@@ -1,7 +1,7 @@
 /**
  * A Deno OHTTP gateway: the HTTP handler that a confidential GPU VM runs in front of its
  * inference engine, compatible with the real attested OHTTP client and server
- * (reference/ohttp-peers.md §5-6).
+ * (microsoft/attested-ohttp-server).
  *
  * For `POST /score` it reads the key id from the first byte of the body, gets that key from the
  * KMS on first use (see keyCache.ts), decapsulates the RFC 9458 request, forwards the bhttp

@@ -1,6 +1,6 @@
 /**
  * The gateway's per-key-id cache of private keys, with the real OHTTP server's habits
- * (reference/ohttp-peers.md §6): a key is fetched on the first request that names its id, kept
+ * (microsoft/attested-ohttp-server's key cache): a key is fetched on the first request that names its id, kept
  * for a fixed time, and a failed fetch is remembered for a short while so that requests with a
  * bad key id cannot make the gateway hammer the KMS. Concurrent first requests share one fetch.
  */

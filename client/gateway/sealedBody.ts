@@ -1,5 +1,5 @@
 /**
- * The target's response body sealed in the peers' chunked framing (reference/ohttp-peers.md §5):
+ * The target's response body sealed in the peers' chunked framing (microsoft/attested-ohttp-server):
  * `response_nonce ‖ chunk* ‖ final chunk`, each chunk holding raw bytes of the target's body.
  *
  * A successful body is streamed: every piece the target sends is sealed and passed on at once,

@@ -1,6 +1,6 @@
 /**
  * OHTTP response protection: the RFC 9458 §4.4 key schedule, and the response framing of the real
- * OHTTP client and server (reference/ohttp-peers.md §5).
+ * OHTTP client and server (microsoft/attested-ohttp-server).
  *
  * The peers' framing is not draft-ietf-ohai-chunked-ohttp: the keys come from the standard
  * "message/bhttp response" export, chunk lengths are LEB128 (not QUIC varints), and the body is

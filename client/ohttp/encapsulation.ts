@@ -2,7 +2,7 @@
  * OHTTP request encapsulation (RFC 9458 §4.3) for clients and its decapsulation for gateways, with
  * the response protection that each side's context then provides: the standard RFC 9458 §4.4
  * response, or the chunked framing that the real OHTTP server sends
- * (reference/ohttp-peers.md §5, see chunkedResponse.ts).
+ * (draft-ietf-ohai-chunked-ohttp, see chunkedResponse.ts).
  *
  * The request is `hdr ‖ enc ‖ ct` with `hdr = key_id ‖ kem ‖ kdf ‖ aead` and HPKE base mode over
  * `info = "message/bhttp request" ‖ 0x00 ‖ hdr`, empty aad; the real client sends it unchunked even

@@ -4,7 +4,7 @@
  *
  * @hpke/core runs on WebCrypto, so DHKEM(P-384, HKDF-SHA384) and DHKEM(X25519, HKDF-SHA256) need no
  * extra module under Deno. ChaCha20-Poly1305 would need another package and no peer uses it (the
- * real client only manages (HKDF-SHA384, AES-256-GCM) with P-384, reference/ohttp-peers.md §2), so
+ * real client only manages (HKDF-SHA384, AES-256-GCM) with P-384, the ohttp crate's hpke backend), so
  * it is reported as unsupported instead.
  */
 import * as E from "fp-ts/lib/Either.js";

@@ -1,6 +1,6 @@
 /**
  * The private key release format: the plaintext that the KMS wraps for a gateway, the CBOR map
- * `{-4: d, -2: x, -3: y, -1: 2, 4: kid}` (reference/ohttp-peers.md §4.3).
+ * `{-4: d, -2: x, -3: y, -1: 2, 4: kid}` (as microsoft/attested-ohttp-server decodes it).
  *
  * The labels are the real OHTTP server's, not COSE's: label 4 carries the key id, and that server
  * rejects any other integer label, COSE's 1 (kty), 2 (kid) and 3 (alg) included. The kid is a

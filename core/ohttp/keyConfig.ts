@@ -3,7 +3,7 @@
  * `application/ohttp-keys` list form.
  *
  * A single config is encoded without a length prefix: the real client decodes `publicKey` with
- * `KeyConfig::decode`, which fails on any leftover byte (reference/ohttp-peers.md §2). Only the
+ * `KeyConfig::decode`, which fails on any leftover byte (microsoft/ohttp, config.rs). Only the
  * list form puts a 2-byte length before each config.
  */
 import * as E from "fp-ts/lib/Either.js";

@@ -20,7 +20,8 @@ import {
 export type ClaimType = "string" | "number" | "boolean" | "number[]";
 
 /**
- * Every fixed claim name a policy may test, with its type (reference/maa-claims.md).
+ * Every fixed claim name a policy may test, with its type (Microsoft Azure Attestation's claims
+ * for Azure confidential VMs).
  * `x-ms-runtime.keys` is absent on purpose: it holds the VM's ephemeral wrapping key, which
  * changes with every boot, so no policy can usefully pin it. Standard JWT claims (`iss`, `exp`,
  * ...) are checked by token validation, not by the policy.

@@ -4,7 +4,7 @@
  * The codec decodes the wire form once into bytes (hashes and the DER signature), bounds every
  * string and the proof length so that a hostile receipt cannot make verification expensive, and
  * tolerates fields this KMS does not use (`service_endorsements`, ...). The hashing follows CCF's
- * `entry_leaf` and `python/src/ccf/receipt.py` (reference/ccf-runtime.md §5.1).
+ * `entry_leaf` and `python/src/ccf/receipt.py` (CCF's documentation, Audit: receipts).
  */
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";

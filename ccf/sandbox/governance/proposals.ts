@@ -1,5 +1,5 @@
 /**
- * The proposal state machine of CCF's governance (reference/ccf-runtime.md §6.1), over a store
+ * The proposal state machine of CCF's governance (CCF's documentation, Governance: Proposals), over a store
  * that commits each operation as one ledger transaction:
  *
  * - create: authenticate (Active member, `proposal`), derive the id from the state root and the

@@ -1,5 +1,5 @@
 /**
- * CCF's replay protection of proposals (reference/ccf-runtime.md §6.1): the pair (created_at,
+ * CCF's replay protection of proposals (CCF's documentation, Governance: Proposals): the pair (created_at,
  * SHA-256 of the COSE signature) must not be among the recent proposals, and created_at must not
  * be older than the median of that window, so a captured proposal cannot be submitted again.
  */

@@ -14,7 +14,7 @@
  * }
  * ```
  *
- * Leaf of a transaction (CCF's, reference/ccf-runtime.md §5.1): SHA-256(write_set_digest ‖
+ * Leaf of a transaction (CCF's receipts documentation): SHA-256(write_set_digest ‖
  * SHA-256(utf8(commit_evidence)) ‖ claims_digest), the last part only when the app set one;
  * write_set_digest is SHA-256 of the canonical plaintext write set (writeSet.ts); commit evidence
  * comes from the ledger secret (secrets.ts). A signature transaction signs the root of every leaf

@@ -1,7 +1,7 @@
 /**
  * The deployed app as CCF keeps it: modules in `public:ccf.gov.modules` (key `"/" + name`) and
  * endpoints in `public:ccf.gov.endpoints` (key `"<METHOD> <path>"`, `js_module` with a leading
- * `/`), the layout the default constitution's `set_js_app` writes (reference/ccf-runtime.md §1.1).
+ * `/`), the layout the default constitution's `set_js_app` writes (CCF's samples/constitutions/default/actions.js).
  * The node reads the app back from these tables at start and after each governance change.
  */
 import type { KvTransaction } from "../kv.ts";

@@ -1,5 +1,5 @@
 /**
- * CCF's authentication of app requests (reference/ccf-runtime.md §2.1, §6.4-6.5): the endpoint's
+ * CCF's authentication of app requests (CCF's documentation, Build apps: Authentication): the endpoint's
  * `authn_policies` are tried in order and the first that accepts the request gives the `caller`
  * object; `[]` means no authentication and a `null` caller. When every policy refuses, the answer
  * is CCF's 401 with one `details` entry per policy and, when the last policy is `jwt`, a

@@ -1,5 +1,5 @@
 /**
- * CCF's `jwt` authentication policy (reference/ccf-runtime.md §6.4): a bearer token signed (RS256
+ * CCF's `jwt` authentication policy (CCF's src/endpoints/authentication/jwt_auth.cpp): a bearer token signed (RS256
  * or ES256) by a key that governance trusted, found by the token's `kid`, within its `nbf`/`exp`
  * window with no clock skew. Like CCF it never checks `aud` or `sub`, and `iss` only against a
  * key's issuer constraint: the app checks the payload. Unlike CCF, a key whose issuer was removed

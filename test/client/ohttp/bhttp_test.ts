@@ -13,7 +13,7 @@ import {
   type Field,
 } from "../../../client/ohttp/bhttp.ts";
 
-// Samples of reference/ohttp-peers.md §7 (also RFC 9458 Appendix A).
+// Samples of the peers' interop vectors (also RFC 9458 Appendix A).
 const GET_EXAMPLE = "00034745540568747470730b6578616d706c652e636f6d012f";
 const OK_200 = "0140c8";
 

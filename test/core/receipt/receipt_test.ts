@@ -17,7 +17,7 @@ import {
   rootPreimage,
 } from "../../../core/receipt/receipt.ts";
 
-// reference/ohttp-peers.md §7.
+// the peers' interop vectors.
 const VECTOR = {
   writeSetDigest: "6d9ab6913c275298e777c41a8b6e6f920c28fc3ca9d163895b4e64a19e522fa5",
   commitEvidence: "ce:2.35:020b101525a112b38788911f4e93d54e4fd28764810f94e6458b276d0f1e2ba2",
@@ -60,7 +60,7 @@ const formatMessage = (u: unknown): string => {
   return r.left.message;
 };
 
-Deno.test("the leaf and root of the interop vector match reference/ohttp-peers.md §7", () => {
+Deno.test("the leaf and root of the interop vector are the ones the peers' vectors give", () => {
   assert.equal(VECTOR.writeSetDigest, toHex(sha256(utf8("write-set"))));
   const r = decoded(vectorJson());
   const leaf = leafOf(r.leafComponents);

@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
 /**
  * Default actions on the JavaScript app and the constitution: `set_js_app` (with the checks of
- * CCF's default constitution, reference/ccf-runtime.md §1.1), `remove_js_app`,
+ * CCF's default constitution, CCF's samples/constitutions/default/actions.js), `remove_js_app`,
  * `refresh_js_app_bytecode_cache`, `set_js_runtime_options` and `set_constitution`.
  */
 const GOV_MODULES = "public:ccf.gov.modules";

@@ -44,7 +44,7 @@ const referencePath = (i: number, leaves: readonly Uint8Array[]): MerkleStep[] =
     }];
 };
 
-/** The receipt walk of reference/ccf-runtime.md §5.1 over the hex proof form. */
+/** The receipt walk that CCF's receipts documentation gives, over the hex proof form. */
 const walk = (leaf: Uint8Array, proof: readonly ProofElement[]): Uint8Array =>
   proof.reduce(
     (h, p) => "left" in p ? node(hexToBytes(p.left), h) : node(h, hexToBytes(p.right)),
