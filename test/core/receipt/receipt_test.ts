@@ -17,7 +17,7 @@ import {
   rootPreimage,
 } from "../../../core/receipt/receipt.ts";
 
-// the peers' interop vectors.
+// From the OHTTP peers' interop vectors.
 const VECTOR = {
   writeSetDigest: "6d9ab6913c275298e777c41a8b6e6f920c28fc3ca9d163895b4e64a19e522fa5",
   commitEvidence: "ce:2.35:020b101525a112b38788911f4e93d54e4fd28764810f94e6458b276d0f1e2ba2",
