@@ -11,6 +11,7 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSWASMModule } from "quickjs-emscripten";
 import type { KvTransaction } from "../kv.ts";
+import type { GovernanceHost } from "./host.d.ts";
 import { createHostObject, cryptoRandom } from "./hostBridge.ts";
 import { QUICKJS_STACK_CEILING } from "./interpreter.ts";
 import { governanceContextName, governanceMapPermission } from "./kvPermissions.ts";
@@ -140,7 +141,7 @@ export function runGovernanceFunction(
     const prelude = keep(c.unwrapResult(c.evalCode(PRELUDE_SOURCE, "<ccf-sandbox-prelude>")));
     keep(c.unwrapResult(c.callFunction(prelude, c.undefined, host.host)));
     const effects = keep(c.newObject());
-    const effect = (name: string, f: (...args: string[]) => void) => {
+    const effect = (name: keyof GovernanceHost, f: (...args: string[]) => void) => {
       const fn = c.newFunction(name, (...args) => {
         f(...args.map((a) => c.getString(a)));
       });

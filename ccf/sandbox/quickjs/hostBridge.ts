@@ -11,6 +11,7 @@
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
 import { DEFAULT_VIEW } from "../kv.ts";
 import * as hc from "../hostCrypto.ts";
+import type { Host } from "./host.d.ts";
 import { appMapPermission, executionContextName, ReservedMapError } from "./kvPermissions.ts";
 import type { LogEntry, RequestScope, TxStatus } from "./types.ts";
 import { bytesOf, type HostValue, newBuffer, toVm } from "./values.ts";
@@ -101,7 +102,8 @@ export function createHostObject(
     aesKeySize: num(aesKeySize),
   });
 
-  const fns: Record<string, HostFn> = {
+  // Keyed by the prelude's view of `H`, so that both sides name the same functions.
+  const fns: Record<keyof Host, HostFn> = {
     log: (level, message) => {
       const entry = { level: str(level) as LogEntry["level"], message: str(message) };
       env.scope()?.logs.push(entry);

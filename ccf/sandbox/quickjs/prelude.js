@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The JavaScript that turns a bare QuickJS context into CCF's app environment.
  *
@@ -13,10 +14,20 @@
  * intrinsics captured here, so app code replacing `JSON`, `ArrayBuffer.prototype` getters or the
  * error constructors later does not change their behaviour, as with CCF's native functions. None
  * of them depends on `this`, because `@microsoft/ccf-app` re-exports them unbound.
+ *
+ * It is a file of its own, not a string in TypeScript, so that `deno lint` and `deno check` see it
+ * (types in JSDoc, `host.d.ts`); the host imports it as text and evaluates it as a script whose
+ * value is the function below.
+ *
+ * @import { Host, JwkKind, LogLevel, PreludeInternals, ResponseReading } from "./host.d.ts"
  */
-(function (H) {
+/**
+ * A value app code passed to a `ccf` function: anything, checked here as CCF's C++ checks it.
+ * @typedef {any} AppValue
+ */
+/** @type {(H: Host) => PreludeInternals} */ (function (H) {
   "use strict";
-  const g = globalThis;
+  const g = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis));
   const O = Object;
   const defineProperty = O.defineProperty;
   const apply = Reflect.apply;
@@ -26,17 +37,27 @@
   const TypeErr = TypeError;
   const RangeErr = RangeError;
   const isErrorObject = Error.isError;
-  const abByteLength = O.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength").get;
+  /**
+   * @param {object} proto
+   * @param {string} name
+   */
+  const getter = (proto, name) => /** @type {() => unknown} */ (
+    /** @type {PropertyDescriptor} */ (O.getOwnPropertyDescriptor(proto, name)).get
+  );
+  const abByteLength = getter(ArrayBuffer.prototype, "byteLength");
   const abSlice = ArrayBuffer.prototype.slice;
   const TypedArrayProto = O.getPrototypeOf(Uint8Array.prototype);
-  const taGetter = (name) => O.getOwnPropertyDescriptor(TypedArrayProto, name).get;
-  const taBuffer = taGetter("buffer");
-  const taOffset = taGetter("byteOffset");
-  const taLength = taGetter("byteLength");
+  const taBuffer = getter(TypedArrayProto, "buffer");
+  const taOffset = getter(TypedArrayProto, "byteOffset");
+  const taLength = getter(TypedArrayProto, "byteLength");
   const mathTrunc = Math.trunc;
   const toNumber = Number;
   const KV_DOC = "https://microsoft.github.io/CCF/main/audit/read_write_restrictions.html";
 
+  /**
+   * @param {unknown} v
+   * @returns {v is ArrayBuffer}
+   */
   const isArrayBuffer = (v) => {
     try {
       apply(abByteLength, v, []);
@@ -45,49 +66,67 @@
       return false;
     }
   };
+  /**
+   * A copy of the bytes `v` views, if it is a typed array.
+   * @param {unknown} v
+   * @returns {ArrayBuffer | undefined}
+   */
   const typedArrayBytes = (v) => {
     try {
       const buffer = apply(taBuffer, v, []);
-      const start = apply(taOffset, v, []);
-      return apply(abSlice, buffer, [start, start + apply(taLength, v, [])]);
+      const start = /** @type {number} */ (apply(taOffset, v, []));
+      const length = /** @type {number} */ (apply(taLength, v, []));
+      return apply(abSlice, buffer, [start, start + length]);
     } catch {
       return undefined;
     }
   };
   const concat = String.prototype.concat;
+  /** @type {(v: unknown) => string} */
   const str = (v) => apply(concat, "", [v]);
+  /** @type {(n: number, expected: number) => void} */
   const argc = (n, expected) => {
     if (n !== expected) throw new TypeErr("Passed " + n + " arguments, but expected " + expected);
   };
+  /** @type {(n: number) => void} */
   const argc12 = (n) => {
     if (n !== 1 && n !== 2) throw new TypeErr("Passed " + n + " arguments, but expected 1 or 2");
   };
+  /** @type {(v: unknown, message: string) => asserts v is ArrayBuffer} */
   const needBuffer = (v, message) => {
     if (!isArrayBuffer(v)) throw new TypeErr(message);
   };
   // JS_GetArrayBuffer's own message, which CCF's crypto functions let through.
+  /** @type {(v: unknown) => asserts v is ArrayBuffer} */
   const needBufferArg = (v) => needBuffer(v, "ArrayBuffer object expected");
+  /** @type {(v: unknown) => number} */
   const toInt64 = (v) => {
     const n = toNumber(v);
     return n !== n ? 0 : mathTrunc(n);
   };
+  /** @type {(obj: object, name: string, value: unknown) => unknown} */
   const hide = (obj, name, value) =>
     defineProperty(obj, name, { value, writable: true, enumerable: false, configurable: true });
 
   // --- removals: ES2025 built-ins absent from CCF's QuickJS ---
-  delete g.Iterator;
-  delete g.Float16Array;
-  delete Math.f16round;
-  delete Math.sumPrecise;
-  delete RegExp.escape;
-  delete Error.isError;
-  delete Promise.try;
+  /** @type {(owner: object, name: string) => void} */
+  const remove = (owner, name) => {
+    delete /** @type {Record<string, unknown>} */ (owner)[name];
+  };
+  remove(g, "Iterator");
+  remove(g, "Float16Array");
+  remove(Math, "f16round");
+  remove(Math, "sumPrecise");
+  remove(RegExp, "escape");
+  remove(Error, "isError");
+  remove(Promise, "try");
 
   // --- Date: 0 until ccf.enableUntrustedDateTime(true) ---
   const RealDate = Date;
   const realNow = RealDate.now;
   let untrustedTime = false;
   const now = () => (untrustedTime ? realNow() : 0);
+  /** @param {...AppValue} args */
   const DateShim = function Date(...args) {
     if (new.target === undefined) return new RealDate(now()).toString();
     return Reflect.construct(RealDate, args.length === 0 ? [now()] : args, new.target);
@@ -95,10 +134,11 @@
   defineProperty(DateShim, "length", { value: 7, configurable: true });
   defineProperty(DateShim, "prototype", { value: RealDate.prototype });
   hide(RealDate.prototype, "constructor", DateShim);
-  hide(DateShim, "now", function now_() {
+  const dateNow = function now_() {
     return now();
-  });
-  defineProperty(DateShim.now, "name", { value: "now", configurable: true });
+  };
+  defineProperty(dateNow, "name", { value: "now", configurable: true });
+  hide(DateShim, "now", dateNow);
   hide(DateShim, "parse", RealDate.parse);
   hide(DateShim, "UTC", RealDate.UTC);
   hide(g, "Date", DateShim);
@@ -109,6 +149,7 @@
   });
 
   // --- console: only log/info (info), warn (fail), error (fatal) ---
+  /** @type {(args: AppValue[]) => string} */
   const format = (args) => {
     let out = "";
     for (let i = 0; i < args.length; i++) {
@@ -119,8 +160,10 @@
     }
     return out;
   };
+  /** @type {(name: string, level: LogLevel) => Function} */
   const consoleFn = (name, level) => {
     const f = {
+      /** @param {...AppValue} args */
       [name](...args) {
         H.log(level, format(args));
       },
@@ -139,27 +182,32 @@
   const ccf = {};
 
   // --- converters ---
+  /** @param {AppValue} s */
   ccf.strToBuf = function strToBuf(s) {
     argc(arguments.length, 1);
     if (typeof s !== "string") throw new TypeErr("Argument must be a string");
     return H.strToBuf(s);
   };
+  /** @param {AppValue} b */
   ccf.bufToStr = function bufToStr(b) {
     argc(arguments.length, 1);
     needBuffer(b, "Argument must be an ArrayBuffer");
     return H.bufToStr(b);
   };
+  /** @param {AppValue} v */
   ccf.jsonCompatibleToBuf = function jsonCompatibleToBuf(v) {
     argc(arguments.length, 1);
     const s = stringify(v);
     if (typeof s !== "string") throw new TypeErr("Argument must be a string");
     return H.strToBuf(s);
   };
+  /** @param {AppValue} b */
   ccf.bufToJsonCompatible = function bufToJsonCompatible(b) {
     argc(arguments.length, 1);
     needBuffer(b, "Argument must be an ArrayBuffer");
     return parse(H.bufToStr(b));
   };
+  /** @param {AppValue} v */
   ccf.enableUntrustedDateTime = function enableUntrustedDateTime(v) {
     argc(arguments.length, 1);
     if (typeof v !== "boolean") throw new TypeErr("First argument must be a boolean");
@@ -168,6 +216,7 @@
     return previous;
   };
   let metricsLogging = false;
+  /** @param {AppValue} v */
   ccf.enableMetricsLogging = function enableMetricsLogging(v) {
     argc(arguments.length, 1);
     if (typeof v !== "boolean") throw new TypeErr("First argument must be a boolean");
@@ -175,6 +224,7 @@
     metricsLogging = v;
     return previous;
   };
+  /** @param {AppValue} pem */
   ccf.pemToId = function pemToId(pem) {
     argc(arguments.length, 1);
     return H.pemToId(str(pem));
@@ -182,6 +232,11 @@
 
   // --- crypto ---
   const crypto = {};
+  /**
+   * @param {AppValue} algorithm
+   * @param {AppValue} key
+   * @param {AppValue} data
+   */
   crypto.sign = function sign(algorithm, key, data) {
     argc(arguments.length, 3);
     const name = algorithm.name;
@@ -194,6 +249,12 @@
     const salt = nameStr === "RSA-PSS" ? toInt64(algorithm.saltLength) : 0;
     return H.sign(nameStr, hashStr, keyStr, data, salt);
   };
+  /**
+   * @param {AppValue} algorithm
+   * @param {AppValue} key
+   * @param {AppValue} signature
+   * @param {AppValue} data
+   */
   crypto.verifySignature = function verifySignature(algorithm, key, signature, data) {
     argc(arguments.length, 4);
     needBufferArg(signature);
@@ -207,8 +268,13 @@
     const salt = nameStr === "RSA-PSS" ? toInt64(algorithm.saltLength) : 0;
     return H.verify(nameStr, hashStr, keyStr, signature, data, salt);
   };
+  /** @type {(fname: string, kind: JwkKind) => Function} */
   const pemToJwkFn = (fname, kind) => {
     const f = {
+      /**
+       * @param {AppValue} pem
+       * @param {AppValue} kid
+       */
       [fname](pem, kid) {
         argc12(arguments.length);
         const pemStr = str(pem);
@@ -219,8 +285,10 @@
     defineProperty(f, "length", { value: 1, configurable: true });
     return f;
   };
+  /** @type {(fname: string, kind: JwkKind) => Function} */
   const jwkToPemFn = (fname, kind) =>
     ({
+      /** @param {AppValue} jwk */
       [fname](jwk) {
         argc(arguments.length, 1);
         return H.jwkToPem(kind, str(stringify(jwk)));
@@ -238,24 +306,37 @@
   crypto.rsaJwkToPem = jwkToPemFn("rsaJwkToPem", "rsa-private");
   crypto.pubEddsaJwkToPem = jwkToPemFn("pubEddsaJwkToPem", "eddsa-public");
   crypto.eddsaJwkToPem = jwkToPemFn("eddsaJwkToPem", "eddsa-private");
+  /** @param {AppValue} size */
   crypto.generateAesKey = function generateAesKey(size) {
     argc(arguments.length, 1);
     return H.generateAesKey(size | 0);
   };
+  /**
+   * @param {AppValue} size
+   * @param {AppValue} exponent
+   */
   crypto.generateRsaKeyPair = function generateRsaKeyPair(size, exponent) {
     argc12(arguments.length);
     const bits = size >>> 0;
     return H.generateRsaKeyPair(bits, arguments.length === 2 ? exponent >>> 0 : 65537);
   };
   defineProperty(crypto.generateRsaKeyPair, "length", { value: 1, configurable: true });
+  /** @param {AppValue} curve */
   crypto.generateEcdsaKeyPair = function generateEcdsaKeyPair(curve) {
     argc(arguments.length, 1);
     return H.generateEcdsaKeyPair(str(curve));
   };
+  /** @param {AppValue} curve */
   crypto.generateEddsaKeyPair = function generateEddsaKeyPair(curve) {
     argc(arguments.length, 1);
     return H.generateEddsaKeyPair(str(curve));
   };
+  /**
+   * @param {AppValue} key
+   * @param {AppValue} wrappingKey
+   * @param {AppValue} parameters
+   * @returns {[string, ArrayBuffer | undefined, number]}
+   */
   const wrapArgs = (key, wrappingKey, parameters) => {
     needBufferArg(key);
     needBufferArg(wrappingKey);
@@ -269,16 +350,30 @@
     }
     return [name, label, aesKeySize];
   };
+  /**
+   * @param {AppValue} key
+   * @param {AppValue} wrappingKey
+   * @param {AppValue} parameters
+   */
   crypto.wrapKey = function wrapKey(key, wrappingKey, parameters) {
     argc(arguments.length, 3);
     const [name, label, aesKeySize] = wrapArgs(key, wrappingKey, parameters);
     return H.wrapKey(key, wrappingKey, name, label, aesKeySize);
   };
+  /**
+   * @param {AppValue} key
+   * @param {AppValue} unwrappingKey
+   * @param {AppValue} parameters
+   */
   crypto.unwrapKey = function unwrapKey(key, unwrappingKey, parameters) {
     argc(arguments.length, 3);
     const [name, label, aesKeySize] = wrapArgs(key, unwrappingKey, parameters);
     return H.unwrapKey(key, unwrappingKey, name, label, aesKeySize);
   };
+  /**
+   * @param {AppValue} algorithm
+   * @param {AppValue} data
+   */
   crypto.digest = function digest(algorithm, data) {
     argc(arguments.length, 2);
     if (str(algorithm) !== "SHA-256") {
@@ -287,10 +382,15 @@
     needBufferArg(data);
     return H.digest(data);
   };
+  /** @param {AppValue} pem */
   crypto.isValidX509CertBundle = function isValidX509CertBundle(pem) {
     argc(arguments.length, 1);
     return H.isValidX509CertBundle(str(pem));
   };
+  /**
+   * @param {AppValue} chain
+   * @param {AppValue} trusted
+   */
   crypto.isValidX509CertChain = function isValidX509CertChain(chain, trusted) {
     argc(arguments.length, 2);
     return H.isValidX509CertChain(str(chain), str(trusted));
@@ -298,12 +398,14 @@
   ccf.crypto = crypto;
 
   // --- kv: a handle per property access, resolved against the current request's transaction ---
+  /** @param {string} name */
   const makeHandle = (name) => {
     const access = H.kvAccess(name);
     const permission = access[0];
     const where = access[1];
     const canRead = permission !== "none";
     const canWrite = permission === "rw";
+    /** @type {(method: string) => never} */
     const deny = (method) => {
       const kind = permission === "ro" ? "read-only" : "inaccessible";
       throw new TypeErr(
@@ -311,22 +413,26 @@
           " in " + where + " execution context. See " + KV_DOC + " for more detail.",
       );
     };
+    /** @type {(n: number, k: unknown) => asserts k is ArrayBuffer} */
     const oneKey = (n, k) => {
       argc(n, 1);
       needBuffer(k, "Argument must be an ArrayBuffer");
     };
     const handle = {};
     handle._map_name = name;
+    /** @param {AppValue} k */
     handle.has = function has(k) {
       if (!canRead) deny("has");
       oneKey(arguments.length, k);
       return H.kvHas(name, k);
     };
+    /** @param {AppValue} k */
     handle.get = function get(k) {
       if (!canRead) deny("get");
       oneKey(arguments.length, k);
       return H.kvGet(name, k);
     };
+    /** @param {AppValue} callback */
     handle.forEach = function forEach(callback) {
       if (!canRead) deny("forEach");
       argc(arguments.length, 1);
@@ -335,11 +441,16 @@
       const rows = H.kvEntries(name);
       for (let i = 0; i < rows.length; i += 2) callback(rows[i], rows[i + 1], handle);
     };
+    /** @param {AppValue} k */
     handle.getVersionOfPreviousWrite = function getVersionOfPreviousWrite(k) {
       if (!canRead) deny("getVersionOfPreviousWrite");
       oneKey(arguments.length, k);
       return H.kvVersion(name, k);
     };
+    /**
+     * @param {AppValue} k
+     * @param {AppValue} v
+     */
     handle.set = function set(k, v) {
       if (!canWrite) deny("set");
       argc(arguments.length, 2);
@@ -350,6 +461,7 @@
       return handle;
     };
     handle.delete = {
+      /** @param {AppValue} k */
       delete(k) {
         if (!canWrite) deny("delete");
         oneKey(arguments.length, k);
@@ -377,17 +489,20 @@
   });
 
   // --- rpc ---
+  // CCF's rpc functions word their count check without the comma.
+  /** @type {(n: number) => void} */
+  const rpcArgc = (n) => {
+    if (n !== 1) throw new TypeErr("Passed " + n + " arguments but expected 1");
+  };
   ccf.rpc = {
+    /** @param {AppValue} v */
     setApplyWrites: function setApplyWrites(v) {
-      if (arguments.length !== 1) {
-        throw new TypeErr("Passed " + arguments.length + " arguments but expected 1");
-      }
+      rpcArgc(arguments.length);
       H.setApplyWrites(!!v);
     },
+    /** @param {AppValue} digest */
     setClaimsDigest: function setClaimsDigest(digest) {
-      if (arguments.length !== 1) {
-        throw new TypeErr("Passed " + arguments.length + " arguments but expected 1");
-      }
+      rpcArgc(arguments.length);
       needBuffer(digest, "Argument must be an ArrayBuffer");
       if (apply(abByteLength, digest, []) !== 32) {
         throw new TypeErr("Argument must be an ArrayBuffer of the right size: 32");
@@ -398,6 +513,12 @@
 
   // --- historical ---
   ccf.historical = {
+    /**
+     * @param {AppValue} handle
+     * @param {AppValue} startSeqno
+     * @param {AppValue} endSeqno
+     * @param {AppValue} secondsUntilExpiry
+     */
     getStateRange: function getStateRange(handle, startSeqno, endSeqno, secondsUntilExpiry) {
       argc(arguments.length, 4);
       const h = toInt64(handle);
@@ -409,6 +530,7 @@
       }
       return H.getStateRange(h, from, to, expiry);
     },
+    /** @param {AppValue} handle */
     dropCachedStates: function dropCachedStates(handle) {
       argc(arguments.length, 1);
       const h = toInt64(handle);
@@ -423,10 +545,15 @@
       argc(arguments.length, 0);
       return H.getLastCommittedTxId();
     },
+    /**
+     * @param {AppValue} view
+     * @param {AppValue} seqno
+     */
     getStatusForTxId: function getStatusForTxId(view, seqno) {
       argc(arguments.length, 2);
       return H.getStatusForTxId(toInt64(view), toInt64(seqno));
     },
+    /** @param {AppValue} seqno */
     getViewForSeqno: function getViewForSeqno(seqno) {
       argc(arguments.length, 1);
       return H.getViewForSeqno(toInt64(seqno));
@@ -436,9 +563,11 @@
   g.ccf = ccf;
 
   // --- per-request internals, returned to the host only ---
+  /** @type {(n: number) => void} */
   const noArgs = (n) => {
     if (n !== 0) throw new TypeErr("Passed " + n + " arguments, but expected none");
   };
+  /** @type {PreludeInternals["makeRequest"]} */
   const makeRequest = (m, caller) => {
     const body = {};
     body.text = function text() {
@@ -468,12 +597,14 @@
   };
 
   const PREFIX = "Invalid endpoint function return value ";
+  /** @type {(what: string, e: AppValue) => ResponseReading} */
   const failed = (
     what,
     e,
   ) => [1, PREFIX + what, str(e), e && typeof e === "object" ? e.stack : undefined];
 
   // Mirrors CCF's reading of the handler's return value: body, then headers, then status code.
+  /** @param {AppValue} value */
   const readResponse = (value) => {
     if (!((typeof value === "object" && value !== null) || typeof value === "function")) return [0];
     let body;
