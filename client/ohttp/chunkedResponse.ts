@@ -12,6 +12,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { expand as hkdfExpand, extract as hkdfExtract } from "@noble/hashes/hkdf.js";
+import { aesGcm } from "./aesGcm.ts";
 import { concat, utf8 } from "../../core/bytes.ts";
 import type { Either } from "../../core/either.ts";
 import { internal, invalidInput, type KmsError } from "../../core/errors.ts";
@@ -33,11 +34,6 @@ const MAX_LEB128_BYTES = 7;
  * body (a few KiB) as one chunk, so this leaves ample room.
  */
 export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
-
-const buffer = (bytes: Uint8Array): Uint8Array<ArrayBuffer> =>
-  bytes.buffer instanceof ArrayBuffer
-    ? bytes as Uint8Array<ArrayBuffer>
-    : new Uint8Array(bytes) as Uint8Array<ArrayBuffer>;
 
 /** max(Nk, Nn): the length of the response nonce and of the exported secret. */
 export const responseNonceLength = (suite: HpkeSuite): number =>
@@ -64,14 +60,8 @@ export const responseCipher = async (
 ): Promise<ResponseCipher> => {
   const prk = hkdfExtract(suite.hash, secret, concat(enc, responseNonce));
   const nonceBase = hkdfExpand(suite.hash, prk, NONCE_LABEL, suite.nonceLength);
-  const key = await crypto.subtle.importKey(
-    "raw",
-    buffer(hkdfExpand(suite.hash, prk, KEY_LABEL, suite.keyLength)),
-    "AES-GCM",
-    false,
-    ["encrypt", "decrypt"],
-  );
-  const nonce = (seq: number): Uint8Array<ArrayBuffer> => {
+  const cipher = aesGcm(hkdfExpand(suite.hash, prk, KEY_LABEL, suite.keyLength));
+  const nonce = (seq: number): Uint8Array => {
     const n = new Uint8Array(nonceBase);
     // The sequence number is big-endian in the nonce's last 8 bytes.
     for (let i = 0, s = seq; i < 8 && s > 0; i++, s = Math.floor(s / 256)) {
@@ -79,21 +69,10 @@ export const responseCipher = async (
     }
     return n;
   };
-  const params = (seq: number, aad: Uint8Array): AesGcmParams => ({
-    name: "AES-GCM",
-    iv: nonce(seq),
-    additionalData: buffer(aad),
-    tagLength: 8 * TAG_LENGTH,
+  return await Promise.resolve({
+    seal: (seq, aad, plaintext) => cipher.seal(nonce(seq), aad, plaintext),
+    open: (seq, aad, ciphertext) => cipher.open(nonce(seq), aad, ciphertext),
   });
-  return {
-    seal: async (seq, aad, plaintext) =>
-      new Uint8Array(await crypto.subtle.encrypt(params(seq, aad), key, buffer(plaintext))),
-    open: (seq, aad, ciphertext) =>
-      crypto.subtle.decrypt(params(seq, aad), key, buffer(ciphertext)).then(
-        (pt) => new Uint8Array(pt),
-        () => undefined,
-      ),
-  };
 };
 
 /** LEB128 of a non-negative safe integer: 7 bits a byte, least significant first. */
