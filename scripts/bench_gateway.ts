@@ -198,7 +198,7 @@ const main = async () => {
     );
     const sealed: Uint8Array<ArrayBuffer>[] = [];
     for (let i = 0; i < POOL; i++) {
-      sealed.push(orThrow(await encapsulateRequest(config, bhttp)).body);
+      sealed.push(orThrow(await encapsulateRequest(config, bhttp)).body.slice());
     }
     const results: Result[] = [];
     for (const clients of [1, 8, 32]) {
