@@ -1,9 +1,32 @@
-// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
+// @ts-check
 /**
  * Default actions on the JavaScript app and the constitution: `set_js_app` (with the checks of
  * CCF's default constitution, CCF's samples/constitutions/default/actions.js), `remove_js_app`,
  * `refresh_js_app_bytecode_cache`, `set_js_runtime_options` and `set_constitution`.
+ *
+ * @import { Args } from "./helpers.js"
  */
+/**
+ * The value of `public:ccf.gov.js_runtime_options`.
+ * @typedef {object} JsRuntimeOptions
+ * @property {number} max_heap_bytes
+ * @property {number} max_stack_bytes
+ * @property {number} max_execution_time_ms
+ * @property {boolean} log_exception_details
+ * @property {boolean} return_exception_details
+ * @property {number} [max_cached_interpreters]
+ */
+import { ccf } from "./ccf.d.ts";
+import {
+  Action,
+  checkBounds,
+  checkEnum,
+  checkNone,
+  checkType,
+  getSingletonKvKey,
+  govWithSlash,
+} from "./helpers.js";
+
 const GOV_MODULES = "public:ccf.gov.modules";
 const GOV_ENDPOINTS = "public:ccf.gov.endpoints";
 const GOV_INTERPRETER_FLUSH = "public:ccf.gov.interpreter.flush";
@@ -11,24 +34,29 @@ const GOV_RUNTIME_OPTIONS = "public:ccf.gov.js_runtime_options";
 const GOV_CONSTITUTION = "public:ccf.gov.constitution";
 const GOV_PROPOSALS_INFO = "public:ccf.gov.proposals_info";
 
+/**
+ * @param {Args} policies
+ * @param {string} field
+ */
 function checkAuthnPolicies(policies, field) {
   checkType(policies, "array", field);
-  policies.forEach(function (policy, i) {
+  /** @type {Args[]} */ (policies).forEach(function (policy, i) {
     const at = field + "[" + i + "]";
     if (typeof policy === "string") return;
     checkType(policy, "object", at);
     checkType(policy.all_of, "array", at + ".all_of");
-    policy.all_of.forEach(function (name, j) {
+    /** @type {unknown[]} */ (policy.all_of).forEach(function (name, j) {
       checkType(name, "string", at + ".all_of[" + j + "]");
     });
   });
 }
 
+/** @param {Args} bundle */
 function checkJsAppBundle(bundle) {
   checkType(bundle, "object", "bundle");
   checkType(bundle.modules, "array", "bundle.modules");
   const names = new Set();
-  bundle.modules.forEach(function (m, i) {
+  /** @type {Args[]} */ (bundle.modules).forEach(function (m, i) {
     const at = "bundle.modules[" + i + "]";
     checkType(m, "object", at);
     checkType(m.name, "string", at + ".name");
@@ -81,7 +109,8 @@ function removeJsApp() {
   ccf.kv[GOV_INTERPRETER_FLUSH].set(getSingletonKvKey(), ccf.jsonCompatibleToBuf(true));
 }
 
-const appActions = [
+/** @type {Array<[string, Action]>} */
+export const appActions = [
   [
     "set_js_app",
     new Action(
@@ -151,6 +180,7 @@ const appActions = [
         }
       },
       function (args) {
+        /** @type {JsRuntimeOptions} */
         const options = {
           max_heap_bytes: args.max_heap_bytes,
           max_stack_bytes: args.max_stack_bytes,
@@ -181,6 +211,7 @@ const appActions = [
         const info = ccf.kv[GOV_PROPOSALS_INFO];
         info.forEach(function (value, key) {
           if (ccf.bufToStr(key) === proposalId) return;
+          /** @type {{ state: string }} */
           const proposal = ccf.bufToJsonCompatible(value);
           if (proposal.state !== "Open") return;
           proposal.state = "Dropped";

@@ -1,22 +1,37 @@
+// @ts-check
 /**
  * The end of the default constitution: the map of the actions defined before it (helpers.js and
  * the *Actions.js files come first in the module), and `validate`, `resolve` and `apply`.
  */
+/** @import { Args } from "./helpers.js" */
+import { appActions } from "./appActions.js";
+import { identityActions } from "./identityActions.js";
+import { jwtActions } from "./jwtActions.js";
+import { activeMemberIds } from "./helpers.js";
+
 const actions = new Map([...appActions, ...identityActions, ...jwtActions]);
 
 // ---- validate ----
+/**
+ * @param {string} input the proposal, as JSON
+ * @returns {{ valid: boolean, description: string }}
+ */
 export function validate(input) {
   let proposal;
   try {
     proposal = JSON.parse(input);
   } catch (e) {
-    return { valid: false, description: "the proposal is not JSON: " + e.message };
+    return {
+      valid: false,
+      description: "the proposal is not JSON: " + /** @type {Error} */ (e).message,
+    };
   }
   if (typeof proposal !== "object" || proposal === null || !Array.isArray(proposal.actions)) {
     return { valid: false, description: "a proposal must be an object with an array of actions" };
   }
+  /** @type {string[]} */
   const errors = [];
-  proposal.actions.forEach(function (action, position) {
+  /** @type {Args[]} */ (proposal.actions).forEach(function (action, position) {
     const name = action !== null && typeof action === "object" ? action.name : undefined;
     const definition = typeof name === "string" ? actions.get(name) : undefined;
     if (definition === undefined) {
@@ -33,11 +48,15 @@ export function validate(input) {
 }
 
 // ---- resolve ----
+/**
+ * @param {string} _proposal
+ * @param {string} _proposerId
+ * @param {Array<{ member_id: string, vote: boolean }>} votes
+ * @param {string} _proposalId
+ * @returns {"Accepted" | "Rejected" | "Open"}
+ */
 export function resolve(_proposal, _proposerId, votes, _proposalId) {
-  const active = new Set();
-  ccf.kv["public:ccf.gov.members.info"].forEach(function (value, key) {
-    if (ccf.bufToJsonCompatible(value).status === "Active") active.add(ccf.bufToStr(key));
-  });
+  const active = activeMemberIds();
   let yes = 0;
   let no = 0;
   for (const v of votes) {
@@ -52,6 +71,10 @@ export function resolve(_proposal, _proposerId, votes, _proposalId) {
 }
 
 // ---- apply ----
+/**
+ * @param {string} proposal the proposal, as JSON
+ * @param {string} proposalId
+ */
 export function apply(proposal, proposalId) {
   const parsed = JSON.parse(proposal);
   for (const action of parsed.actions) {

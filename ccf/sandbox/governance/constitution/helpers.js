@@ -1,26 +1,50 @@
-// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
+// @ts-check
 /**
  * The first part of the default constitution: the `Action` class and the argument checks and KV
  * helpers the actions use. `Action`, `actions` and the `check*` helpers keep the names CCF's
  * default constitution gives them, because custom actions appended to a constitution (the KMS's
  * `kms_actions.js`, CCF's samples) call them by those names.
  */
+import { ccf } from "./ccf.d.ts";
+
+/**
+ * An action's arguments: JSON from the proposal, which `validate` checks before `apply` runs.
+ * @typedef {any} Args
+ */
+
+/**
+ * A member's record in `public:ccf.gov.members.info`.
+ * @typedef {{ status: string, member_data?: unknown, recovery_role?: string }} MemberInfo
+ */
+
+export const GOV_MEMBER_INFO = "public:ccf.gov.members.info";
+
 // ---- ccf-sandbox default constitution: actions ----
-class Action {
+export class Action {
+  /**
+   * @param {(args: Args) => void} validate
+   * @param {(args: Args, proposalId: string) => void} apply
+   */
   constructor(validate, apply) {
     this.validate = validate;
     this.apply = apply;
   }
 }
 
+/** @param {unknown} value */
 function typeNameOf(value) {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
   return typeof value;
 }
 
-// type: "string" | "boolean" | "number" | "integer" | "object" | "array", "?" suffix = optional.
-function checkType(value, type, field) {
+/**
+ * @param {unknown} value
+ * @param {string} type "string" | "boolean" | "number" | "integer" | "object" | "array", with a
+ * "?" suffix when optional
+ * @param {string} field
+ */
+export function checkType(value, type, field) {
   const optional = type.endsWith("?");
   const base = optional ? type.slice(0, -1) : type;
   if (optional && (value === undefined || value === null)) return;
@@ -33,7 +57,12 @@ function checkType(value, type, field) {
   if (!ok) throw new Error(field + " must be of type " + type + " but is " + typeNameOf(value));
 }
 
-function checkEnum(value, members, field) {
+/**
+ * @param {unknown} value
+ * @param {readonly unknown[]} members
+ * @param {string} field
+ */
+export function checkEnum(value, members, field) {
   if (!members.includes(value)) {
     throw new Error(
       field + " must be one of " + members.join(", ") + " but is " + JSON.stringify(value),
@@ -41,7 +70,13 @@ function checkEnum(value, members, field) {
   }
 }
 
-function checkBounds(value, low, high, field) {
+/**
+ * @param {number} value
+ * @param {number | null | undefined} low
+ * @param {number | null | undefined} high
+ * @param {string} field
+ */
+export function checkBounds(value, low, high, field) {
   if (low !== null && low !== undefined && value < low) {
     throw new Error(field + " must be at least " + low);
   }
@@ -50,6 +85,12 @@ function checkBounds(value, low, high, field) {
   }
 }
 
+/**
+ * @param {{ length: number }} value
+ * @param {number | null | undefined} min
+ * @param {number | null | undefined} max
+ * @param {string} field
+ */
 function checkLength(value, min, max, field) {
   if (min !== null && min !== undefined && value.length < min) {
     throw new Error(field + " must hold at least " + min + " items");
@@ -59,40 +100,54 @@ function checkLength(value, min, max, field) {
   }
 }
 
-function checkNone(args) {
+/** @param {unknown} args */
+export function checkNone(args) {
   if (args !== null && args !== undefined) {
     throw new Error("this action takes no argument, but got " + JSON.stringify(args));
   }
 }
 
-function checkEntityId(value, field) {
+/**
+ * @param {unknown} value
+ * @param {string} field
+ */
+export function checkEntityId(value, field) {
   checkType(value, "string", field);
-  if (!/^[a-fA-F0-9]{64}$/.test(value)) {
+  if (!/^[a-fA-F0-9]{64}$/.test(/** @type {string} */ (value))) {
     throw new Error(
       field + " must be 64 hexadecimal characters (a SHA-256 id), not " + JSON.stringify(value),
     );
   }
 }
 
-function checkX509CertBundle(value, field) {
+/**
+ * @param {unknown} value
+ * @param {string} field
+ */
+export function checkX509CertBundle(value, field) {
   checkType(value, "string", field);
-  if (!ccf.crypto.isValidX509CertBundle(value)) {
+  if (!ccf.crypto.isValidX509CertBundle(/** @type {string} */ (value))) {
     throw new Error(field + " must be one or more valid X509 certificates in PEM format");
   }
 }
 
+/** @param {string} base64Der */
 function derCertToPem(base64Der) {
   const lines = [];
   for (let i = 0; i < base64Der.length; i += 64) lines.push(base64Der.slice(i, i + 64));
   return "-----BEGIN CERTIFICATE-----\n" + lines.join("\n") + "\n-----END CERTIFICATE-----\n";
 }
 
-// CCF 6 takes a key's material from n/e (RSA), else x/y/crv (EC), else the first x5c certificate.
-function checkJwks(value, field) {
+/**
+ * CCF 6 takes a key's material from n/e (RSA), else x/y/crv (EC), else the first x5c certificate.
+ * @param {Args} value
+ * @param {string} field
+ */
+export function checkJwks(value, field) {
   checkType(value, "object", field);
   checkType(value.keys, "array", field + ".keys");
   const kids = new Set();
-  value.keys.forEach(function (key, i) {
+  /** @type {Args[]} */ (value.keys).forEach(function (key, i) {
     const at = field + ".keys[" + i + "]";
     checkType(key, "object", at);
     checkType(key.kid, "string", at + ".kid");
@@ -112,7 +167,7 @@ function checkJwks(value, field) {
     } else if (key.x5c !== undefined) {
       checkType(key.x5c, "array", at + ".x5c");
       checkLength(key.x5c, 1, null, at + ".x5c");
-      key.x5c.forEach(function (cert, j) {
+      /** @type {unknown[]} */ (key.x5c).forEach(function (cert, j) {
         checkType(cert, "string", at + ".x5c[" + j + "]");
       });
       checkX509CertBundle(derCertToPem(key.x5c[0]), at + ".x5c[0]");
@@ -122,27 +177,62 @@ function checkJwks(value, field) {
   });
 }
 
-function getSingletonKvKey() {
+export function getSingletonKvKey() {
   return new ArrayBuffer(8);
 }
 
-function govGetJson(map, key) {
+/**
+ * The JSON value of `key` in `map`, if any.
+ * @param {string} map
+ * @param {string} key
+ * @returns {Args}
+ */
+export function govGetJson(map, key) {
   const value = ccf.kv[map].get(ccf.strToBuf(key));
   return value === undefined ? undefined : ccf.bufToJsonCompatible(value);
 }
 
-function govSetJson(map, key, value) {
+/**
+ * @param {string} map
+ * @param {string} key
+ * @param {unknown} value
+ */
+export function govSetJson(map, key, value) {
   ccf.kv[map].set(ccf.strToBuf(key), ccf.jsonCompatibleToBuf(value));
 }
 
-function govHas(map, key) {
+/**
+ * @param {string} map
+ * @param {string} key
+ */
+export function govHas(map, key) {
   return ccf.kv[map].has(ccf.strToBuf(key));
 }
 
-function govDelete(map, key) {
+/**
+ * @param {string} map
+ * @param {string} key
+ */
+export function govDelete(map, key) {
   ccf.kv[map].delete(ccf.strToBuf(key));
 }
 
-function govWithSlash(name) {
+/**
+ * A module name as the app's tables key it: with a leading `/`.
+ * @param {string} name
+ */
+export function govWithSlash(name) {
   return name.startsWith("/") ? name : "/" + name;
+}
+
+/** The ids of the Active members: those that may propose and whose votes count. */
+export function activeMemberIds() {
+  /** @type {Set<string>} */
+  const active = new Set();
+  ccf.kv[GOV_MEMBER_INFO].forEach(function (value, key) {
+    /** @type {MemberInfo} */
+    const info = ccf.bufToJsonCompatible(value);
+    if (info.status === "Active") active.add(ccf.bufToStr(key));
+  });
+  return active;
 }

@@ -1,46 +1,65 @@
-// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
+// @ts-check
 /**
  * Default actions on members and users: `set_member`, `remove_member`, `set_member_data`,
  * `set_user`, `remove_user`, `set_user_data`.
  *
  * A new member is `Accepted`, as on CCF: it becomes `Active` (and may propose and vote) once it
  * acknowledges the service's state digest (`POST /gov/members/state-digests/{id}:ack`).
+ *
+ * @import { Args, MemberInfo } from "./helpers.js"
  */
+import { ccf } from "./ccf.d.ts";
+import {
+  Action,
+  activeMemberIds,
+  checkEntityId,
+  checkEnum,
+  checkType,
+  checkX509CertBundle,
+  GOV_MEMBER_INFO,
+  govDelete,
+  govGetJson,
+  govHas,
+  govSetJson,
+} from "./helpers.js";
+
 const GOV_MEMBER_CERTS = "public:ccf.gov.members.certs";
-const GOV_MEMBER_INFO = "public:ccf.gov.members.info";
 const GOV_MEMBER_ENCRYPTION_KEYS = "public:ccf.gov.members.encryption_public_keys";
 const GOV_MEMBER_ACKS = "public:ccf.gov.members.acks";
 const GOV_USER_CERTS = "public:ccf.gov.users.certs";
 const GOV_USER_INFO = "public:ccf.gov.users.info";
 
 // The argument checks and the certificate write that members and users share.
+/** @param {Args} args */
 function checkCertArgs(args) {
   checkType(args, "object", "args");
   checkX509CertBundle(args.cert, "cert");
 }
 
+/**
+ * The check of the arguments of an action on one member or user, named by `field`.
+ * @param {string} field
+ */
 function checkIdArgs(field) {
+  /** @param {Args} args */
   return function (args) {
     checkType(args, "object", "args");
     checkEntityId(args[field], field);
   };
 }
 
+/**
+ * @param {string} table
+ * @param {string} cert
+ */
 function setCert(table, cert) {
   const id = ccf.pemToId(cert);
   ccf.kv[table].set(ccf.strToBuf(id), ccf.strToBuf(cert));
   return id;
 }
 
-function countActiveMembers() {
-  let active = 0;
-  ccf.kv[GOV_MEMBER_INFO].forEach(function (value) {
-    if (ccf.bufToJsonCompatible(value).status === "Active") active++;
-  });
-  return active;
-}
-
-const identityActions = [
+/** @type {Array<[string, Action]>} */
+export const identityActions = [
   [
     "set_member",
     new Action(
@@ -64,6 +83,7 @@ const identityActions = [
         const id = ccf.pemToId(args.cert);
         // As on CCF, registering a certificate that is already a member's changes nothing.
         if (govHas(GOV_MEMBER_CERTS, id)) return;
+        /** @type {MemberInfo} */
         const info = { status: "Accepted" };
         if (args.member_data !== undefined) info.member_data = args.member_data;
         info.recovery_role = args.recovery_role !== undefined
@@ -91,7 +111,7 @@ const identityActions = [
         if (info === undefined) return;
         // Without an active member nobody could ever propose again (CCF's recovery-member rule
         // prevents this on a real service).
-        if (info.status === "Active" && countActiveMembers() <= 1) {
+        if (info.status === "Active" && activeMemberIds().size <= 1) {
           throw new Error(
             "member " + args.member_id + " is the last active member and cannot be removed",
           );

@@ -1,13 +1,37 @@
-// deno-lint-ignore-file no-unused-vars -- a fragment of one module: the fragments after it use what it defines
+// @ts-check
 /**
  * Default actions on trusted token issuers and CA bundles: `set_ca_cert_bundle`,
  * `remove_ca_cert_bundle`, `set_jwt_issuer`, `set_jwt_public_signing_keys`, `remove_jwt_issuer`.
  * Signing keys are stored by the host (`ccf.setJwtPublicSigningKeys`), which turns each JWK into
  * the DER public key CCF 6 keeps.
+ *
+ * @import { Args } from "./helpers.js"
+ */
+import { ccf } from "./ccf.d.ts";
+import {
+  Action,
+  checkEnum,
+  checkJwks,
+  checkType,
+  checkX509CertBundle,
+  govDelete,
+  govGetJson,
+  govHas,
+  govSetJson,
+} from "./helpers.js";
+
+/**
+ * An issuer's record in `public:ccf.gov.jwt.issuers`.
+ * @typedef {object} JwtIssuerMetadata
+ * @property {boolean} auto_refresh
+ * @property {string} [ca_cert_bundle_name]
+ * @property {string} [key_filter]
+ * @property {unknown} [key_policy]
  */
 const GOV_CA_CERT_BUNDLES = "public:ccf.gov.tls.ca_cert_bundles";
 const GOV_JWT_ISSUERS = "public:ccf.gov.jwt.issuers";
 
+/** @param {Args} args */
 function checkJwtIssuerArgs(args) {
   checkType(args, "object", "args");
   checkType(args.issuer, "string", "issuer");
@@ -30,7 +54,8 @@ function checkJwtIssuerArgs(args) {
   }
 }
 
-const jwtActions = [
+/** @type {Array<[string, Action]>} */
+export const jwtActions = [
   [
     "set_ca_cert_bundle",
     new Action(
@@ -53,7 +78,9 @@ const jwtActions = [
       },
       function (args) {
         ccf.kv[GOV_JWT_ISSUERS].forEach(function (value, key) {
-          if (ccf.bufToJsonCompatible(value).ca_cert_bundle_name === args.name) {
+          /** @type {JwtIssuerMetadata} */
+          const metadata = ccf.bufToJsonCompatible(value);
+          if (metadata.ca_cert_bundle_name === args.name) {
             throw new Error(
               "CA cert bundle " + JSON.stringify(args.name) + " is used by issuer " +
                 JSON.stringify(ccf.bufToStr(key)),
@@ -74,6 +101,7 @@ const jwtActions = [
             "No CA cert bundle found with name " + JSON.stringify(args.ca_cert_bundle_name),
           );
         }
+        /** @type {JwtIssuerMetadata} */
         const metadata = { auto_refresh: args.auto_refresh === true };
         if (args.ca_cert_bundle_name !== undefined) {
           metadata.ca_cert_bundle_name = args.ca_cert_bundle_name;

@@ -11,9 +11,11 @@
  * count. (CCF's `sandbox.sh` installs an accept-everything `resolve`; the sandbox keeps the
  * default one, so that what passes here needs the same ballots on a real service.)
  *
- * The parts are JavaScript files of their own, so that `deno lint` and `deno check` see them; they
- * are fragments of one module (each uses what the ones before it define), read here as text and
- * joined in order.
+ * The parts are JavaScript files of their own, so that `deno lint` and `deno check` see them
+ * (`// @ts-check`, types in JSDoc). Each is an ES module that imports what it uses from the parts
+ * before it (and `ccf` from `ccf.d.ts`), so that they type-check apart. Inside QuickJS they are one
+ * module, as on CCF: {@link joinParts} reads them as text, drops those imports and the `export`
+ * of everything but `validate`, `resolve` and `apply`, and joins them in order.
  */
 import helpers from "./helpers.js" with { type: "text" };
 import appActions from "./appActions.js" with { type: "text" };
@@ -21,11 +23,24 @@ import identityActions from "./identityActions.js" with { type: "text" };
 import jwtActions from "./jwtActions.js" with { type: "text" };
 import constitution from "./constitution.js" with { type: "text" };
 
+/** An import of a sibling part (`deno fmt` may spread its names over several lines). */
+const PART_IMPORT = /^import [^;]+ from "\.\/[\w.]+";\n/gm;
+/** The `export` of a declaration a later part imports. */
+const PART_EXPORT = /^export (?=(?:class|const|function) )/gm;
+
+/** One module from the parts in order: only the last one's exports remain. */
+function joinParts(parts: readonly string[]): string {
+  return parts.map((part, i) => {
+    const local = part.replace(PART_IMPORT, "");
+    return i === parts.length - 1 ? local : local.replace(PART_EXPORT, "");
+  }).join("\n");
+}
+
 /** The default constitution, as stored in `public:ccf.gov.constitution`. */
-export const DEFAULT_CONSTITUTION: string = [
+export const DEFAULT_CONSTITUTION: string = joinParts([
   helpers,
   appActions,
   identityActions,
   jwtActions,
   constitution,
-].join("\n");
+]);

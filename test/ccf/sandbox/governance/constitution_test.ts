@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { init, parse } from "es-module-lexer";
 import { DEFAULT_CONSTITUTION } from "../../../../ccf/sandbox/governance/constitution/mod.ts";
 import { ConstitutionRunner } from "../../../../ccf/sandbox/governance/runner.ts";
 import {
@@ -41,6 +42,23 @@ const json = (tx: KvTransaction, map: string, key: string | Uint8Array) => {
   const raw = tx.get(map, typeof key === "string" ? utf8(key) : key);
   return raw === undefined ? undefined : JSON.parse(text(raw)!);
 };
+
+Deno.test("default constitution: its parts join into one module exporting only CCF's three", async () => {
+  await init;
+  const [imports, exports] = parse(DEFAULT_CONSTITUTION);
+  assert.deepEqual(imports, []);
+  assert.deepEqual(exports.map((e) => e.type === "direct" && e.name).sort(), [
+    "apply",
+    "resolve",
+    "validate",
+  ]);
+  // Appended custom actions extend it through these top-level names (as on CCF).
+  for (
+    const name of ["class Action", "const actions", "function checkType", "function checkEnum"]
+  ) {
+    assert.match(DEFAULT_CONSTITUTION, new RegExp(`^${name}\\b`, "m"));
+  }
+});
 
 Deno.test("set_js_app: the KMS bundle deploys into the modules and endpoints tables", async () => {
   const { bundle } = await kmsArtefacts();

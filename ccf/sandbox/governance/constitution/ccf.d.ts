@@ -1,0 +1,17 @@
+/**
+ * The `ccf` global as constitution code sees it: CCF's app API plus what CCF adds for governance.
+ * The parts of the constitution import it from here only to be type-checked; `mod.ts` removes
+ * the imports, so inside QuickJS the name is CCF's global.
+ */
+import type { CCF } from "@microsoft/ccf-app/global.js";
+
+/** CCF's governance additions to `ccf` (the last three only while `apply` runs). */
+export interface GovernanceCcf extends CCF {
+  /** The id (SHA-256 of the DER) of the first certificate of a PEM. */
+  pemToId(pem: string): string;
+  setJwtPublicSigningKeys(issuer: string, metadata: unknown, jwks: unknown): void;
+  removeJwtPublicSigningKeys(issuer: string): void;
+  refreshAppBytecodeCache(): void;
+}
+
+export declare const ccf: GovernanceCcf;
