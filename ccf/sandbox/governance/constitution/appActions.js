@@ -143,22 +143,14 @@ export const appActions = [
   ],
   [
     "remove_js_app",
-    new Action(
-      function (args) {
-        checkNone(args);
-      },
-      function () {
-        removeJsApp();
-      },
-    ),
+    new Action(checkNone, removeJsApp),
   ],
   [
     "refresh_js_app_bytecode_cache",
     new Action(
-      function (args) {
-        checkNone(args);
-      },
+      checkNone,
       function () {
+        // Not passed as is: it takes no arguments, and `ccf` has it only while `apply` runs.
         ccf.refreshAppBytecodeCache();
       },
     ),
