@@ -24,7 +24,7 @@ const remember = <K, V>(memo: Map<K, V>, key: K, value: V): V => {
 };
 
 // Module state lives as long as the interpreter CCF reuses (`interpreter_reuse`), one per node and
-// per interpreter kind, and starts empty after a restart. Both memos hold only what can never
+// per interpreter kind, and starts empty after a restart. The memos hold only what can never
 // change under its key, so a fresh or a warm interpreter answers alike.
 
 // Receipts by the seqno of the transaction they prove: a historical query only serves committed

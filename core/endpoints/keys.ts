@@ -83,20 +83,14 @@ const createKey = (record: KeyRecord, ring: readonly PublishedKey[]): Program<un
 export const refresh = (request: AppRequest): Program<unknown> =>
   pipe(
     fromEither(pipe(parseQuery(request.query), E.flatMap((q) => flagParam(q, "ifDue")))),
-    flatMap((ifDue) =>
+    flatMap((ifDue) => all({ ifDue: of(ifDue), rotation: readRotationPolicy(), keys: loadKeys() })),
+    flatMap(({ ifDue, rotation, keys }) =>
       pipe(
-        all({ rotation: readRotationPolicy(), keys: loadKeys() }),
-        flatMap(({ rotation, keys }) =>
-          pipe(
-            fromEither(
-              planRotation(keys, rotation.policy, request.now, ifDue ? "ifDue" : "always"),
-            ),
-            flatMap((plan): Program<unknown> =>
-              plan._tag === "NotDue"
-                ? of({ created: false, dueAt: plan.dueAt })
-                : createKey(plan.key, keys)
-            ),
-          )
+        fromEither(planRotation(keys, rotation.policy, request.now, ifDue ? "ifDue" : "always")),
+        flatMap((plan): Program<unknown> =>
+          plan._tag === "NotDue"
+            ? of({ created: false, dueAt: plan.dueAt })
+            : createKey(plan.key, keys)
         ),
       )
     ),
