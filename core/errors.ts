@@ -29,6 +29,7 @@ export type ReceiptCheck =
 export type KmsError =
   | { readonly _tag: "InvalidInput"; readonly message: string }
   | { readonly _tag: "Unauthenticated"; readonly message: string }
+  | { readonly _tag: "Forbidden"; readonly message: string }
   | {
     readonly _tag: "PolicyDenied";
     readonly message: string;
@@ -55,6 +56,11 @@ export type KmsErrorCode = KmsError["_tag"];
 /** Malformed input: the caller must change the request. */
 export const invalidInput = (message: string): KmsError => ({
   _tag: "InvalidInput",
+  message,
+});
+/** Authenticated, but this caller may not do this. */
+export const forbidden = (message: string): KmsError => ({
+  _tag: "Forbidden",
   message,
 });
 /** Missing or unacceptable credentials. */
@@ -109,6 +115,7 @@ export const internal = (message: string): KmsError => ({
 const statusOf: { readonly [K in KmsErrorCode]: number } = {
   InvalidInput: 400,
   Unauthenticated: 401,
+  Forbidden: 403,
   PolicyDenied: 403,
   KeyNotFound: 404,
   KeyExpired: 410,

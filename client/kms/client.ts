@@ -89,6 +89,7 @@ const ErrorBody = t.type({ error: t.type({ code: t.string, message: t.string }) 
 const knownCodes: readonly KmsErrorCode[] = [
   "InvalidInput",
   "Unauthenticated",
+  "Forbidden",
   "PolicyDenied",
   "KeyNotFound",
   "KeyExpired",

@@ -39,6 +39,10 @@ export const jwtCaller = (caller: unknown): E.Either<KmsError, TokenCaller> =>
     )
     : E.left(unauthenticated("an attestation token is required: Authorization: Bearer <token>"));
 
+/** Whether `caller` authenticated with a member certificate. */
+export const isMember = (caller: unknown): boolean =>
+  CertCaller.is(caller) && caller.policy === "member_cert";
+
 /** The issuer whose JWT validation policy applies to `caller`, if it authenticated with a JWT. */
 export const jwtIssuerOf = (caller: unknown): string | undefined =>
   JwtCaller.is(caller) ? caller.jwt.keyIssuer : undefined;

@@ -4,7 +4,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { jwtCaller } from "../api/caller.ts";
+import { isMember, jwtCaller } from "../api/caller.ts";
 import { keyListing, listedKeys, newKey, releasePlaintext, toBase64 } from "../api/keys.ts";
 import { flagParam, kidParam, parseQuery } from "../api/query.ts";
 import { decideRelease, type ReleaseDecision } from "../api/release.ts";
@@ -31,7 +31,7 @@ import {
   performAll,
   type Program,
 } from "../effects.ts";
-import { invalidInput, type KmsError } from "../errors.ts";
+import { forbidden, invalidInput, type KmsError } from "../errors.ts";
 import { keyToRelease, planRotation } from "../keys/planner.ts";
 import { type KeyRecord, type PublishedKey, withNewKey } from "../keys/record.ts";
 import { keyRingTable, keysTable, privateKeysTable } from "../tables.ts";
@@ -79,10 +79,25 @@ const createKey = (record: KeyRecord, ring: readonly PublishedKey[]): Program<un
     ),
   );
 
-/** `POST /refresh[?ifDue=true]`: creates a key, always or only when the rotation policy says so. */
+/**
+ * `POST /refresh[?ifDue=true]`: creates a key, always or only when the rotation policy says so.
+ * Forcing a rotation is for members: a user (a scheduler) may only ask `ifDue=true`, so that no
+ * user certificate can fill the 256 key ids and block rotation for a grace period.
+ */
 export const refresh = (request: AppRequest): Program<unknown> =>
   pipe(
-    fromEither(pipe(parseQuery(request.query), E.flatMap((q) => flagParam(q, "ifDue")))),
+    fromEither(pipe(
+      parseQuery(request.query),
+      E.flatMap((q) => flagParam(q, "ifDue")),
+      E.filterOrElse(
+        (ifDue) => ifDue || isMember(request.caller),
+        () =>
+          forbidden(
+            "only members may force a rotation; a user may ask POST /refresh?ifDue=true, " +
+              "which creates a key when the rotation policy says one is due",
+          ),
+      ),
+    )),
     flatMap((ifDue) => all({ ifDue: of(ifDue), rotation: readRotationPolicy(), keys: loadKeys() })),
     flatMap(({ ifDue, rotation, keys }) =>
       pipe(

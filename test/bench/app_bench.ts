@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from "node:crypto";
 import { jwtValidationTable, keyReleaseTable } from "../../core/tables.ts";
-import { createKms } from "../ccf/app/_harness.ts";
+import { asMember, createKms } from "../ccf/app/_harness.ts";
 
 const issuer = "https://maa.example";
 const tpm = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });
@@ -33,7 +33,7 @@ const kmsWithKeys = async (count: number) => {
       gt: {},
     },
   });
-  for (let i = 0; i < count; i++) kms.call("POST", "/app/refresh");
+  for (let i = 0; i < count; i++) kms.call("POST", "/app/refresh", asMember);
   kms.signEverything();
   return kms;
 };

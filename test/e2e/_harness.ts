@@ -422,8 +422,8 @@ export const setRotation = async (kms: Kms, interval: number, grace: number): Pr
 };
 
 /** POST /app/refresh as member0, asserting a created key; answers its public record. */
-export const refresh = async (kms: Kms, caller: Caller = "member") => {
-  const reply = await kms.call("POST", "/app/refresh", caller);
+export const refresh = async (kms: Kms, caller: Caller = "member", query = "") => {
+  const reply = await kms.call("POST", `/app/refresh${query}`, caller);
   assert.equal(reply.status, 200, reply.text);
   assert.equal(reply.body.created, true, reply.text);
   return reply.body as {

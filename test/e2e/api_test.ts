@@ -198,22 +198,31 @@ Deno.test("e2e: the KMS API on a sandbox, every scenario of the seed's system te
       assertError(await kms.call("GET", "/app/listpubkeys"), 404, "KeyNotFound");
     });
 
-    await t.step("refresh once (user0): the new key's public record", async () => {
-      const before = Math.floor(Date.now() / 1000);
-      const key = await refresh(kms, "user");
-      created.push(key);
-      assert.equal(key.index, 0);
-      assert.equal(key.id, key.keyId);
-      assert.match(key.publicKey, keyConfigPattern(key.keyId));
-      assert.ok(Math.abs(key.createdAt - before) <= 5, "createdAt is the host's time, seconds");
-      assert.equal(key.notAfter, key.createdAt + 86_400, "the default rotation policy: daily");
-      assert.equal(key.releaseUntil, key.notAfter + 86_400, "a day of grace");
-      assert.deepEqual(
-        Object.keys(key).sort(),
-        ["created", "createdAt", "id", "index", "keyId", "notAfter", "publicKey", "releaseUntil"],
-        "nothing private in the answer",
-      );
-    });
+    await t.step(
+      "refresh (user0 may only ask ifDue; member0 forces): the new key's record",
+      async () => {
+        assertError(
+          await kms.call("POST", "/app/refresh", "user"),
+          403,
+          "Forbidden",
+          /only members may force a rotation/,
+        );
+        const before = Math.floor(Date.now() / 1000);
+        const key = await refresh(kms, "user", "?ifDue=true");
+        created.push(key);
+        assert.equal(key.index, 0);
+        assert.equal(key.id, key.keyId);
+        assert.match(key.publicKey, keyConfigPattern(key.keyId));
+        assert.ok(Math.abs(key.createdAt - before) <= 5, "createdAt is the host's time, seconds");
+        assert.equal(key.notAfter, key.createdAt + 86_400, "the default rotation policy: daily");
+        assert.equal(key.releaseUntil, key.notAfter + 86_400, "a day of grace");
+        assert.deepEqual(
+          Object.keys(key).sort(),
+          ["created", "createdAt", "id", "index", "keyId", "notAfter", "publicKey", "releaseUntil"],
+          "nothing private in the answer",
+        );
+      },
+    );
 
     await t.step("/listpubkeys: 202 with retry-after until signed, then 200 verified", async () => {
       const early = await kms.call("GET", "/app/listpubkeys");

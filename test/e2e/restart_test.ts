@@ -55,7 +55,7 @@ Deno.test("e2e: a sandbox restart keeps keys, policies and receipts", async (t) 
           },
         }),
       );
-      keys.push(await refresh(kms), await refresh(kms, "user"));
+      keys.push(await refresh(kms), await refresh(kms));
       const listed = await poll(
         "both keys listed",
         () => kms.call("GET", "/app/listpubkeys"),

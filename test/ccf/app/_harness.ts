@@ -34,6 +34,9 @@ export interface Reply {
   readonly raw: AppResponse;
 }
 
+/** The options of a call made by a member (forcing a rotation is for members). */
+export const asMember = { caller: { policy: "member_cert", id: "member0" } } as const;
+
 /** Options of one call. */
 export interface CallOptions {
   readonly query?: string;

@@ -12,7 +12,7 @@ import {
   privateKeysTable,
   rotationTable,
 } from "../../../core/tables.ts";
-import { createKms } from "./_harness.ts";
+import { asMember, createKms } from "./_harness.ts";
 import { SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 
 const issuer = "https://maa.example";
@@ -54,14 +54,14 @@ Deno.test("QuickJS: heartbeat answers and echoes the caller's request id", async
 
 Deno.test("QuickJS: refresh creates a P-384 key whose receipt is bound to its KeyConfig hex", async () => {
   const kms = await createKms();
-  const r = kms.call("POST", "/app/refresh");
+  const r = kms.call("POST", "/app/refresh", asMember);
   assert.equal(r.status, 200);
   assert.equal(r.json.created, true);
   assert.equal(r.json.id, 0);
   assert.match(r.json.publicKey, /^00001104[0-9a-f]{192}000400020002$/);
   assert.ok(E.isRight(keyConfigFromHex(r.json.publicKey)));
   assert.equal(toHex(r.raw.claimsDigest!), toHex(sha256(utf8(r.json.publicKey))));
-  assert.equal(kms.call("POST", "/app/refresh").json.id, 1);
+  assert.equal(kms.call("POST", "/app/refresh", asMember).json.id, 1);
   kms.dispose();
 });
 
@@ -70,11 +70,11 @@ Deno.test("QuickJS: listpubkeys is 404 without keys, 202 before the receipt, the
   const none = kms.call("GET", "/listpubkeys");
   assert.equal(none.status, 404);
   assert.equal(none.json.error.code, "KeyNotFound");
-  const first = kms.call("POST", "/app/refresh").json;
+  const first = kms.call("POST", "/app/refresh", asMember).json;
   const pending = kms.call("GET", "/listpubkeys");
   assert.equal(pending.status, 202);
   assert.equal(pending.headers["retry-after"], "1");
-  const second = kms.call("POST", "/app/refresh").json;
+  const second = kms.call("POST", "/app/refresh", asMember).json;
   kms.signEverything();
   const listed = kms.call("GET", "/app/listpubkeys");
   assert.equal(listed.status, 200);
@@ -89,7 +89,7 @@ Deno.test("QuickJS: listpubkeys is 404 without keys, 202 before the receipt, the
 
 Deno.test("QuickJS: key releases the private key wrapped to the TPM key, matching the published key", async () => {
   const kms = await kmsWithPolicies();
-  const published = kms.call("POST", "/app/refresh").json;
+  const published = kms.call("POST", "/app/refresh", asMember).json;
   assert.equal(kms.call("POST", "/app/key", { query: "kid=0", caller: jwt() }).status, 202);
   kms.signEverything();
   const r = kms.call("POST", "/app/key", { query: "kid=0&encrypted=true", caller: jwt() });
@@ -102,14 +102,14 @@ Deno.test("QuickJS: key releases the private key wrapped to the TPM key, matchin
   const point = toHex(p384.getPublicKey(key.right.d, false));
   assert.equal(published.publicKey.slice(6, 6 + 194), point);
   // Without kid, the newest key.
-  kms.call("POST", "/app/refresh");
+  kms.call("POST", "/app/refresh", asMember);
   assert.equal(kms.call("POST", "/app/key", { caller: jwt() }).json.kid, 1);
   kms.dispose();
 });
 
 Deno.test("QuickJS: every refusal has its status, a message, and changes nothing", async () => {
   const kms = await kmsWithPolicies();
-  kms.call("POST", "/app/refresh");
+  kms.call("POST", "/app/refresh", asMember);
   kms.signEverything();
   const before = kms.store.lastSeqno;
   const runtimeKeys = (keys: unknown[]) => ({ ...seedClaims, "x-ms-runtime": { keys } });
@@ -155,13 +155,13 @@ Deno.test("QuickJS: every refusal has its status, a message, and changes nothing
 
 Deno.test("QuickJS: a corrupt stored policy is the service's fault: 500 Internal, not 400", async () => {
   const kms = await kmsWithPolicies();
-  kms.call("POST", "/app/refresh");
+  kms.call("POST", "/app/refresh", asMember);
   kms.signEverything();
   kms.govWrite(rotationTable.map, rotationTable.key, { version: 1, policy: { nope: 1 } });
   kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, { version: 1, policy: 7 });
   kms.govWrite(jwtValidationTable.map, issuer, { iss: 42 });
   const replies = [
-    kms.call("POST", "/app/refresh"),
+    kms.call("POST", "/app/refresh", asMember),
     kms.call("GET", "/app/keyRotationPolicy"),
     kms.call("GET", "/app/keyReleasePolicy"),
     kms.call("GET", "/app/jwtValidationPolicy", { query: `issuer=${issuer}` }),
@@ -182,7 +182,7 @@ Deno.test("QuickJS: an exception in a handler is a logged 500 Internal in the KM
   tx.set(rotationTable.map, bytes.encode(rotationTable.key), bytes.encode("{not json"));
   kms.store.commit(tx);
   const before = kms.store.lastSeqno;
-  const r = kms.call("POST", "/app/refresh");
+  const r = kms.call("POST", "/app/refresh", asMember);
   assert.equal(r.status, 500);
   assert.equal(r.json.error.code, "Internal");
   assert.equal(kms.store.lastSeqno, before);
@@ -193,7 +193,7 @@ Deno.test("QuickJS: an exception in a handler is a logged 500 Internal in the KM
 Deno.test("QuickJS: a denial lists every failed rule; no policy denies everything", async () => {
   const kms = await createKms();
   kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
-  kms.call("POST", "/app/refresh");
+  kms.call("POST", "/app/refresh", asMember);
   kms.signEverything();
   const nothing = kms.call("POST", "/app/key", { caller: jwt() });
   assert.equal(nothing.status, 403);
@@ -237,14 +237,14 @@ Deno.test("QuickJS: the listing's caches are invisible: new keys appear once sig
   });
   const listed = () =>
     kms.call("GET", "/listpubkeys").json.map((e: { publicKey: string }) => e.publicKey);
-  const first = kms.call("POST", "/app/refresh").json;
+  const first = kms.call("POST", "/app/refresh", asMember).json;
   kms.signUpToNow();
   const cold = kms.call("GET", "/listpubkeys");
   const warm = kms.call("GET", "/listpubkeys");
   assert.deepEqual(cold.json.map((e: { publicKey: string }) => e.publicKey), [first.publicKey]);
   assert.deepEqual(warm.raw.body, cold.raw.body, "a warm answer is the same, byte for byte");
   assert.equal(warm.headers["content-type"], "application/json");
-  const second = kms.call("POST", "/app/refresh").json;
+  const second = kms.call("POST", "/app/refresh", asMember).json;
   assert.deepEqual(listed(), [first.publicKey], "not advertised before its receipt exists");
   kms.signUpToNow();
   assert.deepEqual(listed(), [first.publicKey, second.publicKey]);
@@ -256,6 +256,20 @@ Deno.test("QuickJS: the listing's caches are invisible: new keys appear once sig
   assert.deepEqual(listed(), [second.publicKey], "only the newest in grace, none being active");
   await waitUntil(second.releaseUntil);
   assert.equal(kms.call("GET", "/listpubkeys").status, 404);
+  kms.dispose();
+});
+
+Deno.test("QuickJS: a user's forced refresh is 403 Forbidden; refresh?ifDue=true is allowed", async () => {
+  const kms = await kmsWithPolicies();
+  const user = { caller: { policy: "user_cert", id: "user0" } };
+  const forced = kms.call("POST", "/app/refresh", user);
+  assert.equal(forced.status, 403);
+  assert.equal(forced.json.error.code, "Forbidden");
+  assert.match(forced.json.error.message, /only members may force a rotation/);
+  assert.equal(
+    kms.call("POST", "/app/refresh", { ...user, query: "ifDue=true" }).json.created,
+    true,
+  );
   kms.dispose();
 });
 
@@ -275,7 +289,7 @@ Deno.test("QuickJS: policy views show defaults at version 0, then what governanc
 
 Deno.test("QuickJS: logs carry no key material and no token", async () => {
   const kms = await kmsWithPolicies();
-  kms.call("POST", "/app/refresh");
+  kms.call("POST", "/app/refresh", asMember);
   kms.signEverything();
   const r = kms.call("POST", "/app/key", {
     caller: jwt(),
@@ -296,7 +310,7 @@ Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and
     version: 1,
     policy: { rotation_interval_seconds: 1, grace_period_seconds: 0 },
   });
-  for (let i = 0; i < 256; i++) assert.equal(kms.call("POST", "/app/refresh").json.id, i);
+  for (let i = 0; i < 256; i++) assert.equal(kms.call("POST", "/app/refresh", asMember).json.id, i);
   await new Promise((resolve) => setTimeout(resolve, 1100));
   const privateOf = (index: number) =>
     kms.store.get(privateKeysTable.map, new TextEncoder().encode(String(index)));
@@ -306,7 +320,7 @@ Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and
     version: 2,
     policy: { rotation_interval_seconds: 3600, grace_period_seconds: 0 },
   });
-  const reused = kms.call("POST", "/app/refresh").json;
+  const reused = kms.call("POST", "/app/refresh", asMember).json;
   assert.deepEqual([reused.id, reused.index], [0, 256]);
   assert.equal(privateOf(0), undefined);
   assert.ok(privateOf(256));

@@ -35,6 +35,8 @@ const token = (osMajor: number) => ({
   },
 });
 
+const member = { policy: "member_cert", id: "member0" };
+
 const kmsWithPolicies = () => {
   const kms = memoryKms();
   kms.govWrite(jwtValidationTable.map, issuer, { iss: issuer });
@@ -97,7 +99,11 @@ Deno.test("property: the key endpoints' programs keep the KMS's promises over an
         }
         if (c.t === "refresh") {
           const due = !c.ifDue || !made.some((k) => now < k.notAfter);
-          const out = kms.call(refresh, { now, query: c.ifDue ? "ifDue=true" : "" });
+          const out = kms.call(refresh, {
+            now,
+            query: c.ifDue ? "ifDue=true" : "",
+            caller: member,
+          });
           assert.ok(E.isRight(out.result));
           const body = out.result.right as Made & { created: boolean };
           assert.equal(body.created, due);
@@ -185,7 +191,7 @@ Deno.test("property: the key endpoints' programs keep the KMS's promises over an
 
 Deno.test("refresh asks for a key pair, then for exactly its writes and its claims digest", () => {
   const kms = kmsWithPolicies();
-  const out = kms.call(refresh, { now: 5 });
+  const out = kms.call(refresh, { now: 5, caller: member });
   assert.deepEqual(out.effects.map((e) => e._tag), [
     "Get",
     "Get",
@@ -206,4 +212,17 @@ Deno.test("a release with a body over 1 KiB is refused before any read", () => {
   const out = kms.call(key, { now: 5, bodyBytes: 1025, caller: token(22) });
   assert.equal(statusOf(out.result), "InvalidInput");
   assert.deepEqual(out.effects, []);
+});
+
+Deno.test("a user may ask refresh?ifDue=true but not force a rotation; a member may", () => {
+  const kms = kmsWithPolicies();
+  const user = { policy: "user_cert", id: "user0" };
+  const forced = kms.call(refresh, { now: 5, caller: user });
+  assert.equal(statusOf(forced.result), "Forbidden");
+  assert.deepEqual(forced.effects, [], "refused before anything is read");
+  assert.equal(
+    statusOf(kms.call(refresh, { now: 5, caller: user, query: "ifDue=true" }).result),
+    "ok",
+  );
+  assert.equal(statusOf(kms.call(refresh, { now: 5, caller: member }).result), "ok");
 });
