@@ -8,9 +8,11 @@ import { render } from "./policy/validation.ts";
 const pathOf = (e: t.ValidationError): string =>
   e.context.map((c) => c.key).filter((k) => k !== "").join(".") || "(root)";
 
-// Values are shown shortened: a governance argument may be megabytes long.
+// Values are shown shortened: a governance argument may be megabytes long. The type that refused
+// the value says what is expected (the codecs here name their refinements for that).
 const describe = (e: t.ValidationError): string =>
-  e.message ?? `${pathOf(e)}: got ${render(e.value)}`;
+  e.message ??
+    `${pathOf(e)}: got ${render(e.value)}, expected ${e.context[e.context.length - 1]?.type.name}`;
 
 /**
  * Decodes `input` with `codec`; on failure an `InvalidInput` whose message names `what` and the
@@ -50,6 +52,32 @@ export const boundedString = (
     (s) => s.length <= max,
     `${name} (a string of at most ${max} characters)`,
   );
+
+/**
+ * A codec of the object `props` describes that refuses fields it does not name, saying which:
+ * io-ts's `strict` drops them silently, which lets a misspelt field of a proposal pass unnoticed.
+ */
+export const closed = <P extends t.Props>(
+  props: P,
+): t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown> => {
+  const base = t.type(props);
+  const known = Object.keys(props);
+  const extra = (u: unknown): string[] =>
+    typeof u === "object" && u !== null ? Object.keys(u).filter((k) => !known.includes(k)) : [];
+  return new t.Type(
+    base.name,
+    (u): u is t.TypeOf<t.TypeC<P>> => base.is(u) && extra(u).length === 0,
+    (u, c) => {
+      const unknown = extra(u);
+      return unknown.length === 0 ? base.validate(u, c) : t.failure(
+        u,
+        c,
+        `unknown field(s) ${unknown.join(", ")} (expected ${known.join(", ")})`,
+      );
+    },
+    base.encode,
+  );
+};
 
 /** The largest version of a stored governance value: the counter is a uint32. */
 export const maxPolicyVersion = 2 ** 32 - 1;

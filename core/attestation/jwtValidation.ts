@@ -9,7 +9,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
-import { boundedString, decodeWith } from "../codec.ts";
+import { boundedString, closed, decodeWith } from "../codec.ts";
 import { type KmsError, unauthenticated } from "../errors.ts";
 
 const Accepted = t.union([
@@ -17,20 +17,55 @@ const Accepted = t.union([
   t.array(boundedString("value", 1024)),
 ]);
 
-/** Codec of one issuer's validation policy: claim name → required value(s). */
-export const JwtValidationPolicy = t.refinement(
-  t.record(boundedString("claim", 256), Accepted),
+/** Names that would reach an object's prototype, or read as its constructor, in JavaScript. */
+const reservedNames = ["__proto__", "constructor", "prototype"];
+
+const claimNames =
+  "claim names are 1 to 256 visible ASCII characters, no spaces, and not __proto__, constructor " +
+  "or prototype (e.g. iss, aud, x-ms-attestation-type)";
+
+const isClaimName = (name: string): boolean =>
+  /^[\x21-\x7e]{1,256}$/.test(name) && !reservedNames.includes(name);
+
+const ClaimName = t.refinement(t.string, isClaimName, `claim name (${claimNames})`);
+
+const Claims = t.refinement(
+  t.record(ClaimName, Accepted),
   (p) => Object.keys(p).length > 0 && Object.keys(p).length <= 32,
   "validation_policy (an object of 1 to 32 claims, each a string or a list of strings)",
+);
+
+/**
+ * Codec of one issuer's validation policy: claim name → required value(s). Names are checked
+ * before the record is built, which would drop a bad one silently (and `__proto__` would vanish
+ * into the prototype).
+ */
+export const JwtValidationPolicy = new t.Type<t.TypeOf<typeof Claims>, t.OutputOf<typeof Claims>>(
+  Claims.name,
+  (u): u is t.TypeOf<typeof Claims> => Claims.is(u),
+  (u, c) => {
+    const refused = typeof u === "object" && u !== null
+      ? Object.keys(u).filter((k) => !isClaimName(k))
+      : [];
+    return refused.length > 0
+      ? t.failure(
+        u,
+        c,
+        `validation_policy: ${refused.map((k) => JSON.stringify(k)).join(", ")} cannot be a ` +
+          `claim name; ${claimNames}`,
+      )
+      : Claims.validate(u, c);
+  },
+  Claims.encode,
 );
 /** One issuer's validation policy. */
 export type JwtValidationPolicy = t.TypeOf<typeof JwtValidationPolicy>;
 
-const Args = t.strict({
+const Args = closed({
   issuer: boundedString("issuer", 1024),
   validation_policy: JwtValidationPolicy,
 });
-const SeedFileArgs = t.strict({ jwt_validation_policy: Args });
+const SeedFileArgs = closed({ jwt_validation_policy: Args });
 
 /** The `set_jwt_validation_policy` argument: the issuer and its policy. */
 export type JwtValidationArgs = t.TypeOf<typeof Args>;

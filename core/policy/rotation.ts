@@ -6,7 +6,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
-import { boundedInt, decodeWith, versioned } from "../codec.ts";
+import { boundedInt, closed, decodeWith, versioned } from "../codec.ts";
 import type { KmsError } from "../errors.ts";
 
 /** A year and a day, in seconds: no key should live longer without rotation. */
@@ -16,7 +16,7 @@ const maxRotationSeconds = 366 * 86_400;
  * Codec of the rotation policy. The lower bound of one second exists for tests and demos; production
  * deployments set hours or days.
  */
-export const RotationPolicy = t.strict({
+export const RotationPolicy = closed({
   rotation_interval_seconds: boundedInt(
     "rotation_interval_seconds",
     1,
@@ -40,7 +40,7 @@ const defaultRotationPolicy: RotationPolicy = {
   grace_period_seconds: 86_400,
 };
 
-const RotationArgs = t.strict({ key_rotation_policy: RotationPolicy });
+const RotationArgs = closed({ key_rotation_policy: RotationPolicy });
 
 /** Decodes the `set_key_rotation_policy` governance argument. */
 export const decodeRotationArgs = (

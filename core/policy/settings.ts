@@ -8,10 +8,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
-import { boundedString, decodeWith, versioned } from "../codec.ts";
+import { boundedString, closed, decodeWith, versioned } from "../codec.ts";
 import type { KmsError } from "../errors.ts";
 
-const Service = t.strict({
+const Service = closed({
   name: boundedString("name", 256),
   description: boundedString("description", 1024),
   version: boundedString("version", 64),
@@ -19,7 +19,7 @@ const Service = t.strict({
 });
 
 /** Codec of the settings policy value. */
-export const Settings = t.strict({ service: Service });
+export const Settings = closed({ service: Service });
 /** The settings policy. */
 export type Settings = t.TypeOf<typeof Settings>;
 
@@ -33,7 +33,7 @@ const defaultSettings: Settings = {
   },
 };
 
-const SettingsArgs = t.strict({
+const SettingsArgs = closed({
   settings_policy: t.union([Settings, Service]),
 });
 

@@ -255,9 +255,12 @@ Deno.test("sandbox node: the KMS app over HTTPS, authentication, receipts and re
         const commit = await call(anonymous, `${url}/app/commit`);
         assert.equal(commit.json.transaction_id, `2.${signature.seqno}`);
 
-        const byUser = await call(user, `${url}/app/refresh`, { method: "POST" });
+        // A user certificate authenticates too, for a scheduler's ifDue (forcing is a member's).
+        const byUser = await call(user, `${url}/app/refresh?ifDue=true`, { method: "POST" });
         assert.equal(byUser.status, 200);
-        assert.equal(seqnoOf(byUser.headers.get("x-ms-ccf-transaction-id")), signature.seqno + 1);
+        assert.equal(byUser.json.created, false, "the key just created is active");
+        const again = await call(member, `${url}/app/refresh`, { method: "POST" });
+        assert.equal(seqnoOf(again.headers.get("x-ms-ccf-transaction-id")), signature.seqno + 1);
       },
     );
 
