@@ -7,7 +7,8 @@ import { pipe } from "fp-ts/lib/function.js";
 import { isMember, jwtCaller } from "../api/caller.ts";
 import { keyListing, listedKeys, newKey, releasePlaintext, toBase64 } from "../api/keys.ts";
 import { flagParam, kidParam, parseQuery } from "../api/query.ts";
-import { decideRelease, type ReleaseDecision } from "../api/release.ts";
+import { explainRelease } from "../api/explain.ts";
+import { decideRelease, type ReleaseDecision, type ReleaseRequest } from "../api/release.ts";
 import { type AppRequest, jsonText } from "../api/request.ts";
 import {
   loadKeys,
@@ -164,12 +165,15 @@ export const pubkey = (request: AppRequest): Program<unknown> =>
 /** `/key` takes no body; a small one is tolerated because the seed's clients may send `{}`. */
 const maxBodyBytes = 1024;
 
-const releaseDecision = (request: AppRequest): Program<ReleaseDecision> =>
+/** Everything a release is decided on: the decoded request and the state it reads. */
+const releaseRequest = (
+  request: AppRequest,
+): Program<{ readonly release: ReleaseRequest; readonly policyVersion: number }> =>
   pipe(
     fromEither(
       request.bodyBytes > maxBodyBytes
         ? E.left(invalidInput(
-          `POST /key takes no body (at most ${maxBodyBytes} bytes are tolerated)`,
+          `this endpoint takes no body (at most ${maxBodyBytes} bytes are tolerated)`,
         ))
         : pipe(
           parseQuery(request.query),
@@ -179,10 +183,11 @@ const releaseDecision = (request: AppRequest): Program<ReleaseDecision> =>
     ),
     flatMap((r) =>
       pipe(
-        all({ jwtPolicy: readJwtPolicy(r.issuer), release: readReleasePolicy(), keys: loadKeys() }),
-        flatMapEither(({ jwtPolicy, release, keys }) =>
-          decideRelease({ ...r, jwtPolicy, releasePolicy: release.policy, keys, now: request.now })
-        ),
+        all({ jwtPolicy: readJwtPolicy(r.issuer), policy: readReleasePolicy(), keys: loadKeys() }),
+        map(({ jwtPolicy, policy, keys }) => ({
+          release: { ...r, jwtPolicy, releasePolicy: policy.policy, keys, now: request.now },
+          policyVersion: policy.version,
+        })),
       )
     ),
   );
@@ -214,4 +219,18 @@ const wrapped = ({ key, wrappingKey }: ReleaseDecision): Program<unknown> =>
  * parameter is accepted and has no effect.
  */
 export const key = (request: AppRequest): Program<unknown> =>
-  pipe(releaseDecision(request), flatMap(wrapped));
+  pipe(
+    releaseRequest(request),
+    flatMapEither(({ release }) => decideRelease(release)),
+    flatMap(wrapped),
+  );
+
+/**
+ * `POST /explain[?kid=N]`: what the key release policy says about the caller's attestation token,
+ * rule by rule, and which key `/key` would release; nothing is released or written.
+ */
+export const explain = (request: AppRequest): Program<unknown> =>
+  pipe(
+    releaseRequest(request),
+    map(({ release, policyVersion }) => explainRelease(release, policyVersion)),
+  );

@@ -117,31 +117,50 @@ const satisfies = (actual: unknown, allowed: AllowedValue): boolean =>
 // JSON has no undefined, so a missing claim is reported as null (the message says "missing").
 const reported = (actual: unknown): unknown => actual === undefined ? null : actual;
 
-const claimFailures = (
-  rules: ClaimRules,
-  token: TokenClaims,
-): PolicyFailure[] =>
-  Object.entries(rules).flatMap(([claim, allowed]) => {
+/** One rule of a policy checked against a token: a {@link PolicyFailure} with its verdict. */
+export interface RuleResult extends PolicyFailure {
+  /** Whether the token satisfies the rule. */
+  readonly passed: boolean;
+}
+
+const claimResults = (rules: ClaimRules, token: TokenClaims): RuleResult[] =>
+  Object.entries(rules).map(([claim, allowed]) => {
     const actual = claimAt(token, claim);
-    return allowed.some((v) => satisfies(actual, v)) ? [] : [{
+    return {
       claim,
       rule: "claims" as const,
       expected: allowed,
       actual: reported(actual),
-    }];
+      passed: allowed.some((v) => satisfies(actual, v)),
+    };
   });
 
-const thresholdFailures = (
+const thresholdResults = (
   rule: "gte" | "gt",
   rules: Thresholds,
   token: TokenClaims,
-): PolicyFailure[] =>
-  Object.entries(rules).flatMap(([claim, threshold]) => {
+): RuleResult[] =>
+  Object.entries(rules).map(([claim, threshold]) => {
     const actual = claimAt(token, claim);
-    const ok = typeof actual === "number" &&
-      (rule === "gte" ? actual >= threshold : actual > threshold);
-    return ok ? [] : [{ claim, rule, expected: threshold, actual: reported(actual) }];
+    return {
+      claim,
+      rule,
+      expected: threshold,
+      actual: reported(actual),
+      passed: typeof actual === "number" &&
+        (rule === "gte" ? actual >= threshold : actual > threshold),
+    };
   });
+
+/**
+ * Every rule of `policy` checked against `token`, in the policy's order (claims, gte, gt): what
+ * {@link evaluate} decides from, and what an explanation shows.
+ */
+export const ruleResults = (policy: KeyReleasePolicy, token: TokenClaims): RuleResult[] => [
+  ...claimResults(policy.claims, token),
+  ...thresholdResults("gte", policy.gte, token),
+  ...thresholdResults("gt", policy.gt, token),
+];
 
 const describeFailure = (f: PolicyFailure): string => {
   const is = f.actual === null ? "is missing or null" : `is ${render(f.actual)}`;
@@ -186,11 +205,9 @@ export const evaluate = (
       [],
     ));
   }
-  const failures = [
-    ...claimFailures(policy.claims, token),
-    ...thresholdFailures("gte", policy.gte, token),
-    ...thresholdFailures("gt", policy.gt, token),
-  ];
+  const failures: PolicyFailure[] = ruleResults(policy, token).flatMap((
+    { passed, ...failure },
+  ) => passed ? [] : [failure]);
   return pipe(
     failures,
     E.fromPredicate(

@@ -122,13 +122,13 @@ export const parseKid = (value: string | undefined): number | undefined => {
   return Number(value);
 };
 
-const tokenOf = async (ctx: Context): Promise<string> => {
+const tokenOf = async (ctx: Context, command: string): Promise<string> => {
   const inline = stringOption(ctx.args, "token");
   const file = stringOption(ctx.args, "token-file");
   if ((inline === undefined) === (file === undefined)) {
     throw new UsageError(
       "give the attestation token with --token or --token-file (one of them)",
-      "key",
+      command,
     );
   }
   const token = (inline ?? await readInput(ctx, file!, "the token file")).trim();
@@ -207,10 +207,65 @@ const key: Handler = async (ctx) => {
       "key",
     );
   }
-  const token = await tokenOf(ctx);
+  const token = await tokenOf(ctx, "key");
   return workspace === undefined
     ? await releaseWrapped(ctx, kid, token)
     : await releaseUnwrapped(ctx, pathFrom(ctx, workspace), kid, token);
+};
+
+interface Explanation {
+  readonly wouldRelease: boolean;
+  readonly decision: { readonly status: number; readonly code?: string; readonly message?: string };
+  readonly issuer: string;
+  readonly jwtValidation: { readonly passed: boolean; readonly message?: string };
+  readonly policyVersion: number;
+  readonly rules: readonly {
+    readonly rule: string;
+    readonly claim: string;
+    readonly expected: unknown;
+    readonly actual: unknown;
+    readonly passed: boolean;
+  }[];
+  readonly wrappingKey: { readonly passed: boolean; readonly message?: string };
+  readonly key: { readonly kid?: number; readonly state?: string; readonly error?: string };
+}
+
+const mark = (passed: boolean) => (passed ? "pass" : "FAIL");
+
+/** An explanation as lines an operator reads: the verdict first, then each check. */
+export const explanationLines = (e: Explanation): string[] => [
+  e.wouldRelease
+    ? `/key would release key ${e.key.kid} to this token`
+    : `/key would refuse this token: ${e.decision.status} ${e.decision.code}: ${e.decision.message}`,
+  `${mark(e.jwtValidation.passed)}  JWT validation policy of ${e.issuer}` +
+  (e.jwtValidation.message ? `: ${e.jwtValidation.message}` : ""),
+  `key release policy version ${e.policyVersion}${e.rules.length === 0 ? ": no rules" : ":"}`,
+  ...e.rules.map((r) =>
+    `${mark(r.passed)}  ${r.rule} ${r.claim}: expected ${JSON.stringify(r.expected)}, ` +
+    `token has ${JSON.stringify(r.actual)}`
+  ),
+  `${mark(e.wrappingKey.passed)}  TPM wrapping key in the token` +
+  (e.wrappingKey.message ? `: ${e.wrappingKey.message}` : ""),
+  e.key.error ? `FAIL  key: ${e.key.error}` : `pass  key ${e.key.kid} (${e.key.state})`,
+];
+
+const explain: Handler = async (ctx) => {
+  const kid = parseKid(stringOption(ctx.args, "kid"));
+  const token = await tokenOf(ctx, "explain");
+  const client = createTlsClient(await serviceCertOf(ctx));
+  try {
+    const query = kid === undefined ? "" : `?kid=${kid}`;
+    const answer = await send(client, `${ctx.connection.url}/app/explain${query}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const explanation = expectJson(answer, "explaining the token") as Explanation;
+    if (flag(ctx.args, "json")) ctx.out.result(JSON.stringify(explanation, null, 2));
+    else for (const line of explanationLines(explanation)) ctx.out.result(line);
+    return exitCodes.ok;
+  } finally {
+    client.close();
+  }
 };
 
 /** Checks a transaction id `<view>.<seqno>`. */
@@ -243,4 +298,10 @@ const receipt: Handler = async (ctx) => {
 };
 
 /** The app commands' handlers, by command name. */
-export const appHandlers: Readonly<Record<string, Handler>> = { refresh, keys, key, receipt };
+export const appHandlers: Readonly<Record<string, Handler>> = {
+  refresh,
+  keys,
+  key,
+  explain,
+  receipt,
+};

@@ -240,6 +240,26 @@ export const commands: readonly CommandSpec[] = [
       "transaction id of its receipt. Fails if any receipt does not verify.",
   }),
   spec({
+    name: "explain",
+    synopsis: "--token T|--token-file FILE [--kid N] [--json]",
+    summary: "what the key release policy says about a token, rule by rule (POST /app/explain)",
+    details: "Asks the service, which releases and records nothing: whether /key would release a " +
+      "key to this token now, the issuer's JWT validation policy, each rule of the key release " +
+      "policy in force with the token's value, the TPM wrapping key, and the key that would be " +
+      "released. Prints one line a check; --json prints the service's answer.\n\n" +
+      "Example:\n  deno task kms explain --token-file token.jwt",
+    options: {
+      kid: { type: "string", value: "N", description: "the key id (default: the newest key)" },
+      token: { type: "string", value: "T", description: "the attestation token (a JWT)" },
+      "token-file": {
+        type: "string",
+        value: "FILE",
+        description: "read the token from FILE (- for stdin)",
+      },
+      json: { type: "boolean", description: "print the service's JSON answer" },
+    },
+  }),
+  spec({
     name: "key",
     synopsis: "--token T|--token-file FILE [--kid N] [--unwrap-workspace DIR | --out FILE]",
     summary: "release a private key with an attestation token (POST /app/key)",

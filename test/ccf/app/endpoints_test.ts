@@ -273,6 +273,35 @@ Deno.test("QuickJS: a user's forced refresh is 403 Forbidden; refresh?ifDue=true
   kms.dispose();
 });
 
+Deno.test("QuickJS: explain shows each rule and the key /key would release, and releases nothing", async () => {
+  const kms = await kmsWithPolicies();
+  kms.call("POST", "/app/refresh", asMember);
+  kms.signEverything();
+  const before = kms.store.lastSeqno;
+  const passing = kms.call("POST", "/app/explain", { caller: jwt() });
+  assert.equal(passing.status, 200);
+  assert.equal(passing.json.wouldRelease, true);
+  assert.deepEqual(passing.json.decision, { status: 200 });
+  assert.equal(passing.json.policyVersion, 1);
+  assert.ok(
+    passing.json.rules.length > 0 && passing.json.rules.every((r: { passed: boolean }) => r.passed),
+  );
+  assert.deepEqual(passing.json.key, { kid: 0, index: 0, state: "active" });
+  assert.equal(kms.call("POST", "/app/key", { caller: jwt() }).status, 200, "and /key agrees");
+
+  const failing = kms.call("POST", "/app/explain", {
+    caller: jwt({ ...seedClaims, "x-ms-azurevm-osversion-major": 20 }),
+  });
+  assert.equal(failing.json.wouldRelease, false);
+  assert.equal(failing.json.decision.status, 403);
+  assert.equal(failing.json.decision.code, "PolicyDenied");
+  const failed = failing.json.rules.filter((r: { passed: boolean }) => !r.passed);
+  assert.deepEqual(failed.map((r: { rule: string }) => r.rule).sort(), ["claims", "gt", "gte"]);
+  assert.equal(kms.store.lastSeqno, before, "explaining writes nothing");
+  assert.equal(kms.call("POST", "/app/explain").status, 401, "a token is required");
+  kms.dispose();
+});
+
 Deno.test("QuickJS: policy views show defaults at version 0, then what governance set", async () => {
   const kms = await createKms();
   assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, {

@@ -267,7 +267,13 @@ Deno.test({
         assert.equal(unwrapped.stdout.split("\n").length, 2);
         const wrapped = await ok(["key", "--token", token]);
         assert.match(wrapped.stdout, /^wrapped key: 256 bytes/m);
-        for (const run of [unwrapped, wrapped]) {
+        const explained = await ok(["explain", "--token", token]);
+        assert.match(explained.stdout, /^\/key would release key \d+ to this token$/m);
+        assert.match(explained.stdout, /^pass {2}key \d+ \(active\)$/m);
+        assert.doesNotMatch(explained.stdout, /FAIL/);
+        const asJson = await ok(["explain", "--token-file", "-", "--json"], token);
+        assert.equal(JSON.parse(asJson.stdout).wouldRelease, true);
+        for (const run of [unwrapped, wrapped, explained, asJson]) {
           assert.ok(!run.stdout.includes(token) && !run.stderr.includes(token));
         }
         const denied = await kms(["key", "--token", "a.b.c"]);
