@@ -34,6 +34,13 @@ export const keysTable: Table = { map: "public:kms.keys" };
  * released. Requests read this one bounded value (at most 256 keys) instead of the whole history.
  */
 export const keyRingTable: SingletonTable = { map: "public:kms.key_ring", key: "key_ring" };
+/**
+ * Records of every key release, by release number (decimal string): each the JSON text that the
+ * release transaction's claims digest binds (see core/api/releaseRecord.ts).
+ */
+export const releasesTable: Table = { map: "public:kms.releases" };
+/** How many releases are recorded: the next release's number. */
+export const releaseCountTable: SingletonTable = { map: "public:kms.release_count", key: "count" };
 /** Private parts of every key, by index; a private map is encrypted in the ledger. */
 export const privateKeysTable: Table = { map: "kms.private_keys" };
 

@@ -15,6 +15,7 @@ export const listpubkeys = handler("listpubkeys", keys.listpubkeys);
 export const pubkey = handler("pubkey", keys.pubkey);
 export const key = handler("key", keys.key);
 export const explain = handler("explain", keys.explain);
+export const releases = handler("releases", keys.releases);
 export const keyReleasePolicy = handler("keyReleasePolicy", policies.keyReleasePolicy);
 export const settingsPolicy = handler("settingsPolicy", policies.settingsPolicy);
 export const keyRotationPolicy = handler("keyRotationPolicy", policies.keyRotationPolicy);

@@ -77,6 +77,15 @@ export const kidParam = decimalParam("kid", 0, 255);
 /** `version`: a governance policy version; version 1 is the first that a proposal set. */
 export const versionParam = decimalParam("version", 1, 2 ** 32 - 1);
 
+/** `from`: the first release number to list. */
+export const fromParam = decimalParam("from", 0, 2 ** 32 - 1);
+
+/** The most releases one answer lists. */
+export const maxListedReleases = 100;
+
+/** `limit`: how many releases to list, at most {@link maxListedReleases}. */
+export const limitParam = decimalParam("limit", 1, maxListedReleases);
+
 /** A boolean flag given as `true` or `false`; absent means false. */
 export const flagParam = (
   params: QueryParams,

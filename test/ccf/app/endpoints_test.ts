@@ -277,8 +277,9 @@ Deno.test("QuickJS: explain shows each rule and the key /key would release, and 
   const kms = await kmsWithPolicies();
   kms.call("POST", "/app/refresh", asMember);
   kms.signEverything();
-  const before = kms.store.lastSeqno;
+  let before = kms.store.lastSeqno;
   const passing = kms.call("POST", "/app/explain", { caller: jwt() });
+  assert.equal(kms.store.lastSeqno, before, "explaining writes nothing");
   assert.equal(passing.status, 200);
   assert.equal(passing.json.wouldRelease, true);
   assert.deepEqual(passing.json.decision, { status: 200 });
@@ -288,6 +289,7 @@ Deno.test("QuickJS: explain shows each rule and the key /key would release, and 
   );
   assert.deepEqual(passing.json.key, { kid: 0, index: 0, state: "active" });
   assert.equal(kms.call("POST", "/app/key", { caller: jwt() }).status, 200, "and /key agrees");
+  before = kms.store.lastSeqno;
 
   const failing = kms.call("POST", "/app/explain", {
     caller: jwt({ ...seedClaims, "x-ms-azurevm-osversion-major": 20 }),

@@ -12,8 +12,12 @@ import {
   keyReleaseTable,
   keyRingTable,
   privateKeysTable,
+  releaseCountTable,
+  releasesTable,
   rotationTable,
 } from "../../../core/tables.ts";
+import { canonicalJson } from "../../../core/api/releaseRecord.ts";
+import { calculateJwkThumbprint } from "jose";
 import { SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 import { memoryKms, tpm, unwrapWithTpm } from "./_harness.ts";
 
@@ -225,4 +229,53 @@ Deno.test("a user may ask refresh?ifDue=true but not force a rotation; a member 
     "ok",
   );
   assert.equal(statusOf(kms.call(refresh, { now: 5, caller: member }).result), "ok");
+});
+
+Deno.test("a release is recorded: its text, the next count, and a claims digest bound to the text", async () => {
+  const kms = kmsWithPolicies();
+  kms.call(refresh, { now: 5, caller: member });
+  kms.sign();
+  const claims = token(22).jwt.payload;
+  const released = kms.call(key, {
+    now: 6,
+    caller: token(22),
+    headers: { "x-ms-request-id": "req-1" },
+  });
+  assert.ok(E.isRight(released.result));
+  assert.equal((released.result.right as { release: number }).release, 0);
+  const text = kms.read(releasesTable.map, "0") as string;
+  const record = JSON.parse(text);
+  assert.deepEqual(record, {
+    release: 0,
+    keyIndex: 0,
+    kid: 0,
+    policyVersion: 1,
+    // An independent implementation of RFC 7638.
+    wrappingKeyThumbprint: await calculateJwkThumbprint(
+      { kty: "RSA", n: tpmJwk.n, e: tpmJwk.e },
+      "sha256",
+    ),
+    issuer,
+    claimsDigest: toHex(sha256(utf8(canonicalJson(claims)))),
+    requestId: "req-1",
+    time: 6,
+  });
+  assert.equal(kms.read(releaseCountTable.map, releaseCountTable.key), 1);
+  assert.deepEqual(
+    released.effects.find((e) => e._tag === "SetClaimsDigest"),
+    { _tag: "SetClaimsDigest", digest: sha256(utf8(text)) },
+  );
+  // The next release is number 1; a refused one writes nothing.
+  assert.equal(statusOf(kms.call(key, { now: 7, caller: token(20) }).result), "PolicyDenied");
+  const second = kms.call(key, { now: 7, caller: token(22) });
+  assert.ok(E.isRight(second.result));
+  assert.equal((second.result.right as { release: number }).release, 1);
+  assert.equal(kms.read(releaseCountTable.map, releaseCountTable.key), 2);
+});
+
+Deno.test("canonical JSON sorts keys at every level, keeps arrays in order", () => {
+  assert.equal(
+    canonicalJson({ b: [3, { z: 1, a: "x" }], a: null, c: true }),
+    '{"a":null,"b":[3,{"a":"x","z":1}],"c":true}',
+  );
 });
