@@ -54,6 +54,11 @@ export type Effect =
     readonly program: Program<unknown>;
     readonly final: (value: unknown) => boolean;
   }
+  /**
+   * SHA-256 of each text's UTF-8 bytes. Pure, but CCF hashes natively where QuickJS would take
+   * milliseconds for a token's claims.
+   */
+  | { readonly _tag: "Sha256"; readonly texts: readonly string[] }
   /** Generate a P-384 key pair inside the TEE; the result is its private JWK, unchecked. */
   | { readonly _tag: "GenerateP384" }
   /** RSA-OAEP (SHA-256, MGF1-SHA-256, no label) of `plaintext` to `wrappingKey`. */
@@ -77,6 +82,8 @@ export interface EffectResults {
   readonly Receipts: readonly ReceiptLookup[];
   /** The program's result; {@link memo} types it. */
   readonly Memo: E.Either<KmsError, unknown>;
+  /** The digests, in the order of the texts. */
+  readonly Sha256: readonly Uint8Array[];
   /** The private JWK, to be decoded by the decision that asked for it. */
   readonly GenerateP384: unknown;
   /** The wrapped bytes. */

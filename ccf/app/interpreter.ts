@@ -94,6 +94,10 @@ const interpreter = () => {
         }
         return result;
       }
+      case "Sha256":
+        return effect.texts.map((text) =>
+          new Uint8Array(ccf.crypto.digest("SHA-256", ccf.strToBuf(text)))
+        );
       case "GenerateP384":
         return ccf.crypto.pemToJwk(ccf.crypto.generateEcdsaKeyPair("secp384r1").privateKey);
       case "WrapRsaOaep": {

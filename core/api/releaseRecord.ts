@@ -5,11 +5,9 @@
  * SHA-256 of the record's JSON text, which `/releases` serves as it is, so that anyone can check a
  * record against its receipt.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
 import { base64urlnopad } from "@scure/base";
-import { toHex, utf8 } from "../bytes.ts";
+import { toHex } from "../bytes.ts";
 import type { RsaPublicJwk } from "../attestation/wrappingKey.ts";
-import type { TokenClaims } from "../policy/claims.ts";
 import type { ReleaseDecision, ReleaseRequest } from "./release.ts";
 
 /** One key release. */
@@ -44,29 +42,29 @@ export const canonicalJson = (value: unknown): string =>
     }}`
     : JSON.stringify(value);
 
-/** RFC 7638: SHA-256 of `{"e","kty","n"}` in that order, base64url without padding. */
-export const jwkThumbprint = (jwk: RsaPublicJwk): string =>
-  base64urlnopad.encode(sha256(utf8(JSON.stringify({ e: jwk.e, kty: "RSA", n: jwk.n }))));
+/** What RFC 7638 hashes for an RSA key's thumbprint: `{"e","kty","n"}` in that order. */
+export const thumbprintInput = (jwk: RsaPublicJwk): string =>
+  JSON.stringify({ e: jwk.e, kty: "RSA", n: jwk.n });
 
-/** SHA-256 (hex) of a token's claims as canonical JSON. */
-export const claimsDigestOfToken = (claims: TokenClaims): string =>
-  toHex(sha256(utf8(canonicalJson(claims))));
-
-/** The record of release number `release`. */
-export const releaseRecord = (
-  release: number,
-  decision: ReleaseDecision,
-  request: ReleaseRequest,
-  policyVersion: number,
-  requestId: string | undefined,
-): ReleaseRecord => ({
-  release,
-  keyIndex: decision.key.index,
-  kid: decision.key.keyId,
-  policyVersion,
-  wrappingKeyThumbprint: jwkThumbprint(decision.wrappingKey),
-  issuer: request.issuer,
-  claimsDigest: claimsDigestOfToken(request.claims),
-  ...(requestId === undefined ? {} : { requestId }),
-  time: request.now,
+/** What a release record hashes, and how to build the record from those digests. */
+export const releaseDigestInputs = (decision: ReleaseDecision, request: ReleaseRequest) => ({
+  /** The texts whose SHA-256 the record carries: the token's claims and the TPM key. */
+  texts: [canonicalJson(request.claims), thumbprintInput(decision.wrappingKey)],
+  /** The record of release number `release`, from the SHA-256 digests of `texts`. */
+  record: (
+    release: number,
+    [claimsDigest, thumbprint]: readonly Uint8Array[],
+    policyVersion: number,
+    requestId: string | undefined,
+  ): ReleaseRecord => ({
+    release,
+    keyIndex: decision.key.index,
+    kid: decision.key.keyId,
+    policyVersion,
+    wrappingKeyThumbprint: base64urlnopad.encode(thumbprint),
+    issuer: request.issuer,
+    claimsDigest: toHex(claimsDigest),
+    ...(requestId === undefined ? {} : { requestId }),
+    time: request.now,
+  }),
 });

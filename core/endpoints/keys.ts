@@ -14,7 +14,7 @@ import {
   maxListedReleases,
   parseQuery,
 } from "../api/query.ts";
-import { releaseRecord } from "../api/releaseRecord.ts";
+import { releaseDigestInputs } from "../api/releaseRecord.ts";
 import { requestIdOf } from "../api/requestId.ts";
 import { explainRelease } from "../api/explain.ts";
 import { decideRelease, type ReleaseDecision, type ReleaseRequest } from "../api/release.ts";
@@ -43,8 +43,6 @@ import {
   traverse,
 } from "../effects.ts";
 import { forbidden, internal, invalidInput, type KmsError } from "../errors.ts";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { utf8 } from "../bytes.ts";
 import { keyToRelease, planRotation } from "../keys/planner.ts";
 import { type KeyRecord, type PublishedKey, withNewKey } from "../keys/record.ts";
 import {
@@ -254,21 +252,25 @@ const recordRelease = (
   release: ReleaseRequest,
   policyVersion: number,
   requestId: string | undefined,
-): Program<number> =>
-  pipe(
-    releaseCount(),
-    flatMap((n) => {
-      const text = JSON.stringify(releaseRecord(n, decision, release, policyVersion, requestId));
-      return pipe(
-        performAll([
-          { _tag: "Put", map: releasesTable.map, key: String(n), value: text },
-          { _tag: "Put", map: releaseCountTable.map, key: releaseCountTable.key, value: n + 1 },
-          { _tag: "SetClaimsDigest", digest: sha256(utf8(text)) },
-        ]),
-        map(() => n),
-      );
+): Program<number> => {
+  const inputs = releaseDigestInputs(decision, release);
+  const digests = perform({ _tag: "Sha256", texts: inputs.texts });
+  return pipe(
+    all({ n: releaseCount(), digests }),
+    flatMap(({ n, digests }) => {
+      const text = JSON.stringify(inputs.record(n, digests, policyVersion, requestId));
+      return perform({ _tag: "Sha256", texts: [text] }, ([digest]) =>
+        pipe(
+          performAll([
+            { _tag: "Put", map: releasesTable.map, key: String(n), value: text },
+            { _tag: "Put", map: releaseCountTable.map, key: releaseCountTable.key, value: n + 1 },
+            { _tag: "SetClaimsDigest", digest },
+          ]),
+          map(() => n),
+        ));
     }),
   );
+};
 
 /**
  * `POST /key[?kid=N]`: releases a private key, wrapped to the caller's TPM key, to a caller whose

@@ -12,7 +12,7 @@ import {
   publicEncrypt,
 } from "node:crypto";
 import { p384 } from "@noble/curves/nist.js";
-import { sha384 } from "@noble/hashes/sha2.js";
+import { sha256, sha384 } from "@noble/hashes/sha2.js";
 import { base64urlnopad } from "@scure/base";
 import * as E from "fp-ts/lib/Either.js";
 import { toHex, utf8 } from "../../../core/bytes.ts";
@@ -110,6 +110,8 @@ export const memoryKms = () => {
           if (E.isRight(result) && effect.final(result.right)) memos.set(effect.key, result.right);
           return result;
         }
+        case "Sha256":
+          return effect.texts.map((text) => sha256(utf8(text)));
         case "GenerateP384":
           return p384Jwk(generated++);
         case "WrapRsaOaep":
