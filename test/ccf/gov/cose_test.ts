@@ -7,7 +7,7 @@ import {
   signGovMessage,
   verifyGovMessage,
 } from "../../../ccf/gov/cose.ts";
-import { newMember as member } from "../sandbox/governance/_harness.ts";
+import { newMember as member } from "./_harness.ts";
 
 const payload = new TextEncoder().encode('{"actions":[]}');
 

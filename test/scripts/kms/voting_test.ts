@@ -8,11 +8,8 @@ import {
 import { workspaceMember } from "../../../scripts/kms/config.ts";
 import { ServiceError } from "../../../ccf/gov/errors.ts";
 import {
-  ballotFor,
   createGovClient,
-  govPaths,
   type ProposalInfo,
-  signedMessage,
   type Signer,
   type Transport,
 } from "../../../ccf/gov/client.ts";
@@ -26,65 +23,10 @@ import {
   withdrawProposal,
   workspaceLabels,
 } from "../../../scripts/kms/voting.ts";
-import { makeMember, makeWorkspace } from "./_harness.ts";
+import { makeWorkspace } from "./_harness.ts";
 
 const now = 1_700_000_123_456;
 const url = "https://gov.test:8000";
-
-const signerOf = async (name: string): Promise<Signer> => {
-  const m = await makeMember(name);
-  return { label: name, id: certId(m.certPem), ...m };
-};
-
-Deno.test("COSE bodies: proposals, ballots and withdrawals verify with the member's certificate", async () => {
-  const member = await signerOf("member0");
-  const other = await signerOf("member1");
-  const proposal = JSON.stringify({ actions: [{ name: "set_settings_policy", args: {} }] });
-  const cases = [
-    { body: proposal, type: "proposal", id: undefined },
-    { body: ballotFor(true), type: "ballot", id: "p1" },
-    { body: "", type: "withdrawal", id: "p1" },
-  ] as const;
-  for (const { body, type, id } of cases) {
-    const bytes = signedMessage(body, member, type, now, id);
-    const parsed = parseGovMessage(bytes) as CoseSign1;
-    assert.equal(typeof parsed, "object", `${type} parses`);
-    assert.deepEqual(parsed.headers, {
-      alg: -35, // ES384: the sandbox's members have P-384 keys
-      kid: member.id,
-      msgType: type,
-      createdAt: Math.floor(now / 1000),
-      ...(id === undefined ? {} : { proposalId: id }),
-    });
-    assert.equal(new TextDecoder().decode(parsed.payload), body);
-    assert.ok(verifyGovMessage(parsed, member.certPem), `${type} verifies`);
-    assert.equal(verifyGovMessage(parsed, other.certPem), false);
-  }
-});
-
-Deno.test("ballots: a constitution-style vote function returning the member's choice", () => {
-  assert.deepEqual(JSON.parse(ballotFor(true)), {
-    ballot: "export function vote (proposal, proposerId) { return true }",
-  });
-  assert.match(JSON.parse(ballotFor(false)).ballot, /return false }$/);
-});
-
-Deno.test("paths: the 2024-07-01 routes, with proposal ids checked before they reach a URL", () => {
-  assert.equal(govPaths.create(), "/gov/members/proposals:create?api-version=2024-07-01");
-  assert.equal(govPaths.proposal("ab12"), "/gov/members/proposals/ab12?api-version=2024-07-01");
-  assert.equal(
-    govPaths.ballot("ab12", "m0"),
-    "/gov/members/proposals/ab12/ballots/m0:submit?api-version=2024-07-01",
-  );
-  assert.equal(
-    govPaths.withdraw("ab12"),
-    "/gov/members/proposals/ab12:withdraw?api-version=2024-07-01",
-  );
-  assert.equal(govPaths.constitution(), "/gov/service/constitution?api-version=2024-07-01");
-  for (const id of ["../x", "a/b", "a?b", "", ".", ".."]) {
-    assert.throws(() => govPaths.proposal(id), ServiceError);
-  }
-});
 
 /**
  * An in-memory stand-in for CCF's governance with the default constitution's majority `resolve`:

@@ -1,9 +1,8 @@
 /** Members, signed requests and an in-memory governed store for the governance tests. */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import { join } from "node:path";
 import { buildBundle } from "../../../../scripts/bundle.ts";
-import { certId, type GovMessageType, signGovMessage } from "../../../../ccf/gov/cose.ts";
+import { type GovMessageType, signGovMessage } from "../../../../ccf/gov/cose.ts";
+import type { Member } from "../../gov/_harness.ts";
 import { DEFAULT_CONSTITUTION } from "../../../../ccf/sandbox/governance/constitution/mod.ts";
 import {
   kvStoreBackend,
@@ -18,13 +17,7 @@ import { KvStore, type KvTransaction } from "../../../../ccf/sandbox/kv.ts";
 import { sharedEngine } from "../../../../ccf/sandbox/quickjs/engine.ts";
 import type { AppBundle } from "../../../../ccf/sandbox/quickjs/mod.ts";
 
-/** A member's identity: certificate, key and id. */
-export interface Member {
-  readonly name: string;
-  readonly certPem: string;
-  readonly keyPem: string;
-  readonly id: string;
-}
+export { type Member, newMember } from "../../gov/_harness.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -34,23 +27,6 @@ export const utf8 = (s: string): Uint8Array => encoder.encode(s);
 /** The string of UTF-8 bytes. */
 export const text = (b: Uint8Array | undefined): string | undefined =>
   b === undefined ? undefined : decoder.decode(b);
-
-/** A P-384 member identity with a self-signed certificate, as CCF's sandbox creates them. */
-export async function newMember(name: string): Promise<Member> {
-  const alg = { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" };
-  const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${name}`,
-    keys,
-    signingAlgorithm: alg,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
-  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  const keyPem = x509.PemConverter.encode(pkcs8.buffer, "PRIVATE KEY");
-  const certPem = cert.toString("pem");
-  return { name, certPem, keyPem, id: certId(certPem) };
-}
 
 let clock = 1_700_000_000;
 /** Strictly increasing `created_at` values, so no test trips the replay window by accident. */
