@@ -6,7 +6,7 @@ import { explainRelease } from "../../../core/api/explain.ts";
 import { decideRelease, type ReleaseRequest } from "../../../core/api/release.ts";
 import { evaluate } from "../../../core/policy/keyRelease.ts";
 import { wrappingKeyOf } from "../../../core/attestation/wrappingKey.ts";
-import { policy, tokenFor } from "../policy/keyReleaseArbitraries.ts";
+import { policy, tokenFor } from "../policy/_harness.ts";
 
 const issuer = "https://maa.example";
 const tpm = {

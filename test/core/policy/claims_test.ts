@@ -8,7 +8,7 @@ import {
   maxTokenClaims,
   TokenClaimsCodec,
 } from "../../../core/policy/claims.ts";
-import { claimName, valueOf, withClaim } from "./keyReleaseArbitraries.ts";
+import { claimName, valueOf, withClaim } from "./_harness.ts";
 
 Deno.test("the catalogue types the claims of maa-claims.md, nested ones by dotted path", () => {
   assert.equal(claimType("x-ms-ver"), "string");

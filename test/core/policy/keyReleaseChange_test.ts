@@ -18,7 +18,7 @@ import {
 } from "../../../core/policy/keyReleaseChange.ts";
 import { claimType } from "../../../core/policy/claims.ts";
 import { hasValue, limits } from "../../../core/policy/rules.ts";
-import { change, policy, storedOf, valuesOf } from "./keyReleaseArbitraries.ts";
+import { change, policy, storedOf, valuesOf } from "./_harness.ts";
 import { SEED_CHANGE, SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 
 const decoded = (u: unknown): KeyReleaseChange => {

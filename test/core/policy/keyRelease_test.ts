@@ -10,7 +10,7 @@ import {
   type KeyReleasePolicy,
   StoredKeyReleasePolicyCodec,
 } from "../../../core/policy/keyRelease.ts";
-import { claimName, numberClaim, policy, tokenFor, valueOf } from "./keyReleaseArbitraries.ts";
+import { claimName, numberClaim, policy, tokenFor, valueOf } from "./_harness.ts";
 
 const rules = (p: Partial<KeyReleasePolicy>): KeyReleasePolicy => ({
   claims: {},

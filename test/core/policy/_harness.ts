@@ -1,4 +1,4 @@
-/** fast-check generators and helpers shared by the key release policy tests. */
+/** The key release policy tests' harness: fast-check generators of claims, policies, changes. */
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import {
