@@ -201,8 +201,19 @@ export const commands: readonly CommandSpec[] = [
       "match), or the seed's form {claimType, keyReleaseClaims: {claims, gte?, gt?}}. It is " +
       "checked here before it is signed, and again by the service.\n\nExamples:\n" +
       "  deno task kms policy add governance/policies/key-release-policy-add.json\n" +
-      "  deno task kms policy remove governance/policies/key-release-policy-remove.json",
+      "  deno task kms policy remove governance/policies/key-release-policy-remove.json\n\n" +
+      "With --explain TOKEN nothing is proposed: the change is applied to the policy in force " +
+      "here, with the KMS's own rules, and the token's claims are checked against both (its " +
+      "signature is not); --json prints the result.",
     positionals: [{ name: "add|remove", required: true }, fileArg()],
+    options: {
+      explain: {
+        type: "string",
+        value: "TOKEN",
+        description: "try the change on an attestation token instead of proposing it",
+      },
+      json: { type: "boolean", description: "with --explain, print the result as JSON" },
+    },
     votes: true,
   }),
   spec({

@@ -1,12 +1,29 @@
 /**
  * The commands that change what the KMS enforces: trusted token issuers, the key release policy,
- * the settings and the rotation policy. Each builds one proposal and runs the voting flow.
+ * the settings and the rotation policy. Each builds one proposal and runs the voting flow; a key
+ * release policy change can instead be tried on a token first (`--explain`).
  */
+import * as E from "fp-ts/lib/Either.js";
+import { base64urlnopad } from "@scure/base";
+import { type TokenClaims, TokenClaimsCodec } from "../../core/policy/claims.ts";
+import { policyActions } from "../../core/policy/governance.ts";
+import {
+  decodeStoredPolicy,
+  evaluate,
+  ruleResults,
+  type StoredKeyReleasePolicy,
+} from "../../core/policy/keyRelease.ts";
+import { createTlsClient, expectJson, jsonOf, send } from "../../ccf/gov/http.ts";
 import { flag, stringOption } from "./args.ts";
-import { type Context, type Handler, readJsonInput, submitProposal } from "./context.ts";
+import {
+  type Context,
+  type Handler,
+  readJsonInput,
+  serviceCertOf,
+  submitProposal,
+} from "./context.ts";
 import { defaultIdpUrl, demoIssuer } from "./demo.ts";
-import { CliError, UsageError } from "./errors.ts";
-import { jsonOf, send } from "../../ccf/gov/http.ts";
+import { CliError, exitCodes, UsageError } from "./errors.ts";
 import {
   type ChangeType,
   checkJwks,
@@ -78,13 +95,84 @@ const trustIssuer: Handler = async (ctx) => {
   return await submitProposal(ctx, trustIssuerProposal(issuer, jwks));
 };
 
+/** A token's claims, read without checking its signature: a dry run decides nothing. */
+const claimsOf = (token: string): TokenClaims => {
+  const payload = token.split(".")[1] ?? "";
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(new TextDecoder().decode(base64urlnopad.decode(payload)));
+  } catch {
+    throw new CliError("--explain needs a JWT: its payload is not base64url JSON");
+  }
+  const claims = TokenClaimsCodec.decode(decoded);
+  if (E.isLeft(claims)) throw new CliError("--explain: the token's payload is not a claims object");
+  return claims.right;
+};
+
+/** How a stored policy treats `claims`: its version, its verdict and every rule. */
+const judged = (stored: StoredKeyReleasePolicy, claims: TokenClaims) => ({
+  version: stored.version,
+  releases: E.isRight(evaluate(stored.policy, claims)),
+  rules: ruleResults(stored.policy, claims),
+});
+
+/**
+ * `policy add|remove FILE --explain TOKEN`: the change applied to the policy in force, and how
+ * the token fares under both, computed here with the KMS's own rules; nothing is proposed.
+ */
+const explainChange = async (ctx: Context, args: unknown, token: string): Promise<number> => {
+  ctx.out.addSecret(token);
+  const claims = claimsOf(token);
+  const client = createTlsClient(await serviceCertOf(ctx));
+  let current: StoredKeyReleasePolicy;
+  try {
+    const answer = await send(client, `${ctx.connection.url}/app/keyReleasePolicy`);
+    const decoded = decodeStoredPolicy(expectJson(answer, "reading the key release policy"));
+    if (E.isLeft(decoded)) throw new CliError(`the policy in force: ${decoded.left.message}`);
+    current = decoded.right;
+  } finally {
+    client.close();
+  }
+  const proposed = policyActions.set_key_release_policy.transition(current, args);
+  if (E.isLeft(proposed)) throw new CliError(proposed.left.message);
+  const result = {
+    current: judged(current, claims),
+    proposed: judged(proposed.right as StoredKeyReleasePolicy, claims),
+  };
+  if (flag(ctx.args, "json")) {
+    ctx.out.result(JSON.stringify(result, null, 2));
+    return exitCodes.ok;
+  }
+  ctx.out.result("dry run: nothing is proposed; the token's signature is not checked");
+  for (const [name, j] of Object.entries(result)) {
+    ctx.out.result(
+      `${name} policy (version ${j.version}): the token's claims ${
+        j.releases ? "satisfy it" : "do not satisfy it"
+      }`,
+    );
+  }
+  for (const r of result.proposed.rules) {
+    ctx.out.result(
+      `${r.passed ? "pass" : "FAIL"}  ${r.rule} ${r.claim}: expected ${
+        JSON.stringify(r.expected)
+      }, ` +
+        `token has ${JSON.stringify(r.actual)}`,
+    );
+  }
+  return exitCodes.ok;
+};
+
 const policy: Handler = async (ctx) => {
   const [type, path] = ctx.args.positionals;
   if (type !== "add" && type !== "remove") {
     throw new UsageError(`the first argument must be add or remove, not ${type}`, "policy");
   }
   const file = await readJsonInput(ctx, path, "the key release policy change");
-  return await submitProposal(ctx, keyReleaseProposal(type as ChangeType, file, sourceName(path)));
+  const proposal = keyReleaseProposal(type as ChangeType, file, sourceName(path));
+  const token = stringOption(ctx.args, "explain");
+  return token === undefined
+    ? await submitProposal(ctx, proposal)
+    : await explainChange(ctx, proposal.actions[0].args, token);
 };
 
 const settings: Handler = async (ctx) => {

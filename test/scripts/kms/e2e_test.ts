@@ -273,7 +273,32 @@ Deno.test({
         assert.doesNotMatch(explained.stdout, /FAIL/);
         const asJson = await ok(["explain", "--token-file", "-", "--json"], token);
         assert.equal(JSON.parse(asJson.stdout).wouldRelease, true);
-        for (const run of [unwrapped, wrapped, explained, asJson]) {
+        // A stricter policy, tried on the token before anyone votes: nothing is proposed.
+        const stricter = join(workspace, "stricter.json");
+        await Deno.writeTextFile(
+          stricter,
+          JSON.stringify({ type: "add", claims: {}, gt: { "x-ms-azurevm-osversion-minor": 10 } }),
+        );
+        const before = (await appGet("/app/keyReleasePolicy")).body.version;
+        const dryRun = await ok(["policy", "add", stricter, "--explain", token]);
+        assert.match(
+          dryRun.stdout,
+          /^current policy \(version \d+\): the token's claims satisfy it$/m,
+        );
+        assert.match(
+          dryRun.stdout,
+          /^proposed policy \(version \d+\): the token's claims do not satisfy it$/m,
+        );
+        assert.match(
+          dryRun.stdout,
+          /^FAIL {2}gt x-ms-azurevm-osversion-minor: expected 10, token has 4$/m,
+        );
+        const dryJson = JSON.parse(
+          (await ok(["policy", "add", stricter, "--explain", token, "--json"])).stdout,
+        );
+        assert.deepEqual([dryJson.current.releases, dryJson.proposed.releases], [true, false]);
+        assert.equal((await appGet("/app/keyReleasePolicy")).body.version, before);
+        for (const run of [unwrapped, wrapped, explained, asJson, dryRun]) {
           assert.ok(!run.stdout.includes(token) && !run.stderr.includes(token));
         }
         const denied = await kms(["key", "--token", "a.b.c"]);
