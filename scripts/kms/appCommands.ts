@@ -99,6 +99,19 @@ const keys: Handler = async (ctx) => {
       const hint = listed.left._tag === "KeyNotFound" ? " (create one: deno task kms refresh)" : "";
       throw new CliError(`listing keys failed: ${listed.left.message}${hint}`);
     }
+    if (flag(ctx.args, "json")) {
+      ctx.out.result(JSON.stringify(
+        listed.right.map((key) => ({
+          kid: key.keyId,
+          publicKey: key.publicKey,
+          receiptTxid: txidOfCommitEvidence(key.receipt.receipt.leafComponents.commitEvidence),
+          verified: true,
+        })),
+        null,
+        2,
+      ));
+      return exitCodes.ok;
+    }
     ctx.out.result("kid  KeyConfig                  receipt txid");
     for (const key of listed.right) {
       const txid = txidOfCommitEvidence(key.receipt.receipt.leafComponents.commitEvidence) ?? "?";

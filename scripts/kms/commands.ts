@@ -245,10 +245,12 @@ export const commands: readonly CommandSpec[] = [
   }),
   spec({
     name: "keys",
-    synopsis: "",
+    synopsis: "[--json]",
     summary: "list the public keys, verifying every receipt against the service certificate",
     details: "Prints, newest last, each key's id, the start of its KeyConfig (hex) and the " +
-      "transaction id of its receipt. Fails if any receipt does not verify.",
+      "transaction id of its receipt; --json prints them whole. Fails if any receipt does not " +
+      "verify.",
+    options: { json: { type: "boolean", description: "print the keys as JSON" } },
   }),
   spec({
     name: "explain",

@@ -239,6 +239,9 @@ Deno.test({
           assert.match(row, /^\d+\s+[0-9a-f]{24}…\s+\d+\.\d+$/);
           txid = row.split(/\s+/).at(-1)!;
           assert.match(keys.stderr, /every receipt verified/);
+          const asJson = JSON.parse((await ok(["keys", "--json"])).stdout);
+          assert.equal(asJson.at(-1).receiptTxid, txid);
+          assert.match(asJson.at(-1).publicKey, /^[0-9a-f]{212}$/);
           const receipt = JSON.parse((await ok(["receipt", txid])).stdout);
           assert.ok(receipt.signature);
           const notDue = await ok(["refresh", "--if-due"]);
