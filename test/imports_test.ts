@@ -22,11 +22,15 @@ const sources = (dir: string): string[] =>
       : []
   );
 
-/** The import targets in `text` of the file at `path`: repository paths for relative ones. */
+/**
+ * The import targets in `text` of the file at `path` (static imports and re-exports, side-effect
+ * imports, dynamic imports of a literal): repository paths for relative ones.
+ */
 const importsOf = (path: string, text: string): string[] =>
   [
     ...text.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+"([^"]+)"/gms),
     ...text.matchAll(/^\s*import\s+"([^"]+)"/gm),
+    ...text.matchAll(/\bimport\(\s*"([^"]+)"\s*\)/g),
   ].map((m) => m[1].startsWith(".") ? normalize(join(dirname(path), m[1])) : m[1]);
 
 const pinned = Object.keys(
@@ -78,8 +82,7 @@ const rules: Rule[] = [
   },
   {
     name: "outside the sandbox and its tests, the sandbox is used through its package only",
-    applies: (f) =>
-      !under(f, "ccf/sandbox") && !under(f, "test/ccf/sandbox") && !under(f, "test/bench"),
+    applies: (f) => !under(f, "ccf/sandbox") && !under(f, "test/ccf/sandbox"),
     allows: (t) => !under(t, "ccf/sandbox"),
   },
 ];
@@ -110,11 +113,13 @@ Deno.test("the rules catch violations: the app or the CLI on the sandbox, core o
     { path: "scripts/kms/probe.ts", text: 'export { KvStore } from "@kms/sandbox";\n' },
     { path: "scripts/demo.ts", text: 'import "../ccf/sandbox/kv.ts";\n' },
     { path: "client/probe.ts", text: 'import { x } from "../scripts/kms/cli.ts";\n' },
+    { path: "test/bench/probe.ts", text: 'const m = await import("../../ccf/sandbox/kv.ts");\n' },
   ]);
-  assert.equal(found.length, 5, found.join("\n"));
+  assert.equal(found.length, 6, found.join("\n"));
   assert.match(found[0], /ccf\/app\/probe.ts -> @kms\/sandbox$/);
   assert.match(found[1], /core\/probe.ts -> node:fs$/);
   assert.match(found[2], /scripts\/kms\/probe.ts -> @kms\/sandbox$/);
   assert.match(found[3], /scripts\/demo.ts -> ccf\/sandbox\/kv.ts$/);
   assert.match(found[4], /client\/probe.ts -> scripts\/kms\/cli.ts$/);
+  assert.match(found[5], /test\/bench\/probe.ts -> ccf\/sandbox\/kv.ts$/);
 });

@@ -64,12 +64,22 @@ export {
 export { type KvCommit, KvStore, KvTransaction, type KvWrite } from "./kv.ts";
 export {
   Ledger,
+  type LedgerEntry,
+  type LedgerOptions,
   type LedgerReceipt,
   type LedgerRecovery,
+  type MemoryLedgerOptions,
+  type OpenedLedger,
   type SignatureTxReceipt,
   type TxReceipt,
 } from "./ledger/ledger.ts";
-export type { SignatureRecord } from "./ledger/signature.ts";
+export {
+  encodeSignatureRecord,
+  type NodeSigner,
+  signatureKey,
+  type SignatureRecord,
+  SIGNATURES_MAP,
+} from "./ledger/signature.ts";
 export type { ProofElement } from "./ledger/merkle.ts";
 export type { RsaPublicJwk } from "../../core/attestation/wrappingKey.ts";
 export { jwtIssuers, jwtSigningKeys } from "./govTables.ts";

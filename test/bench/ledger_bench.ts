@@ -9,13 +9,13 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { KvCommit } from "../../ccf/sandbox/kv.ts";
-import { Ledger } from "../../ccf/sandbox/ledger/ledger.ts";
 import {
   encodeSignatureRecord,
+  type KvCommit,
+  Ledger,
   signatureKey,
   SIGNATURES_MAP,
-} from "../../ccf/sandbox/ledger/signature.ts";
+} from "@kms/sandbox";
 import { createReceiptIssuer, signRoot } from "../fixtures/receipts.ts";
 
 const SIZES = [1_000, 100_000, 1_000_000];

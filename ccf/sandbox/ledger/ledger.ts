@@ -113,9 +113,13 @@ export type LedgerReceipt = TxReceipt | SignatureTxReceipt;
 
 /** A transaction replayed from the file, for the node to commit again in order. */
 export interface LedgerEntry {
+  /** The transaction's seqno. */
   readonly seqno: number;
+  /** The view it was committed in. */
   readonly view: number;
+  /** Its write set. */
   readonly writes: readonly KvWrite[];
+  /** The claims digest bound to it, if any. */
   readonly claimsDigest?: Uint8Array;
 }
 
@@ -145,6 +149,7 @@ export interface LedgerRecovery {
 
 /** Options of every ledger. */
 export interface LedgerOptions {
+  /** Signs the Merkle root of each signature transaction. */
   readonly signer: NodeSigner;
   /** View of the next transactions (default: the last one's, else {@link DEFAULT_VIEW}). */
   readonly view?: number;
@@ -158,6 +163,7 @@ export interface MemoryLedgerOptions extends LedgerOptions {
 
 /** The result of {@link Ledger.open}. */
 export interface OpenedLedger {
+  /** The ledger, ready to append after the last surviving transaction. */
   readonly ledger: Ledger;
   /** Every surviving transaction, in seqno order from 1. */
   readonly entries: readonly LedgerEntry[];
