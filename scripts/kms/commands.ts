@@ -177,18 +177,18 @@ export const commands: readonly CommandSpec[] = [
       "set_jwt_validation_policy {issuer, validation_policy: {iss: <issuer>}}, so that tokens " +
       "signed by these keys are accepted only when their iss is the issuer.\n\n" +
       '--jwks FILE reads the JWKS ({"keys": [...]}, public keys only, each with a kid; CCF 5 ' +
-      "needs x5c). --demo fetches it from the demo attestation issuer (`deno task idp`), whose " +
-      "issuer name is the default then.\n\nExamples:\n" +
+      "needs x5c). --demo (demo only) fetches it from the sandbox's demo attestation issuer " +
+      "(`deno task idp`), whose issuer name is the default then.\n\nExamples:\n" +
       "  deno task kms trust-issuer --demo\n" +
       "  deno task kms trust-issuer https://sharedeus2.eus2.attest.azure.net --jwks maa-jwks.json",
     positionals: [{ name: "issuer", required: false }],
     options: {
       jwks: { type: "string", value: "FILE", description: "the issuer's JWKS" },
-      demo: { type: "boolean", description: "fetch the JWKS from the demo issuer" },
+      demo: { type: "boolean", description: "demo only: fetch the JWKS from the demo issuer" },
       "idp-url": {
         type: "string",
         value: "URL",
-        description: "the demo issuer (default http://127.0.0.1:3000)",
+        description: "demo only: the demo issuer (default http://127.0.0.1:3000)",
       },
     },
     votes: true,
@@ -279,9 +279,9 @@ export const commands: readonly CommandSpec[] = [
     details: "Without --unwrap-workspace, prints the released key's id, the size of the wrapped " +
       "key and its receipt's transaction id; --out FILE saves the service's answer (the key " +
       "stays wrapped to the TPM key of the token).\n\n" +
-      "With --unwrap-workspace DIR, unwraps it with the demo TPM key of that workspace " +
-      "(DIR/idp/tpm_privk.pem), checks it against the published KeyConfig and receipt, and " +
-      "prints the key id and public key only.\n\n" +
+      "With --unwrap-workspace DIR (demo only), unwraps it with the sandbox's demo TPM key of " +
+      "that workspace (DIR/idp/tpm_privk.pem), checks it against the published KeyConfig and " +
+      "receipt, and prints the key id and public key only.\n\n" +
       "The token is never printed. --token puts it in the process list: prefer --token-file " +
       "(- for stdin) on shared machines.",
     options: {
@@ -295,7 +295,7 @@ export const commands: readonly CommandSpec[] = [
       "unwrap-workspace": {
         type: "string",
         value: "DIR",
-        description: "unwrap with the demo TPM key of this workspace",
+        description: "demo only: unwrap with the demo TPM key of this workspace",
       },
       out: {
         type: "string",
