@@ -1,7 +1,7 @@
 /**
  * `deno task idp`: runs the demo attestation issuer (an MAA stand-in) on loopback until Ctrl-C.
  *
- * See client/demo/attestationIssuer.ts for what it serves.
+ * See ccf/sandbox/standins/attestationIssuer.ts for what it serves.
  */
 import { parseArgs } from "node:util";
 import { DEFAULT_WORKSPACE, parsePort, waitForInterrupt } from "./common.ts";
