@@ -6,15 +6,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { isMember, jwtCaller } from "../api/caller.ts";
 import { keyListing, listedKeys, newKey, releasePlaintext, toBase64 } from "../api/keys.ts";
-import {
-  flagParam,
-  fromParam,
-  kidParam,
-  limitParam,
-  maxListedReleases,
-  parseQuery,
-} from "../api/query.ts";
-import { releaseDigestInputs } from "../api/releaseRecord.ts";
+import { flagParam, kidParam, parseQuery } from "../api/query.ts";
+import { recordRelease } from "./history.ts";
 import { requestIdOf } from "../api/requestId.ts";
 import { explainRelease } from "../api/explain.ts";
 import { decideRelease, type ReleaseDecision, type ReleaseRequest } from "../api/release.ts";
@@ -40,18 +33,11 @@ import {
   perform,
   performAll,
   type Program,
-  traverse,
 } from "../effects.ts";
-import { forbidden, internal, invalidInput, type KmsError } from "../errors.ts";
+import { forbidden, invalidInput, type KmsError } from "../errors.ts";
 import { keyToRelease, planRotation } from "../keys/planner.ts";
 import { type KeyRecord, type PublishedKey, withNewKey } from "../keys/record.ts";
-import {
-  keyRingTable,
-  keysTable,
-  privateKeysTable,
-  releaseCountTable,
-  releasesTable,
-} from "../tables.ts";
+import { keyRingTable, keysTable, privateKeysTable } from "../tables.ts";
 
 /**
  * The writes that store a new key: its public record, its private part and the new key ring;
@@ -229,49 +215,6 @@ const wrapped = ({ key, wrappingKey }: ReleaseDecision): Program<unknown> =>
     ),
   );
 
-/** How many releases are recorded (0 before the first). */
-const releaseCount = (): Program<number> =>
-  get(
-    releaseCountTable.map,
-    releaseCountTable.key,
-    (stored): E.Either<KmsError, number> =>
-      stored === undefined
-        ? E.right(0)
-        : typeof stored === "number" && Number.isInteger(stored) && stored >= 0
-        ? E.right(stored)
-        : E.left(internal("the release count is corrupt")),
-    fromEither,
-  );
-
-/**
- * Records a release as the next one: its record's text, the new count, and the transaction's
- * claims digest bound to that text. Gives the release's number.
- */
-const recordRelease = (
-  decision: ReleaseDecision,
-  release: ReleaseRequest,
-  policyVersion: number,
-  requestId: string | undefined,
-): Program<number> => {
-  const inputs = releaseDigestInputs(decision, release);
-  const digests = perform({ _tag: "Sha256", texts: inputs.texts });
-  return pipe(
-    all({ n: releaseCount(), digests }),
-    flatMap(({ n, digests }) => {
-      const text = JSON.stringify(inputs.record(n, digests, policyVersion, requestId));
-      return perform({ _tag: "Sha256", texts: [text] }, ([digest]) =>
-        pipe(
-          performAll([
-            { _tag: "Put", map: releasesTable.map, key: String(n), value: text },
-            { _tag: "Put", map: releaseCountTable.map, key: releaseCountTable.key, value: n + 1 },
-            { _tag: "SetClaimsDigest", digest },
-          ]),
-          map(() => n),
-        ));
-    }),
-  );
-};
-
 /**
  * `POST /key[?kid=N]`: releases a private key, wrapped to the caller's TPM key, to a caller whose
  * attestation token satisfies the key release policy, and records the release on the ledger (a
@@ -295,57 +238,6 @@ export const key = (request: AppRequest): Program<unknown> =>
             ),
           )
         ),
-      )
-    ),
-  );
-
-/**
- * `GET /releases[?from=N&limit=M]`: the release records from number `from` (0 by default), at most
- * `limit` (100), each the JSON text its receipt binds, with that receipt (null while unsigned).
- */
-export const releases = (request: AppRequest): Program<unknown> =>
-  pipe(
-    fromEither(pipe(
-      parseQuery(request.query),
-      E.flatMap((q) =>
-        pipe(
-          fromParam(q),
-          E.flatMap((from) => pipe(limitParam(q), E.map((limit) => ({ from, limit })))),
-        )
-      ),
-    )),
-    flatMap(({ from = 0, limit = maxListedReleases }) =>
-      pipe(
-        releaseCount(),
-        flatMap((total) => {
-          const numbers = Array.from(
-            { length: Math.max(0, Math.min(total, from + limit) - from) },
-            (_, i) => String(from + i),
-          );
-          return pipe(
-            all({
-              records: traverse(numbers, (n) =>
-                get(
-                  releasesTable.map,
-                  n,
-                  (stored) =>
-                    typeof stored === "string"
-                      ? E.right(stored)
-                      : E.left(internal(`the record of release ${n} is missing or corrupt`)),
-                  fromEither,
-                )),
-              receipts: receiptLookups(releasesTable.map, numbers),
-            }),
-            map(({ records, receipts }) => ({
-              total,
-              from,
-              releases: records.map((record, i) => ({
-                record,
-                receipt: E.isRight(receipts[i]) ? receipts[i].right : null,
-              })),
-            })),
-          );
-        }),
       )
     ),
   );
