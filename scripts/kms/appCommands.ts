@@ -5,6 +5,8 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { createKmsClient } from "../../client/kms/client.ts";
+import { receiptVerifier } from "../../client/kms/receiptVerifier.ts";
+import { audit, reportLines } from "./audit.ts";
 import { demoTpmKey } from "./demo.ts";
 import { flag, stringOption } from "./args.ts";
 import { loadSigner } from "./config.ts";
@@ -281,6 +283,36 @@ const explain: Handler = async (ctx) => {
   }
 };
 
+/** `--since`: seconds since the epoch, or an ISO 8601 date. */
+const parseSince = (value: string | undefined): number => {
+  if (value === undefined) return 0;
+  const seconds = /^\d+$/.test(value) ? Number(value) : Date.parse(value) / 1000;
+  if (!Number.isFinite(seconds)) {
+    throw new UsageError(
+      `--since must be seconds since the epoch or a date, not ${value}`,
+      "audit",
+    );
+  }
+  return Math.floor(seconds);
+};
+
+const auditCommand: Handler = async (ctx) => {
+  const since = parseSince(stringOption(ctx.args, "since"));
+  const serviceCertPem = await serviceCertOf(ctx);
+  const client = createTlsClient(serviceCertPem);
+  try {
+    ctx.out.progress("reading the policies, keys and releases and verifying every receipt");
+    const get = async (path: string) =>
+      expectJson(await send(client, `${ctx.connection.url}${path}`), `GET ${path}`);
+    const report = await audit(get, receiptVerifier(serviceCertPem), since);
+    if (flag(ctx.args, "json")) ctx.out.result(JSON.stringify(report, null, 2));
+    else for (const line of reportLines(report)) ctx.out.result(line);
+    return report.failures.length === 0 ? exitCodes.ok : exitCodes.failed;
+  } finally {
+    client.close();
+  }
+};
+
 /** Checks a transaction id `<view>.<seqno>`. */
 export const checkTxid = (txid: string): string => {
   if (!/^\d{1,19}\.\d{1,19}$/.test(txid)) {
@@ -317,4 +349,5 @@ export const appHandlers: Readonly<Record<string, Handler>> = {
   key,
   explain,
   receipt,
+  audit: auditCommand,
 };

@@ -253,6 +253,22 @@ export const commands: readonly CommandSpec[] = [
     options: { json: { type: "boolean", description: "print the keys as JSON" } },
   }),
   spec({
+    name: "audit",
+    synopsis: "[--since DATE] [--json]",
+    summary: "check what the KMS did: policy versions, keys and releases, every receipt verified",
+    details: "Reads the service alone (its endpoints and receipts; no ledger files, so it works " +
+      "against a real CCF network): every version of the key release, settings and rotation " +
+      "policies with the proposal that set it, every key ever created and every key release, " +
+      "each receipt verified against the service certificate. Prints a timeline; --json prints " +
+      "the report for tools; --since (seconds since the epoch, or a date) limits keys and " +
+      "releases to later ones. Exits 1 when a receipt does not verify, is not signed yet, or a " +
+      "number is missing.\n\nExample:\n  deno task kms audit --since 2026-12-01",
+    options: {
+      since: { type: "string", value: "DATE", description: "only keys and releases from DATE on" },
+      json: { type: "boolean", description: "print the report as JSON" },
+    },
+  }),
+  spec({
     name: "explain",
     synopsis: "--token T|--token-file FILE [--kid N] [--json]",
     summary: "what the key release policy says about a token, rule by rule (POST /app/explain)",

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startAttestationIssuer } from "@kms/sandbox";
 import { type Run, runCli } from "./_harness.ts";
+import { audit } from "../../../scripts/kms/audit.ts";
+import { receiptVerifier } from "../../../client/kms/receiptVerifier.ts";
 
 const root = join(import.meta.dirname!, "..", "..", "..");
 const sandboxScript = join(root, "scripts", "sandbox.ts");
@@ -307,6 +309,50 @@ Deno.test({
         const denied = await kms(["key", "--token", "a.b.c"]);
         assert.equal(denied.code, 1);
       });
+
+      await t.step(
+        "audit: policies, keys and releases, every receipt verified; a tampered one fails",
+        async () => {
+          // The releases of the last step are signed within a second.
+          let run = await kms(["audit"]);
+          for (let i = 0; run.code !== 0 && i < 20; i++) {
+            await new Promise((r) => setTimeout(r, 250));
+            run = await kms(["audit"]);
+          }
+          assert.equal(run.code, 0, run.stdout + run.stderr);
+          assert.match(run.stdout, /governance\s+key release policy version 1 set by proposal \w+/);
+          assert.match(run.stdout, /key 0 \(OHTTP id 0\) created, .*\[receipt \d+\.\d+ verified\]/);
+          assert.match(
+            run.stdout,
+            /release 0: key 0 \(OHTTP id 0\) to TPM key [\w-]{43} under key release policy version \d+/,
+          );
+          assert.match(run.stdout, /^audit passed: \d+ entries, every receipt verified$/m);
+          const report = JSON.parse((await ok(["audit", "--json"])).stdout);
+          assert.deepEqual(report.failures, []);
+          assert.equal(
+            (await ok(["audit", "--since", "2999-01-01", "--json"])).stdout.includes("release 0"),
+            false,
+          );
+
+          // An answer altered on the way: the release's record no longer matches its receipt.
+          const serviceCertPem = await Deno.readTextFile(env.KMS_SERVICE_CERT_PATH);
+          const tampering = async (path: string) => {
+            const body = (await appGet(path)).body;
+            if (path.startsWith("/app/releases")) {
+              body.releases[0].record = body.releases[0].record.replace(
+                '"policyVersion":',
+                '"policyVersion":1',
+              );
+            }
+            return body;
+          };
+          const tampered = await audit(tampering, receiptVerifier(serviceCertPem));
+          assert.ok(
+            tampered.failures.some((f) => /^release 0: the receipt does not verify/.test(f)),
+            tampered.failures.join("\n"),
+          );
+        },
+      );
 
       await t.step("a service certificate that is not this service's fails TLS", async () => {
         // A member certificate is self-signed too, but it did not sign the node's certificate.
