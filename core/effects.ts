@@ -33,6 +33,8 @@ export type Effect =
     readonly key: string;
     readonly decode: (stored: unknown) => unknown;
   }
+  /** Every key of `map` with its JSON value, in no particular order (for small maps only). */
+  | { readonly _tag: "Entries"; readonly map: string }
   /** Write `value` as JSON at `key` of `map` (committed only if the request succeeds). */
   | { readonly _tag: "Put"; readonly map: string; readonly key: string; readonly value: unknown }
   /** Delete `key` of `map`. */
@@ -72,6 +74,8 @@ export type Effect =
 export interface EffectResults {
   /** What `decode` gave; {@link get} types it. */
   readonly Get: unknown;
+  /** The entries, `[key, value]`. */
+  readonly Entries: readonly (readonly [string, unknown])[];
   /** Nothing. */
   readonly Put: undefined;
   /** Nothing. */

@@ -73,6 +73,13 @@ const interpreter = () => {
         if (version !== undefined) remember(decoded, at, { version, value });
         return value;
       }
+      case "Entries": {
+        const entries: [string, unknown][] = [];
+        ccf.kv[effect.map].forEach((value, key) =>
+          entries.push([ccf.bufToStr(key), ccf.bufToJsonCompatible(value)])
+        );
+        return entries;
+      }
       case "Put":
         written.add(`${effect.map}\u0000${effect.key}`);
         return void ccf.kv[effect.map].set(

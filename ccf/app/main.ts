@@ -22,3 +22,7 @@ export const keyReleasePolicy = handler("keyReleasePolicy", policies.keyReleaseP
 export const settingsPolicy = handler("settingsPolicy", policies.settingsPolicy);
 export const keyRotationPolicy = handler("keyRotationPolicy", policies.keyRotationPolicy);
 export const jwtValidationPolicy = handler("jwtValidationPolicy", policies.jwtValidationPolicy);
+export const jwtValidationHistory = handler(
+  "jwtValidationHistory",
+  policies.jwtValidationHistory,
+);

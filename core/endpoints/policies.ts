@@ -12,7 +12,9 @@ import {
   readRotationPolicy,
   readSettings,
 } from "../api/state.ts";
-import { flatMap, flatMapEither, fromEither, type Program } from "../effects.ts";
+import { flatMap, flatMapEither, fromEither, perform, type Program } from "../effects.ts";
+import * as t from "io-ts";
+import { jwtValidationTable } from "../tables.ts";
 import { invalidInput, keyNotFound } from "../errors.ts";
 
 const atVersion =
@@ -30,6 +32,24 @@ export const settingsPolicy = atVersion(readSettings);
 
 /** `GET /keyRotationPolicy[?version=N]`: the rotation policy in force, or version N, as above. */
 export const keyRotationPolicy = atVersion(readRotationPolicy);
+
+const JwtChange = t.type({ issuer: t.string, validation_policy: t.unknown });
+
+/**
+ * `GET /jwtValidationHistory`: every accepted change of a JWT validation policy, with the proposal
+ * that made it (the constitution action keeps them by proposal id, so in no particular order).
+ */
+export const jwtValidationHistory = (_request: AppRequest): Program<unknown> =>
+  pipe(
+    perform({ _tag: "Entries", map: jwtValidationTable.history }),
+    flatMapEither((entries) =>
+      E.right({
+        changes: entries.flatMap(([proposalId, change]) =>
+          JwtChange.is(change) ? [{ proposalId, ...change }] : []
+        ).sort((a, b) => a.proposalId.localeCompare(b.proposalId)),
+      })
+    ),
+  );
 
 /** `GET /jwtValidationPolicy?issuer=...`: one issuer's JWT validation policy; 404 if none is set. */
 export const jwtValidationPolicy = (request: AppRequest): Program<unknown> =>

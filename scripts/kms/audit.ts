@@ -1,10 +1,13 @@
 /**
  * `deno task kms audit`: what the KMS did, checked from the service alone (its endpoints and
  * receipts, no ledger files, so it works against a real CCF network): every version of the key
- * release, settings and rotation policies with the proposal that set it, every key ever created
- * and every key release, each with its receipt verified against the service certificate. Fails
- * closed: a receipt that does not verify, one still unsigned, or a gap in a numbering is a failure
- * reported by name, never skipped.
+ * release, settings and rotation policies and every change of a JWT validation policy, with the
+ * proposal that set it, every key ever created and every key release, each with its receipt
+ * verified against the service certificate. Fails closed: a receipt that does not verify, one
+ * still unsigned, or a gap in a numbering is a failure reported by name, never skipped.
+ *
+ * Policy changes are governance transactions, which carry no claims digest, so no receipt can bind
+ * a policy's content; they are listed with their proposals, which CCF's governance API keeps.
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { ReceiptVerifier } from "../../client/kms/receiptVerifier.ts";
@@ -85,6 +88,15 @@ export const audit = async (
         failures.push(`${name} version ${version}: ${(e as Error).message}`);
       }
     }
+  }
+
+  const jwt = await get("/app/jwtValidationHistory") as {
+    changes: { proposalId: string; issuer: string }[];
+  };
+  for (const change of jwt.changes) {
+    entries.push({
+      what: `JWT validation policy of ${change.issuer} set by proposal ${change.proposalId}`,
+    });
   }
 
   const keys = await allPages<"keys", { key: Key; receipt: string | null }>(

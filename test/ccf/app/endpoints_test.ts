@@ -304,6 +304,18 @@ Deno.test("QuickJS: explain shows each rule and the key /key would release, and 
   kms.dispose();
 });
 
+Deno.test("QuickJS: every JWT validation policy change is listed with its proposal", async () => {
+  const kms = await createKms();
+  assert.deepEqual(kms.call("GET", "/app/jwtValidationHistory").json, { changes: [] });
+  kms.govWrite(jwtValidationTable.history, "p2", { issuer: "b", validation_policy: { iss: "b" } });
+  kms.govWrite(jwtValidationTable.history, "p1", { issuer: "a", validation_policy: { iss: "a" } });
+  assert.deepEqual(kms.call("GET", "/app/jwtValidationHistory").json.changes, [
+    { proposalId: "p1", issuer: "a", validation_policy: { iss: "a" } },
+    { proposalId: "p2", issuer: "b", validation_policy: { iss: "b" } },
+  ]);
+  kms.dispose();
+});
+
 Deno.test("QuickJS: policy views show defaults at version 0, then what governance set", async () => {
   const kms = await createKms();
   assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, {

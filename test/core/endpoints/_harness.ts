@@ -82,6 +82,9 @@ export const memoryKms = () => {
           const value = pending.has(k) ? pending.get(k) : kv.get(k);
           return effect.decode(value === undefined ? undefined : structuredClone(value.value));
         }
+        case "Entries":
+          return [...kv].filter(([k, v]) => v !== undefined && k.startsWith(`${effect.map}\u0000`))
+            .map(([k, v]) => [k.slice(effect.map.length + 1), structuredClone(v!.value)]);
         case "Put":
           return void pending.set(at(effect.map, effect.key), {
             value: structuredClone(effect.value),
