@@ -307,7 +307,8 @@ Deno.test("e2e: the KMS API on a sandbox, every scenario of the seed's system te
       async () => {
         const { reply, key } = await kms.releaseKey(await kms.token());
         assert.equal(reply.status, 200, reply.text);
-        assert.deepEqual(Object.keys(reply.body).sort(), ["key", "kid", "receipt"]);
+        // What the OHTTP server reads, and the release's number (its record is on the ledger).
+        assert.deepEqual(Object.keys(reply.body).sort(), ["key", "kid", "receipt", "release"]);
         assert.equal(key!.kid, newest().keyId, "without kid: the newest key");
         assert.equal(base64.decode(key!.wrapped).length, 256, "RSA-2048 OAEP ciphertext");
         await assertReceiptBinds(key!.receipt, newest().publicKey);
