@@ -41,6 +41,8 @@ export type Effect =
   | { readonly _tag: "Delete"; readonly map: string; readonly key: string }
   /** Bind the transaction's receipt to a 32-byte claims digest. */
   | { readonly _tag: "SetClaimsDigest"; readonly digest: Uint8Array }
+  /** The id (`view.seqno`) of the transaction that last wrote `key` of `map`, if any. */
+  | { readonly _tag: "TransactionOf"; readonly map: string; readonly key: string }
   /**
    * Look up the receipts of the transactions that last wrote each of `keys` of `map`: one effect
    * for many, because `/listpubkeys` asks for every releasable key's.
@@ -82,6 +84,8 @@ export interface EffectResults {
   readonly Delete: undefined;
   /** Nothing. */
   readonly SetClaimsDigest: undefined;
+  /** The transaction id, or undefined when the key was never written. */
+  readonly TransactionOf: string | undefined;
   /** The receipt lookups, in the order of the keys. */
   readonly Receipts: readonly ReceiptLookup[];
   /** The program's result; {@link memo} types it. */

@@ -91,6 +91,11 @@ const interpreter = () => {
         return void ccf.kv[effect.map].delete(kvKey(effect.key));
       case "SetClaimsDigest":
         return ccf.rpc.setClaimsDigest(effect.digest.slice().buffer);
+      case "TransactionOf": {
+        const seqno = ccf.kv[effect.map].getVersionOfPreviousWrite(kvKey(effect.key));
+        const view = seqno === undefined ? null : ccf.consensus.getViewForSeqno(seqno);
+        return view === null ? undefined : `${view}.${seqno}`;
+      }
       case "Receipts":
         return effect.keys.map((key) => receipt(effect.map, key));
       case "Memo": {

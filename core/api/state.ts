@@ -8,6 +8,7 @@ import {
 } from "../attestation/jwtValidation.ts";
 import { decodeWith } from "../codec.ts";
 import {
+  flatMap,
   flatMapEither,
   fromEither,
   get,
@@ -54,8 +55,11 @@ const readStored = <A>(
 export const loadKeys = (): Program<PublishedKey[]> =>
   readStored(keyRingTable.map, keyRingTable.key, decodeWith(KeyRing, "the key ring"), []);
 
-/** A stored governance value as its history keeps it: with the proposal that set it. */
-type HistoryEntry<S> = S & { readonly proposalId: string };
+/**
+ * A stored governance value as its history keeps it: with the proposal that set it (and, once
+ * read, the transaction that applied that proposal).
+ */
+type HistoryEntry<S> = S & { readonly proposalId: string; readonly transactionId?: string };
 
 const HistoryFields = t.type({ version: t.unknown, policy: t.unknown, proposalId: t.string });
 
@@ -85,6 +89,13 @@ const versioned = <S extends { readonly version: number; readonly policy: unknow
       entry === undefined
         ? E.left(keyNotFound(`no proposal has set version ${version} of the ${table.key}`))
         : E.right(entry)
+    ),
+    // The governance transaction that applied the proposal wrote this version's history entry.
+    flatMap((entry) =>
+      perform(
+        { _tag: "TransactionOf", map: table.history, key: String(version) },
+        (transactionId) => of({ ...entry, transactionId }),
+      )
     ),
   );
 

@@ -7,7 +7,8 @@
  * still unsigned, or a gap in a numbering is a failure reported by name, never skipped.
  *
  * Policy changes are governance transactions, which carry no claims digest, so no receipt can bind
- * a policy's content; they are listed with their proposals, which CCF's governance API keeps.
+ * a policy's content; they are listed with their proposals, which CCF's governance API keeps, and
+ * the transactions that applied them.
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { ReceiptVerifier } from "../../client/kms/receiptVerifier.ts";
@@ -82,8 +83,14 @@ export const audit = async (
     const current = await get(path) as { version: number };
     for (let version = 1; version <= current.version; version++) {
       try {
-        const set = await get(`${path}?version=${version}`) as { proposalId: string };
-        entries.push({ what: `${name} version ${version} set by proposal ${set.proposalId}` });
+        const set = await get(`${path}?version=${version}`) as {
+          proposalId: string;
+          transactionId?: string;
+        };
+        entries.push({
+          what: `${name} version ${version} set by proposal ${set.proposalId}` +
+            ` in transaction ${set.transactionId ?? "?"}`,
+        });
       } catch (e) {
         failures.push(`${name} version ${version}: ${(e as Error).message}`);
       }

@@ -376,7 +376,7 @@ Deno.test("QuickJS: reusing an expired key's id drops that key from the ring and
   kms.dispose();
 });
 
-Deno.test("QuickJS: every policy version stays readable with ?version=N, with its proposal", async () => {
+Deno.test("QuickJS: every policy version stays readable with ?version=N, with its proposal and transaction", async () => {
   const kms = await createKms();
   const v1 = { ...SEED_STORED_POLICY, proposalId: "p1" };
   const v2 = {
@@ -387,8 +387,15 @@ Deno.test("QuickJS: every policy version stays readable with ?version=N, with it
   kms.govWrite(keyReleaseTable.history, "1", v1);
   kms.govWrite(keyReleaseTable.history, "2", v2);
   kms.govWrite(keyReleaseTable.map, keyReleaseTable.key, { version: 2, policy: v2.policy });
-  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy", { query: "version=1" }).json, v1);
-  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy", { query: "version=2" }).json, v2);
+  // Each version with the transaction that wrote it (governance's, when a proposal applies).
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy", { query: "version=1" }).json, {
+    ...v1,
+    transactionId: "2.1",
+  });
+  assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy", { query: "version=2" }).json, {
+    ...v2,
+    transactionId: "2.2",
+  });
   assert.deepEqual(kms.call("GET", "/app/keyReleasePolicy").json, {
     version: 2,
     policy: v2.policy,

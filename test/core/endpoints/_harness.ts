@@ -93,6 +93,10 @@ export const memoryKms = () => {
           return void pending.set(at(effect.map, effect.key), undefined);
         case "SetClaimsDigest":
           return void (digest = toHex(effect.digest));
+        case "TransactionOf": {
+          const write = kv.get(at(effect.map, effect.key));
+          return write === undefined ? undefined : `2.${write.seqno}`;
+        }
         case "Receipts":
           return effect.keys.map((key) => {
             const write = kv.get(at(effect.map, key));

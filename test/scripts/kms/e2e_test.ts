@@ -320,7 +320,10 @@ Deno.test({
             run = await kms(["audit"]);
           }
           assert.equal(run.code, 0, run.stdout + run.stderr);
-          assert.match(run.stdout, /governance\s+key release policy version 1 set by proposal \w+/);
+          assert.match(
+            run.stdout,
+            /governance\s+key release policy version 1 set by proposal \w+ in transaction \d+\.\d+/,
+          );
           assert.match(run.stdout, /governance\s+JWT validation policy of \S+ set by proposal \w+/);
           assert.match(run.stdout, /key 0 \(OHTTP id 0\) created, .*\[receipt \d+\.\d+ verified\]/);
           assert.match(
