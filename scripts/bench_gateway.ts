@@ -28,6 +28,7 @@ import { postRequest } from "../client/gateway/sendRequest.ts";
 import { encodeRequest } from "../client/ohttp/bhttp.ts";
 import { encapsulateRequest } from "../client/ohttp/encapsulation.ts";
 import { waitForInterrupt } from "./common.ts";
+import { type LoadResult, runLoad } from "./load.ts";
 
 const LOOPBACK = "127.0.0.1";
 const PROMPT = new TextEncoder().encode(JSON.stringify({ prompt: "x".repeat(256) }));
@@ -106,63 +107,6 @@ const spawn = (args: string[]) => {
   };
 };
 
-interface Result {
-  readonly name: string;
-  readonly clients: number;
-  readonly requests: number;
-  readonly rps: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly errors: number;
-}
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-
-/** `clients` keep-alive connections sending back to back until `budget` requests or `seconds`. */
-const load = async (
-  name: string,
-  request: (i: number) => Request,
-  clients: number,
-  budget: number,
-  seconds: number,
-): Promise<Result> => {
-  const pool = Array.from({ length: clients }, () => Deno.createHttpClient({}));
-  const latencies: number[] = [];
-  let errors = 0;
-  let issued = 0;
-  const send = async (client: Deno.HttpClient, i: number) => {
-    const started = performance.now();
-    const response = await fetch(request(i), { client });
-    await response.arrayBuffer();
-    if (response.status !== 200) errors++;
-    return performance.now() - started;
-  };
-  try {
-    await Promise.all(pool.map((c, i) => send(c, i)));
-    const started = performance.now();
-    const deadline = started + seconds * 1000;
-    await Promise.all(pool.map(async (c) => {
-      while (issued < budget && performance.now() < deadline) {
-        latencies.push(await send(c, issued++));
-      }
-    }));
-    const elapsed = (performance.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
-    return {
-      name,
-      clients,
-      requests: latencies.length,
-      rps: latencies.length / elapsed,
-      p50: percentile(latencies, 0.5),
-      p99: percentile(latencies, 0.99),
-      errors,
-    };
-  } finally {
-    for (const c of pool) c.close();
-  }
-};
-
 const main = async () => {
   const { values } = parseArgs({
     args: Deno.args,
@@ -200,7 +144,7 @@ const main = async () => {
     for (let i = 0; i < POOL; i++) {
       sealed.push(orThrow(await encapsulateRequest(config, bhttp)).body.slice());
     }
-    const results: Result[] = [];
+    const results: LoadResult[] = [];
     for (const clients of [1, 8, 32]) {
       for (
         const [name, request] of [
@@ -216,7 +160,12 @@ const main = async () => {
             })],
         ] as const
       ) {
-        const r = await load(name, request, clients, budget, seconds);
+        const r = await runLoad(
+          { name, request, connect: () => Deno.createHttpClient({}) },
+          clients,
+          budget,
+          seconds,
+        );
         results.push(r);
         console.error(
           `${r.name} x${r.clients}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, ` +

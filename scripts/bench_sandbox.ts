@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT } from "jose";
 import { buildBundle } from "./bundle.ts";
 import { waitForInterrupt } from "./common.ts";
+import { type Load, type LoadResult, runLoad } from "./load.ts";
 import {
   type AppBundle,
   certificateDer,
@@ -117,83 +118,8 @@ function spawn(args: string[], pattern: RegExp) {
   };
 }
 
-interface Scenario {
-  readonly name: string;
-  readonly request: () => Promise<{ url: string; init: RequestInit }>;
-  /** Concurrencies to run (default 1, 8 and 32). */
-  readonly clients?: readonly number[];
-  /** Requests per run, when lower than the global budget (writes create keys: 256 ids at most). */
-  readonly budget?: number;
-  /** Client certificate and key, for endpoints that authenticate members. */
-  readonly identity?: { readonly cert: string; readonly key: string };
-}
-
-interface Result {
-  readonly scenario: string;
-  readonly clients: number;
-  readonly requests: number;
-  readonly rps: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly errors: number;
-}
-
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-
-/** `clients` keep-alive connections sending back to back until `budget` requests or `seconds`. */
-async function load(
-  serviceCertPem: string,
-  scenario: Scenario,
-  clients: number,
-  budget: number,
-  seconds: number,
-): Promise<Result> {
-  const pool = Array.from(
-    { length: clients },
-    () => Deno.createHttpClient({ caCerts: [serviceCertPem], ...scenario.identity }),
-  );
-  const latencies: number[] = [];
-  let errors = 0;
-  let issued = 0;
-  const send = async (client: Deno.HttpClient) => {
-    const { url, init } = await scenario.request();
-    const started = performance.now();
-    const response = await fetch(url, { ...init, client });
-    const body = await response.text();
-    if (response.status !== 200) {
-      errors++;
-      if (errors === 1) console.error(`first non-200: ${response.status} ${body}`);
-    }
-    return performance.now() - started;
-  };
-  try {
-    await Promise.all(pool.map(async (c) => {
-      for (let i = 0; i < 3; i++) await send(c);
-    }));
-    const started = performance.now();
-    const deadline = started + seconds * 1000;
-    await Promise.all(pool.map(async (c) => {
-      while (issued < budget && performance.now() < deadline) {
-        issued++;
-        latencies.push(await send(c));
-      }
-    }));
-    const elapsed = (performance.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
-    return {
-      scenario: scenario.name,
-      clients,
-      requests: latencies.length,
-      rps: latencies.length / elapsed,
-      p50: percentile(latencies, 0.5),
-      p99: percentile(latencies, 0.99),
-      errors,
-    };
-  } finally {
-    for (const c of pool) c.close();
-  }
-}
+/** A load on the node, with at most `budget` requests a run (writes create keys: 256 at most). */
+type Scenario = Load & { readonly budget?: number };
 
 /** Milliseconds from spawning `deno task sandbox` until `/node/network` answers 200. */
 async function coldStart(args: string[], serviceCertPath: () => string): Promise<number> {
@@ -246,7 +172,7 @@ async function main(): Promise<void> {
     const signingKey = await importPKCS8(await exportPKCS8(issuer.privateKey), "RS256");
     const tpm = await loadTpmKey(dir);
 
-    const results: Result[] = [];
+    const results: LoadResult[] = [];
     const ratios: string[] = [];
     for (const keys of [1, 256]) {
       const workspace = join(dir, `bench-ws-${keys}`);
@@ -272,28 +198,32 @@ async function main(): Promise<void> {
         const token = await new SignJWT(
           defaultClaims({ issuer: ISSUER, now, jti: crypto.randomUUID(), tpmKey: tpm.publicJwk }),
         ).setProtectedHeader({ alg: "RS256", kid: KID }).sign(signingKey);
+        const connect = () => Deno.createHttpClient({ caCerts: [serviceCertPem] });
         const heartbeat: Scenario = {
           name: `GET /heartbeat (${keys} keys)`,
-          request: () => Promise.resolve({ url: `${url}/heartbeat`, init: {} }),
+          request: () => new Request(`${url}/heartbeat`),
+          connect,
         };
         const listing: Scenario = {
           name: `GET /listpubkeys (${keys} keys)`,
-          request: () => Promise.resolve({ url: `${url}/listpubkeys`, init: {} }),
+          request: () => new Request(`${url}/listpubkeys`),
+          connect,
         };
         const key: Scenario = {
           name: `POST /app/key (${keys} keys)`,
           request: () =>
-            Promise.resolve({
-              url: `${url}/app/key`,
-              init: { method: "POST", headers: { authorization: `Bearer ${token}` } },
+            new Request(`${url}/app/key`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${token}` },
             }),
+          connect,
         };
         const run = async (scenario: Scenario, clients: number) => {
           const runBudget = Math.min(budget, scenario.budget ?? budget);
-          const r = await load(serviceCertPem, scenario, clients, runBudget, seconds);
+          const r = await runLoad(scenario, clients, runBudget, seconds);
           results.push(r);
           console.error(
-            `${r.scenario} x${r.clients}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, ` +
+            `${r.name} x${r.clients}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, ` +
               `p99 ${r.p99.toFixed(2)} ms (${r.requests} requests, ${r.errors} non-200)`,
           );
           return r;
@@ -315,14 +245,15 @@ async function main(): Promise<void> {
           for (const clients of [32]) await run(listing, clients);
           for (const clients of [1, 8, 32]) await run(key, clients);
           // The write path: key generation in QuickJS, commit, ledger append (signed every 1 s).
+          const member = {
+            cert: await Deno.readTextFile(join(workspace, "sandbox_common/member0_cert.pem")),
+            key: await Deno.readTextFile(join(workspace, "sandbox_common/member0_privk.pem")),
+          };
           const refresh: Scenario = {
             name: "POST /app/refresh",
-            request: () => Promise.resolve({ url: `${url}/app/refresh`, init: { method: "POST" } }),
+            request: () => new Request(`${url}/app/refresh`, { method: "POST" }),
+            connect: () => Deno.createHttpClient({ caCerts: [serviceCertPem], ...member }),
             budget: 100,
-            identity: {
-              cert: await Deno.readTextFile(join(workspace, "sandbox_common/member0_cert.pem")),
-              key: await Deno.readTextFile(join(workspace, "sandbox_common/member0_privk.pem")),
-            },
           };
           for (const clients of [1, 8]) await run(refresh, clients);
         } else {
@@ -355,7 +286,7 @@ async function main(): Promise<void> {
     console.log("|---|---:|---:|---:|---:|---:|---:|");
     for (const r of results) {
       console.log(
-        `| ${r.scenario} | ${r.clients} | ${r.requests} | ${r.rps.toFixed(0)} | ` +
+        `| ${r.name} | ${r.clients} | ${r.requests} | ${r.rps.toFixed(0)} | ` +
           `${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
       );
     }
