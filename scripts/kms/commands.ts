@@ -103,6 +103,17 @@ const spec = (
   ...s,
 });
 
+/** How `key` and `explain` take the attestation token, and the key id. */
+const tokenOptions = {
+  kid: { type: "string", value: "N", description: "the key id (default: the newest key)" },
+  token: { type: "string", value: "T", description: "the attestation token (a JWT)" },
+  "token-file": {
+    type: "string",
+    value: "FILE",
+    description: "read the token from FILE (- for stdin)",
+  },
+} as const;
+
 /** Every command, in the order the overview lists them. */
 export const commands: readonly CommandSpec[] = [
   spec({
@@ -278,13 +289,7 @@ export const commands: readonly CommandSpec[] = [
       "released. Prints one line a check; --json prints the service's answer.\n\n" +
       "Example:\n  deno task kms explain --token-file token.jwt",
     options: {
-      kid: { type: "string", value: "N", description: "the key id (default: the newest key)" },
-      token: { type: "string", value: "T", description: "the attestation token (a JWT)" },
-      "token-file": {
-        type: "string",
-        value: "FILE",
-        description: "read the token from FILE (- for stdin)",
-      },
+      ...tokenOptions,
       json: { type: "boolean", description: "print the service's JSON answer" },
     },
   }),
@@ -301,13 +306,7 @@ export const commands: readonly CommandSpec[] = [
       "The token is never printed. --token puts it in the process list: prefer --token-file " +
       "(- for stdin) on shared machines.",
     options: {
-      kid: { type: "string", value: "N", description: "the key id (default: the newest key)" },
-      token: { type: "string", value: "T", description: "the attestation token (a JWT)" },
-      "token-file": {
-        type: "string",
-        value: "FILE",
-        description: "read the token from FILE (- for stdin)",
-      },
+      ...tokenOptions,
       "unwrap-workspace": {
         type: "string",
         value: "DIR",
