@@ -12,6 +12,8 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { ReceiptVerifier } from "../../client/kms/receiptVerifier.ts";
+import type { ReleaseRecord } from "../../core/api/releaseRecord.ts";
+import type { PublishedKey } from "../../core/keys/record.ts";
 
 /** Reads one JSON answer of the service (a 200), by path. */
 export type Get = (path: string) => Promise<unknown>;
@@ -106,7 +108,7 @@ export const audit = async (
     });
   }
 
-  const keys = await allPages<"keys", { key: Key; receipt: string | null }>(
+  const keys = await allPages<"keys", { key: PublishedKey; receipt: string | null }>(
     get,
     "/app/keys",
     "keys",
@@ -125,7 +127,7 @@ export const audit = async (
     "releases",
   );
   for (const [i, { record, receipt }] of releases.entries()) {
-    const r = JSON.parse(record) as Release;
+    const r = JSON.parse(record) as ReleaseRecord;
     if (r.release !== i) failures.push(`release ${i} is missing: the history lists ${r.release}`);
     if (!keys.some((k) => k.key.index === r.keyIndex && k.key.keyId === r.kid)) {
       failures.push(`release ${r.release} names key ${r.keyIndex}, which the history lacks`);
@@ -144,23 +146,6 @@ export const audit = async (
   entries.sort((a, b) => (a.time ?? -Infinity) - (b.time ?? -Infinity));
   return { entries, failures };
 };
-
-interface Key {
-  readonly index: number;
-  readonly keyId: number;
-  readonly createdAt: number;
-  readonly publicKey: string;
-}
-
-interface Release {
-  readonly release: number;
-  readonly keyIndex: number;
-  readonly kid: number;
-  readonly policyVersion: number;
-  readonly wrappingKeyThumbprint: string;
-  readonly issuer: string;
-  readonly time: number;
-}
 
 /** The report as lines an operator reads: the timeline, then the verdict. */
 export const reportLines = (report: AuditReport): string[] => [
