@@ -1,14 +1,17 @@
 /**
- * The one fail-closed verifier of CCF receipts: the client and the tests use it, each with the
- * crypto it has.
+ * Fail-closed verification of CCF receipts: the one place that holds the checks, their order and
+ * their verdicts. A receipt is accepted only if it decodes, its node certificate is endorsed by
+ * the service certificate, its Merkle root is signed by that node's key, and its claims digest is
+ * SHA-256 of the claim the caller expects; the first failure is the result.
  *
- * A receipt is accepted only if its node certificate is endorsed by the service certificate,
- * its Merkle root is signed by that node's key, and its claims digest is SHA-256 of the claim the
- * caller expects. The decisions and their order are here, as a {@link ReceiptVerification}: a
- * value that asks for one crypto check at a time and goes on with its outcome, so that a runner
- * may answer synchronously ({@link verifyReceipt}, with a {@link ReceiptCrypto}, as QuickJS could)
- * or asynchronously with native crypto and remembered endorsements (the client). Whatever crypto
- * answers or throws, the verifier answers with a value.
+ * The checks are a {@link ReceiptVerification}: a value that asks for one crypto check at a time
+ * and goes on with its outcome, so that the crypto may answer synchronously or asynchronously.
+ * Two runners answer it. {@link verifyReceipt} answers with a synchronous {@link ReceiptCrypto}
+ * (the Deno one is `client/receiptCrypto.ts`); `mod.ts` exports it, and the tests check the
+ * sandbox's receipts with it. The client's `receiptVerifier` (`client/kms/receiptVerifier.ts`,
+ * used by the KMS client, the `kms audit` command and the demo) answers asynchronously, with
+ * remembered endorsements and WebCrypto's native ECDSA. The CCF app and the sandbox issue receipts
+ * and verify none. Whatever the crypto answers or throws, the verification answers with a value.
  */
 import * as E from "fp-ts/lib/Either.js";
 import { sha256 } from "@noble/hashes/sha2.js";

@@ -1,4 +1,6 @@
+import "reflect-metadata";
 import assert from "node:assert/strict";
+import * as x509 from "@peculiar/x509";
 import * as E from "fp-ts/lib/Either.js";
 import { utf8 } from "../../../core/bytes.ts";
 import { verifyReceipt } from "../../../core/receipt/verify.ts";
@@ -54,10 +56,46 @@ Deno.test("receiptVerifier fails closed with the check named, agreeing with the 
       expected: { claim: utf8(expectedClaim) },
     });
     assert.ok(E.isLeft(core), `the core verifier accepted what the client refused (${check})`);
+    assert.deepEqual(core.left, r.left, `the two runners disagree (${check})`);
   }
   const stranger = await receiptVerifier(other.serviceCertPem).verify(receipt, claim);
   assert.ok(
     E.isLeft(stranger) && stranger.left._tag === "InvalidReceipt" &&
       stranger.left.check === "endorsement",
   );
+});
+
+Deno.test("receiptVerifier answers like the core where WebCrypto cannot take the node key", async () => {
+  // An endorsed node certificate with an RSA key: the failure is the signature check's, with the
+  // synchronous crypto's reason, not an endorsement failure of the client's own making.
+  const rsa = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  );
+  const node = await x509.X509CertificateGenerator.create({
+    serialNumber: "03",
+    subject: "CN=CCF Node",
+    issuer: new x509.X509Certificate(issuer.serviceCertPem).subjectName,
+    notBefore: new Date("2024-01-01T00:00:00Z"),
+    notAfter: new Date("2034-01-01T00:00:00Z"),
+    signingAlgorithm: { name: "ECDSA", hash: "SHA-384" },
+    publicKey: rsa.publicKey,
+    signingKey: issuer.serviceKeys.privateKey,
+  });
+  const input = { ...receipt, cert: node.toString("pem") };
+  const r = await receiptVerifier(issuer.serviceCertPem).verify(input, claim);
+  const core = verifyReceipt(denoReceiptCrypto, {
+    receipt: input,
+    serviceCertPem: issuer.serviceCertPem,
+    expected: { claim: utf8(claim) },
+  });
+  assert.ok(E.isLeft(r) && r.left._tag === "InvalidReceipt" && r.left.check === "signature");
+  assert.match(r.left.message, /RSA is not supported/);
+  assert.deepEqual(r, core);
 });
