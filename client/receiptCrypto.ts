@@ -7,9 +7,10 @@
  * uses P-384); P-256 and P-521 are accepted as well. RSA certificates are rejected with a message
  * saying so.
  *
- * Everywhere else the project reads certificates with @peculiar/x509; this module uses the ASN.1
- * schema that library is built on directly, because it must see the raw signed part of the
- * certificate to insist on DER (@peculiar/x509 keeps it private) and must stay synchronous.
+ * The rest of the project reads certificates with @peculiar/x509 (the sandbox's synchronous host
+ * crypto aside, which says why); this module uses the ASN.1 schema that library is built on
+ * directly, because it must see the raw signed part of the certificate, to insist on DER and to
+ * verify it synchronously (@peculiar/x509 keeps it private and verifies through WebCrypto).
  */
 import { AsnConvert } from "@peculiar/asn1-schema";
 import {

@@ -10,6 +10,12 @@
  * Failures throw {@link HostCryptoError}, whose `errorName` says which JavaScript error CCF raises
  * (`RangeError` for unsupported parameters, `InternalError` for failures of the operation), so the
  * app runtime can rethrow the same inside QuickJS.
+ *
+ * Certificates here are node:crypto's `X509Certificate`, not @peculiar/x509 as in the rest of the
+ * project: CCF's `isValidX509CertChain` is synchronous and must check RSA as well as EC
+ * signatures, and node:crypto is the only stack at hand that verifies a certificate's signature
+ * synchronously (@peculiar/x509 verifies through WebCrypto, asynchronously, and keeps the signed
+ * bytes private).
  */
 import {
   constants,
