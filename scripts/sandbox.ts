@@ -7,14 +7,19 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import {
   type AppBundle,
+  DEFAULT_LOG_RETENTION,
   governanceGenesisWrites,
   installGovernance,
   isDeployed,
+  openLogFile,
   startSandbox,
   validateBundle,
   writeAppBundle,
 } from "@kms/sandbox";
 import { waitForInterrupt } from "./common.ts";
+
+const { maxBytes, keep } = DEFAULT_LOG_RETENTION;
+const mib = (bytes: number) => bytes / 2 ** 20;
 
 const usage = `deno task sandbox [options]
 
@@ -32,7 +37,10 @@ Options:
   -h, --help                   show this help
 
 Files: <workspace>/sandbox_common/ holds service_cert.pem and member{i}_/user{i}_ cert and key
-files; <workspace>/sandbox_0/ holds the node's keys and the ledger (0.ledger/).`;
+files; <workspace>/sandbox_0/ holds the node's keys, the ledger (0.ledger/) and the log: out,
+rotated at ${mib(maxBytes)} MiB to out.1 ... out.${keep} (the oldest is deleted), so at most ${
+  mib(maxBytes * (keep + 1))
+} MiB.`;
 
 const fail = (message: string): never => {
   console.error(`sandbox: ${message}\n\n${usage}`);
@@ -86,13 +94,11 @@ const main = async () => {
   const started = performance.now();
   await Deno.mkdir(resolve(workspace, "sandbox_0"), { recursive: true, mode: 0o700 });
   // Like CCF's node, the full log goes to sandbox_0/out; the terminal shows the node's own lines.
-  const out = await Deno.open(resolve(workspace, "sandbox_0", "out"), {
-    append: true,
-    create: true,
+  const out = openLogFile({
+    path: resolve(workspace, "sandbox_0", "out"),
+    ...DEFAULT_LOG_RETENTION,
   });
-  const encoder = new TextEncoder();
-  const record = (line: string) =>
-    out.writeSync(encoder.encode(`${new Date().toISOString()} ${line}\n`));
+  const record = (line: string) => out.write(`${new Date().toISOString()} ${line}`);
   const sandbox = await startSandbox({
     workspace,
     port,

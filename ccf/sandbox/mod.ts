@@ -35,6 +35,12 @@ export {
 } from "./node/mod.ts";
 export type { WorkspacePaths } from "./node/workspace.ts";
 export {
+  DEFAULT_LOG_RETENTION,
+  type LogFile,
+  type LogFileOptions,
+  openLogFile,
+} from "./node/logFile.ts";
+export {
   governanceGenesisWrites,
   type GovernanceNode,
   type InstalledGovernance,
