@@ -20,6 +20,7 @@ export interface LogFileOptions {
 export interface LogFile {
   /** Appends one line (a newline is added). */
   write(line: string): void;
+  /** Closes the current file. */
   close(): void;
 }
 
