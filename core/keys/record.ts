@@ -43,12 +43,6 @@ export const keyState = (key: KeyRecord, now: number): KeyState =>
 /** Whether `key` can still be released at `now` (active or in grace). */
 export const isReleasable = (key: KeyRecord, now: number): boolean => now < key.releaseUntil;
 
-const byIndex = (a: KeyRecord, b: KeyRecord): number => a.index - b.index;
-
-/** The keys that can be released at `now`, oldest first (newest last, as `/listpubkeys` wants). */
-export const releasableKeys = <K extends KeyRecord>(keys: readonly K[], now: number): K[] =>
-  keys.filter((k) => isReleasable(k, now)).sort(byIndex);
-
 /** The key with the highest index, whatever its state. */
 export const newestKey = <K extends KeyRecord>(
   keys: readonly K[],
@@ -123,11 +117,20 @@ export const StoredPrivateKey = t.strict({ d: Hex48, x: Hex48, y: Hex48 });
 /** A key's private part: the P-384 scalar and public point, hex. */
 export type StoredPrivateKey = t.TypeOf<typeof StoredPrivateKey>;
 
-/** Codec of the key ring: at most one key per OHTTP key id, so at most 256 keys. */
+const inIndexOrder = (ring: readonly KeyRecord[]): boolean =>
+  ring.every((k, i) => i === 0 || ring[i - 1].index < k.index);
+
+/**
+ * Codec of the key ring: oldest first (ascending indexes, as {@link withNewKey} appends them), so
+ * that readers find the newest keys at the end without sorting; at most one key per OHTTP key id,
+ * so at most 256 keys.
+ */
 export const KeyRing = t.refinement(
   t.array(PublishedKey),
-  (ring) => ring.length <= 256 && new Set(ring.map((k) => k.keyId)).size === ring.length,
-  "key ring (at most one key per OHTTP key id)",
+  (ring) =>
+    ring.length <= 256 && inIndexOrder(ring) &&
+    new Set(ring.map((k) => k.keyId)).size === ring.length,
+  "key ring (ascending indexes, at most one key per OHTTP key id)",
 );
 
 /**

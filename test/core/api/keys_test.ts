@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import { base64urlnopad } from "@scure/base";
 import {
   claimsDigestOf,
   keyListing,
   listedKeys,
+  maxListedKeys,
   newKey,
   releasePlaintext,
 } from "../../../core/api/keys.ts";
 import { receiptNotReady } from "../../../core/errors.ts";
 import { toHex } from "../../../core/bytes.ts";
 import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
+import { keyState } from "../../../core/keys/record.ts";
 import { keyConfigFromHex } from "../../../core/ohttp/keyConfig.ts";
 import {
   D,
@@ -87,6 +90,31 @@ Deno.test("listedKeys: the 8 newest active keys; the newest in grace only while 
   const ring = [key(3, 50, 60), ...Array.from({ length: 10 }, (_, i) => key(10 + i, 100, 200))];
   assert.deepEqual(listedKeys(ring, 10).map((k) => k.index), [12, 13, 14, 15, 16, 17, 18, 19]);
   assert.deepEqual(listedKeys(ring, 150).map((k) => k.index), [19]);
-  assert.deepEqual(listedKeys([key(3, 50, 60), key(1, 40, 70)], 55).map((k) => k.index), [3]);
+  assert.deepEqual(listedKeys([key(1, 40, 70), key(3, 50, 60)], 55).map((k) => k.index), [3]);
   assert.deepEqual(listedKeys(ring, 200), []);
+});
+
+Deno.test("listedKeys: walking back from the newest equals filtering every key of the ring", () => {
+  const ring = fc.uniqueArray(
+    fc.record({
+      index: fc.nat(1000),
+      notAfter: fc.integer({ min: 0, max: 100 }),
+      grace: fc.integer({ min: 0, max: 100 }),
+    }),
+    { selector: (k) => k.index, maxLength: 40 },
+  ).map((ks) =>
+    ks.sort((a, b) => a.index - b.index).map(({ index, notAfter, grace }) => ({
+      index,
+      keyId: index % 256,
+      createdAt: 0,
+      notAfter,
+      releaseUntil: notAfter + grace,
+    }))
+  );
+  fc.assert(fc.property(ring, fc.integer({ min: 0, max: 200 }), (keys, now) => {
+    const active = keys.filter((k) => keyState(k, now) === "active");
+    const inGrace = keys.filter((k) => keyState(k, now) === "grace");
+    const expected = active.length > 0 ? active.slice(-maxListedKeys) : inGrace.slice(-1);
+    assert.deepEqual(listedKeys(keys, now), expected);
+  }));
 });

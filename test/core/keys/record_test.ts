@@ -23,8 +23,10 @@ Deno.test("key ring: a new key replaces the one that held its key id, and says w
   });
 });
 
-Deno.test("key ring codec: at most one key per key id", () => {
+Deno.test("key ring codec: ascending indexes, at most one key per key id", () => {
   assert.ok(E.isRight(KeyRing.decode([key(0, 0), key(1, 1)])));
   assert.ok(E.isLeft(KeyRing.decode([key(0, 0), key(1, 0)])));
+  assert.ok(E.isLeft(KeyRing.decode([key(1, 1), key(0, 0)])));
+  assert.ok(E.isLeft(KeyRing.decode([key(1, 1), key(1, 0)])));
   assert.ok(E.isLeft(KeyRing.decode([{ ...key(0, 0), publicKey: "xyz" }])));
 });
