@@ -49,9 +49,15 @@ export interface KmsClientOptions {
   readonly url: string;
   /** The KMS's service certificate (PEM), obtained out of band: TLS root and receipt endorser. */
   readonly serviceCertPem: string;
-  /** Retries after a 202 (receipt not signed yet); the real peers use 3. */
-  readonly maxRetries?: number;
-  /** Longest wait honoured from `retry-after`, in seconds. */
+  /**
+   * How long in all, in seconds, to keep asking again for an answer that can still come (default
+   * 30): a 202 (the receipt is not signed yet, or the node that answered is still fetching it from
+   * its ledger: seconds on a cold node), a released key that the node answering `/pubkey` does not
+   * know yet (a backup behind the primary), a node that cannot be reached (failing over). The real
+   * OHTTP peers give up after 3 retries of at most 5 s.
+   */
+  readonly retryForSeconds?: number;
+  /** Longest single wait honoured from `retry-after`, in seconds (default 5). */
   readonly maxRetryAfterSeconds?: number;
 }
 
@@ -118,6 +124,17 @@ const errorFrom = async (response: Response): Promise<KmsError> => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** An error that may pass if the request is sent again after `waitMs`. */
+interface Later {
+  readonly _tag: "Later";
+  readonly error: KmsError;
+  readonly waitMs: number;
+}
+
+const later = (error: KmsError, waitMs = 1000): Later => ({ _tag: "Later", error, waitMs });
+
+const isLater = (e: KmsError | Later): e is Later => e._tag === "Later";
+
 const publicPoint = (k: P384PrivateKey): Uint8Array => p384.getPublicKey(k.d, false);
 
 /**
@@ -131,32 +148,64 @@ export const createKmsClient = (options: KmsClientOptions): KmsClient => {
   // The keys of the last listing, by KeyConfig and receipt: a listing verifies only what is new.
   // Rebuilt from each listing, so that it never holds more than the KMS lists.
   let verified = new Map<string, PublishedKeyConfig>();
-  const maxRetries = options.maxRetries ?? 3;
-  const maxWait = options.maxRetryAfterSeconds ?? 5;
+  const retryFor = 1000 * (options.retryForSeconds ?? 30);
+  const maxWait = 1000 * (options.maxRetryAfterSeconds ?? 5);
   const base = options.url.replace(/\/+$/, "");
 
-  /** Sends a request, retrying while the KMS answers 202; gives the JSON body of a 200. */
-  const call =
-    (path: string, init: RequestInit = {}): TE.TaskEither<KmsError, unknown> => async () => {
-      for (let attempt = 0;; attempt++) {
-        const response = await fetch(`${base}${path}`, { ...init, client: http });
-        if (response.status === 200) {
-          return await response.json().then(
-            (body: unknown) => E.right(body),
-            () => E.left(internal(`the KMS answered ${path} with a body that is not JSON`)),
-          );
-        }
-        if (response.status !== 202) return E.left(await errorFrom(response));
-        await response.body?.cancel();
-        if (attempt >= maxRetries) {
-          return E.left(
-            receiptNotReady(`the KMS still has no receipt after ${maxRetries} retries`),
-          );
-        }
-        const after = Number(response.headers.get("retry-after") ?? "1");
-        await sleep(1000 * Math.min(Number.isFinite(after) && after >= 0 ? after : 1, maxWait));
+  /** One request: the JSON body of a 200, an error, or an error that may pass (`Later`). */
+  const attempt = async (
+    path: string,
+    init: RequestInit,
+    transient: (e: KmsError) => boolean,
+  ): Promise<E.Either<KmsError | Later, unknown>> => {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, { ...init, client: http });
+    } catch (e) {
+      return E.left(
+        later(internal(`the KMS at ${base} cannot be reached: ${(e as Error).message}`)),
+      );
+    }
+    if (response.status === 200) {
+      return await response.json().then(
+        (body: unknown) => E.right(body),
+        () => E.left(internal(`the KMS answered ${path} with a body that is not JSON`)),
+      );
+    }
+    if (response.status === 202) {
+      await response.body?.cancel();
+      const after = Number(response.headers.get("retry-after") ?? "1");
+      return E.left(later(
+        receiptNotReady(`the KMS has no receipt for ${path} yet`),
+        Number.isFinite(after) && after >= 0 ? 1000 * after : 1000,
+      ));
+    }
+    const error = await errorFrom(response);
+    return E.left(transient(error) ? later(error) : error);
+  };
+
+  /**
+   * Sends a request and gives the JSON body of a 200, asking again while the answer may still
+   * come (see `retryForSeconds`): after a 202, an unreachable KMS, or an error `transient` names.
+   */
+  const call = (
+    path: string,
+    init: RequestInit = {},
+    transient: (e: KmsError) => boolean = () => false,
+  ): TE.TaskEither<KmsError, unknown> =>
+  async () => {
+    const deadline = Date.now() + retryFor;
+    for (;;) {
+      const result = await attempt(path, init, transient);
+      if (E.isRight(result) || !isLater(result.left)) return result as E.Either<KmsError, unknown>;
+      const wait = Math.min(result.left.waitMs, maxWait);
+      if (Date.now() + wait > deadline) {
+        const { error } = result.left;
+        return E.left({ ...error, message: `${error.message} (still after ${retryFor / 1000} s)` });
       }
-    };
+      await sleep(wait);
+    }
+  };
 
   const verify = (receipt: string, claim: string): TE.TaskEither<KmsError, VerifiedReceipt> => () =>
     receipts.verify(receipt, claim);
@@ -203,7 +252,9 @@ export const createKmsClient = (options: KmsClientOptions): KmsClient => {
   /** Key `kid` as `/pubkey` serves it (any releasable key, listed or not), verified. */
   const publishedKey = (kid: number): TE.TaskEither<KmsError, PublishedKeyConfig> =>
     pipe(
-      call(`/app/pubkey?kid=${kid}`),
+      // The release proves the key exists: a node that does not know it yet is behind the one
+      // that released it.
+      call(`/app/pubkey?kid=${kid}`, {}, (e) => e._tag === "KeyNotFound"),
       TE.flatMapEither(decodeWith(ListedKey, "the /pubkey answer")),
       TE.flatMap(verifyListed),
     );

@@ -353,7 +353,7 @@ export const startKms = async (setup: KmsSetup = {}): Promise<Kms> => {
         return { reply, key: { kid, wrapped, receipt, privateKey: privateKey.right } };
       },
       client: () => {
-        const client = createKmsClient({ url: sandbox!.url, serviceCertPem, maxRetries: 20 });
+        const client = createKmsClient({ url: sandbox!.url, serviceCertPem, retryForSeconds: 60 });
         clients.push(client);
         return client;
       },

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
-import { createKmsClient } from "../../../client/kms/client.ts";
+import { createKmsClient, type KmsClientOptions } from "../../../client/kms/client.ts";
 import { encodePem } from "@kms/sandbox";
 import { createReceiptIssuer } from "../../fixtures/receipts.ts";
 
@@ -12,6 +12,7 @@ import { createReceiptIssuer } from "../../fixtures/receipts.ts";
 const withKms = async (
   handler: (request: Request) => Response,
   run: (client: ReturnType<typeof createKmsClient>) => Promise<void>,
+  options: Partial<KmsClientOptions> = {},
 ) => {
   const certificates = await createReceiptIssuer();
   const pkcs8 = new Uint8Array(
@@ -27,6 +28,7 @@ const withKms = async (
   const client = createKmsClient({
     url: `https://127.0.0.1:${server.addr.port}`,
     serviceCertPem: certificates.serviceCertPem,
+    ...options,
   });
   try {
     await run(client);
@@ -57,4 +59,91 @@ Deno.test("KMS client: a KMS that releases another key than the one asked for is
       assert.match(released.left.message, /released key 2, not the requested 1/);
     },
   );
+});
+
+const notFound = () =>
+  Response.json({ error: { code: "KeyNotFound", message: "no key 1" } }, { status: 404 });
+
+Deno.test("KMS client: 202s are asked again until the answer comes", async () => {
+  let asked = 0;
+  await withKms(
+    () =>
+      ++asked < 4
+        ? new Response(null, { status: 202, headers: { "retry-after": "0" } })
+        : Response.json("not a listing"),
+    async (client) => {
+      const keys = await client.listKeys();
+      assert.equal(asked, 4);
+      assert.ok(E.isLeft(keys));
+      assert.match(keys.left.message, /the \/listpubkeys answer/);
+    },
+  );
+});
+
+Deno.test("KMS client: a receipt that never comes fails once the retry budget is spent", async () => {
+  let asked = 0;
+  await withKms(
+    () => (asked++, new Response(null, { status: 202, headers: { "retry-after": "0.05" } })),
+    async (client) => {
+      const keys = await client.listKeys();
+      assert.ok(E.isLeft(keys));
+      assert.equal(keys.left._tag, "ReceiptNotReady");
+      assert.match(keys.left.message, /no receipt for \/listpubkeys yet \(still after 0.3 s\)/);
+      assert.ok(asked >= 3, `asked ${asked} times`);
+    },
+    { retryForSeconds: 0.3 },
+  );
+});
+
+Deno.test("KMS client: a released key that /pubkey does not know yet is asked for again", async () => {
+  const asked: string[] = [];
+  await withKms(
+    (request) => {
+      const { pathname } = new URL(request.url);
+      asked.push(pathname);
+      return pathname === "/app/key"
+        ? Response.json({ kid: 1, key: "AAAA", receipt: "{}" })
+        : notFound();
+    },
+    async (client) => {
+      const released = await client.releaseKey({ kid: 1, token: "t", unwrap });
+      assert.ok(E.isLeft(released));
+      assert.equal(released.left._tag, "KeyNotFound");
+      assert.match(released.left.message, /still after 1.5 s/);
+      assert.equal(asked.filter((p) => p === "/app/key").length, 1);
+      assert.ok(asked.filter((p) => p === "/app/pubkey").length >= 2);
+    },
+    { retryForSeconds: 1.5 },
+  );
+});
+
+Deno.test("KMS client: other errors are answered at once, without asking again", async () => {
+  let asked = 0;
+  await withKms(() => (asked++, notFound()), async (client) => {
+    const keys = await client.listKeys();
+    assert.ok(E.isLeft(keys));
+    assert.equal(keys.left._tag, "KeyNotFound");
+    assert.equal(asked, 1);
+  });
+});
+
+Deno.test("KMS client: an unreachable KMS is a Left after the budget, and is asked again", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const client = createKmsClient({
+    url: `https://127.0.0.1:${port}`,
+    serviceCertPem: (await createReceiptIssuer()).serviceCertPem,
+    retryForSeconds: 1.5,
+  });
+  try {
+    const started = performance.now();
+    const keys = await client.listKeys();
+    assert.ok(E.isLeft(keys));
+    assert.equal(keys.left._tag, "Internal");
+    assert.match(keys.left.message, /cannot be reached: .*\(still after 1.5 s\)/);
+    assert.ok(performance.now() - started >= 1000, "it waited before giving up");
+  } finally {
+    client.close();
+  }
 });
