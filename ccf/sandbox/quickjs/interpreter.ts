@@ -3,7 +3,8 @@
  * bundle's module loader, and the modules it has evaluated so far.
  *
  * A fresh interpreter serves one request; an `interpreter_reuse` key keeps one alive across
- * requests, so module top-level code runs once and module state persists, as in CCF.
+ * requests (one for the key's read-write handlers, another for its read-only ones), so module
+ * top-level code runs once and module state persists, as in CCF.
  */
 import type {
   QuickJSContext,

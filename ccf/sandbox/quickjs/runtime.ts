@@ -1,7 +1,8 @@
 /**
  * Executes a CCF JavaScript app bundle in QuickJS the way a CCF node does: dispatch, one
- * interpreter per request (or per `interpreter_reuse` key), the handler called synchronously with
- * CCF's request object, and its return value turned into a response by CCF's rules.
+ * interpreter per request (or per `interpreter_reuse` key and access, read-write apart from
+ * read-only), the handler called synchronously with CCF's request object, and its return value
+ * turned into a response by CCF's rules.
  *
  * The runtime never commits: it runs the handler against the caller's open transaction and says
  * in {@link AppResponse.applyWrites} whether CCF would keep the writes. The caller (the sandbox
@@ -158,11 +159,16 @@ class BundleRuntime implements AppRuntime {
       logs: [],
     };
     const reuseKey = props.interpreter_reuse?.key;
+    // CCF keeps read-write and read-only interpreters apart even under one reuse key, so module
+    // state never passes between a read-only and a read-write handler.
+    const cacheKey = reuseKey === undefined
+      ? undefined
+      : `${reuseKey} (${scope.readOnly ? "ro" : "rw"})`;
     let interpreter: Interpreter | undefined;
     let parts: ResponseParts | undefined;
     let failure: ExecutionError | undefined;
     try {
-      interpreter = reuseKey === undefined ? this.#fresh() : this.#reused(reuseKey);
+      interpreter = cacheKey === undefined ? this.#fresh() : this.#reused(cacheKey);
       // CCF compiles modules to bytecode at deployment; this runtime compiles them when an
       // interpreter first loads them, in wasm, so loading gets a larger budget than the handler.
       interpreter.begin(scope, moduleLoadBudget * this.#limits.maxExecutionTimeMs);
@@ -180,7 +186,7 @@ class BundleRuntime implements AppRuntime {
         interpreter = undefined;
       }
     }
-    if (interpreter && reuseKey === undefined) interpreter.dispose();
+    if (interpreter && cacheKey === undefined) interpreter.dispose();
     const timedOut = interpreter?.timedOut ?? false;
     if (scope.fatal !== undefined) failure = new ExecutionError(scope.fatal);
     const response = failure || !parts

@@ -153,6 +153,33 @@ Deno.test("modules: without reuse top-level code runs every request; with reuse 
   app.dispose();
 });
 
+Deno.test("modules: one reuse key keeps read-write and read-only interpreters apart, as CCF", async () => {
+  const cache = `
+    const seen = [];
+    export function remember(request) {
+      seen.push(request.params.v);
+      return { body: seen };
+    }
+    export const recall = () => ({ body: seen });
+  `;
+  const reuse = { interpreter_reuse: { key: "shared" } };
+  const app = await createAppRuntime(
+    bundleOf({
+      "/remember/{v}": { post: ep("cache.js", "remember", reuse) },
+      "/recall": { get: ep("cache.js", "recall", { ...reuse, mode: "readonly" }) },
+      "/history": { get: ep("cache.js", "recall", { ...reuse, mode: "historical" }) },
+    }, { "cache.js": cache }),
+  );
+  const h = new Harness(app);
+  assert.deepEqual(json(h.run({ method: "POST", path: "/remember/a" })), ["a"]);
+  assert.deepEqual(json(h.run({ method: "POST", path: "/remember/b" })), ["a", "b"]);
+  // What the read-write handler left in module state is not there for the read-only one.
+  assert.deepEqual(json(h.run("/recall")), []);
+  assert.deepEqual(json(h.run("/history")), []);
+  assert.deepEqual(json(h.run({ method: "POST", path: "/remember/c" })), ["a", "b", "c"]);
+  app.dispose();
+});
+
 Deno.test("modules: cached interpreters are bounded (least recently used dropped)", async () => {
   const endpoints = Object.fromEntries(
     ["a", "b", "c"].map((k) => [`/${k}`, {
