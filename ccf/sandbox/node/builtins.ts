@@ -1,8 +1,12 @@
 /**
- * CCF's built-in endpoints that the KMS and its operators use: `/node/network`, `/node/commit`,
- * `/node/tx`, and on the app frontend `/commit`, `/tx`, `/receipt` and `/api` (reachable with and
- * without the `/app` prefix, after the app's own endpoints). Bodies and error codes follow CCF's.
+ * CCF's built-in endpoints that apps, their operators and tools use: `/node/network`,
+ * `/node/commit`, `/node/tx`, `/node/version`, `/node/state`, `/node/quotes/self`, and on the app
+ * frontend `/commit`, `/tx`, `/receipt` and `/api` (reachable with and without the `/app` prefix,
+ * after the app's own endpoints). Bodies and error codes follow CCF's; the node answers as a CCF 6
+ * node of the insecure virtual platform (no SEV-SNP attestation) does.
  */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import type { Ledger, LedgerReceipt } from "../ledger/ledger.ts";
 import type { EndpointInfo } from "../quickjs/mod.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -132,6 +136,56 @@ const network = (ctx: BuiltinContext): NodeResponse =>
     current_service_create_txid: ctx.serviceCreateTxId,
   });
 
+/**
+ * The CCF release whose behaviour the sandbox follows, in CCF's `ccf-<version>` form, and the
+ * QuickJS release it runs apps on (the one quickjs-emscripten 0.32.0 vendors, not CCF's).
+ */
+const CCF_VERSION = "ccf-6.0.8";
+const QUICKJS_VERSION = "2025-09-13";
+
+const version = (): NodeResponse =>
+  jsonResponse(200, { ccf_version: CCF_VERSION, quickjs_version: QUICKJS_VERSION, unsafe: false });
+
+/**
+ * A node that started from its ledger rather than a snapshot reports `startup_seqno` 0; the
+ * recovery fields are absent outside a disaster recovery, which the sandbox does not run.
+ */
+const state = (ctx: BuiltinContext): NodeResponse =>
+  jsonResponse(200, {
+    last_signed_seqno: ctx.ledger.lastSignedSeqno,
+    node_id: ctx.nodeId,
+    startup_seqno: 0,
+    state: "PartOfNetwork",
+  });
+
+/** What CCF's virtual platform reports as the measurement of every node. */
+const VIRTUAL_MEASUREMENT = "Insecure hard-coded virtual measurement v1";
+/**
+ * CCF's virtual host data is the SHA-256 of the node's enclave package; the sandbox has none and
+ * hashes its own name instead, so the value is stable across nodes and restarts.
+ */
+const VIRTUAL_HOST_DATA = createHash("sha256").update("ccf-sandbox").digest("hex");
+
+/**
+ * CCF's virtual "quote": compact JSON of the measurement, the host data and, as report data, the
+ * SHA-256 of the node's public key (which is the node id); no endorsements. The measurement field
+ * is the hex of the measurement's bytes, as CCF renders every platform's measurement.
+ */
+const quoteSelf = (ctx: BuiltinContext): NodeResponse => {
+  const raw = JSON.stringify({
+    host_data: VIRTUAL_HOST_DATA,
+    measurement: VIRTUAL_MEASUREMENT,
+    report_data: Buffer.from(ctx.nodeId, "hex").toString("base64"),
+  });
+  return jsonResponse(200, {
+    endorsements: "",
+    format: "Insecure_Virtual",
+    measurement: Buffer.from(VIRTUAL_MEASUREMENT).toString("hex"),
+    node_id: ctx.nodeId,
+    raw: Buffer.from(raw).toString("base64"),
+  });
+};
+
 const getOnly = (
   method: string,
   path: string,
@@ -162,6 +216,12 @@ export function nodeBuiltin(
       );
     case "/node/tx":
       return getOnly(method, path, () => txStatus(ctx, query));
+    case "/node/version":
+      return getOnly(method, path, version);
+    case "/node/state":
+      return getOnly(method, path, () => state(ctx));
+    case "/node/quotes/self":
+      return getOnly(method, path, () => quoteSelf(ctx));
     default:
       return undefined;
   }
