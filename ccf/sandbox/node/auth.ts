@@ -2,8 +2,9 @@
  * CCF's authentication of app requests (CCF's documentation, Build apps: Authentication): the endpoint's
  * `authn_policies` are tried in order and the first that accepts the request gives the `caller`
  * object; `[]` means no authentication and a `null` caller. When every policy refuses, the answer
- * is CCF's 401 with one `details` entry per policy and, when the last policy is `jwt`, a
- * `WWW-Authenticate` challenge.
+ * is CCF's 401 with one `details` entry per policy and, when the last policy is `jwt` or
+ * `user_cose_sign1`, its `WWW-Authenticate` challenge. A policy that fails instead of refusing (an
+ * unknown name, a COSE body that cannot be decoded) fails the request with CCF's 500.
  *
  * Policies read the committed KV (governance tables), not the request's transaction: JWT
  * signature checks are asynchronous and run before the transaction starts.
@@ -13,6 +14,7 @@ import type { HostValue } from "../quickjs/mod.ts";
 import { type MemberInfo, membersCerts, membersInfo, usersCerts, usersInfo } from "../govTables.ts";
 import { certificateId, certificatePem } from "./certificates.ts";
 import { authenticateJwt } from "./jwt.ts";
+import { authenticateUserCose, COSE_CHALLENGE } from "./userCose.ts";
 import { fromUtf8, type KvLookup, type NodeResponse, odataResponse } from "./types.ts";
 
 /** One entry of an endpoint's `authn_policies`. */
@@ -24,6 +26,8 @@ export interface AuthInput {
   readonly headers: Readonly<Record<string, string>>;
   /** DER of the TLS client certificate, if any. */
   readonly clientCert?: Uint8Array;
+  /** The request body (read by `user_cose_sign1`); absent means empty. */
+  readonly body?: Uint8Array;
   readonly kv: KvLookup;
   /** Host time in whole seconds. */
   readonly now: number;
@@ -153,6 +157,29 @@ const jwt = async (input: AuthInput): Promise<PolicyResult> => {
     : refuse(result.reason);
 };
 
+/** A policy that fails instead of refusing: CCF answers 500 InternalError with the message. */
+class PolicyFault extends Error {}
+
+const userCoseSign1 = (input: AuthInput): PolicyResult => {
+  const outcome = authenticateUserCose(input.headers, input.body ?? new Uint8Array(), input.kv);
+  if (outcome.kind === "fault") throw new PolicyFault(outcome.message);
+  if (outcome.kind === "refused") return refuse(outcome.reason);
+  const { id, certPem, content } = outcome.identity;
+  const info = readJson(input.kv, usersInfo, id);
+  // CCF sets `cose` before the fields common to user identities; apps that print the caller see
+  // the same order.
+  return {
+    ok: true,
+    identity: {
+      cose: { content },
+      policy: "user_cose_sign1",
+      id,
+      data: asHostValue(info?.user_data),
+      cert: certPem,
+    },
+  };
+};
+
 type Policy = (input: AuthInput) => PolicyResult | Promise<PolicyResult>;
 
 const POLICIES: ReadonlyMap<string, Policy> = new Map<string, Policy>([
@@ -161,18 +188,13 @@ const POLICIES: ReadonlyMap<string, Policy> = new Map<string, Policy>([
   ["any_cert", anyCert],
   ["jwt", jwt],
   ["no_auth", () => ({ ok: true, identity: { policy: "no_auth" } })],
-  [
-    "user_cose_sign1",
-    () => refuse("user_cose_sign1 authentication is not supported by the sandbox"),
-  ],
+  ["user_cose_sign1", userCoseSign1],
 ]);
 
-/** A policy that names no known scheme: CCF fails such requests as a fault of the service. */
-class UnknownPolicyError extends Error {}
-
+/** A policy that names no known scheme is a fault of the service, as in CCF. */
 const single = (name: string): Policy => {
   const policy = POLICIES.get(name);
-  if (!policy) throw new UnknownPolicyError(`Unknown authentication policy '${name}'`);
+  if (!policy) throw new PolicyFault(`Unknown authentication policy '${name}'`);
   return policy;
 };
 
@@ -195,10 +217,14 @@ const allOf = async (names: readonly string[], input: AuthInput): Promise<Policy
   return { ok: true, identity };
 };
 
-const challengeFor = (policy: AuthnPolicy, reason: string): string | undefined => {
-  if (typeof policy === "string") return policy === "jwt" ? JWT_CHALLENGE : undefined;
-  return reason.split(":", 1)[0] === "jwt" ? JWT_CHALLENGE : undefined;
-};
+/** The `WWW-Authenticate` challenges CCF's policies set when they refuse last. */
+const CHALLENGES: ReadonlyMap<string, string> = new Map([
+  ["jwt", JWT_CHALLENGE],
+  ["user_cose_sign1", COSE_CHALLENGE],
+]);
+
+const challengeFor = (policy: AuthnPolicy, reason: string): string | undefined =>
+  CHALLENGES.get(typeof policy === "string" ? policy : reason.split(":", 1)[0]);
 
 /** Runs `policies` (CCF order and semantics) and returns the caller or the refusal. */
 export async function authenticate(
@@ -222,7 +248,7 @@ export async function authenticate(
       });
     }
   } catch (e) {
-    if (!(e instanceof UnknownPolicyError)) throw e;
+    if (!(e instanceof PolicyFault)) throw e;
     return { ok: false, response: odataResponse(500, "InternalError", e.message) };
   }
   const challenge = challengeFor(policies[policies.length - 1], reason);

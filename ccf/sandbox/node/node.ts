@@ -337,6 +337,7 @@ export class SandboxNode {
       const auth = await authenticate(match.endpoint.properties.authn_policies, {
         headers: request.headers,
         clientCert: request.clientCert,
+        body: request.body,
         kv: this.#lookup,
         now: Math.floor(this.#now() / 1000),
       });
