@@ -16,6 +16,13 @@
  * signatures, and node:crypto is the only stack at hand that verifies a certificate's signature
  * synchronously (@peculiar/x509 verifies through WebCrypto, asynchronously, and keeps the signed
  * bytes private).
+ *
+ * RSA public keys are the exception to node:crypto: Deno's node:crypto and WebCrypto both refuse
+ * an RSA public key over 4096 bits or with an exponent over 33 bits (measured on Deno 2.9), while
+ * OpenSSL, and so CCF, encrypts to any modulus up to 16384 bits and to exponents up to 64 bits.
+ * The RSA public-key functions therefore read and write the key's ASN.1 themselves and encrypt
+ * with micro-rsa-dsa-dh's RSA-OAEP, after the checks OpenSSL makes. Private-key operations stay on
+ * node:crypto, which takes every size.
  */
 import {
   constants,
@@ -28,12 +35,17 @@ import {
   generateKeyPairSync,
   type KeyObject,
   privateDecrypt,
-  publicEncrypt,
   randomBytes,
   sign as nodeSign,
   verify as nodeVerify,
   X509Certificate,
 } from "node:crypto";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { base64, base64urlnopad } from "@scure/base";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { RSAPublicKey } from "@peculiar/asn1-rsa";
+import { AlgorithmIdentifier, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
+import { mgf1, OAEP } from "micro-rsa-dsa-dh/rsa.js";
 
 /** The JavaScript error class CCF throws for a failure. */
 export type JsErrorName = "TypeError" | "RangeError" | "InternalError";
@@ -148,15 +160,75 @@ export function digest(algorithm: string, data: Uint8Array): Uint8Array {
 
 const label = (l: Uint8Array | undefined) => (l && l.length > 0 ? l : undefined);
 
+/** An RSA public key: its modulus and public exponent. */
+interface RsaPublic {
+  readonly n: bigint;
+  readonly e: bigint;
+}
+
+const RSA_ENCRYPTION = "1.2.840.113549.1.1.1";
+const PUBLIC_KEY_PEM = /-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]*)-----END PUBLIC KEY-----/;
+
+const toBigInt = (bytes: Uint8Array): bigint =>
+  bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+
+/** The big-endian bytes of `x > 0`, fewest first octet. */
+const fromBigInt = (x: bigint): Uint8Array => {
+  const hex = x.toString(16);
+  const padded = hex.length % 2 === 0 ? hex : `0${hex}`;
+  return Uint8Array.from(padded.match(/../g) ?? [], (h) => parseInt(h, 16));
+};
+
+/** A DER INTEGER's content for a non-negative integer: a 0x00 first when the top bit is set. */
+const derUnsigned = (bytes: Uint8Array): ArrayBuffer =>
+  (bytes[0] & 0x80 ? Uint8Array.of(0, ...bytes) : Uint8Array.from(bytes)).buffer;
+
+/** The key of a `PUBLIC KEY` PEM (SPKI), the only form CCF reads an RSA public key from. */
+const rsaPublicFromPem = (pem: string): RsaPublic => {
+  const body = PUBLIC_KEY_PEM.exec(pem)?.[1];
+  if (body === undefined) throw new Error("invalid RSA key (expected a PUBLIC KEY PEM)");
+  const spki = AsnConvert.parse(base64.decode(body.replace(/\s/g, "")), SubjectPublicKeyInfo);
+  if (spki.algorithm.algorithm !== RSA_ENCRYPTION) throw new Error("invalid RSA key");
+  const key = AsnConvert.parse(spki.subjectPublicKey, RSAPublicKey);
+  return {
+    n: toBigInt(new Uint8Array(key.modulus)),
+    e: toBigInt(new Uint8Array(key.publicExponent)),
+  };
+};
+
+/** The SPKI PEM of an RSA public key, as OpenSSL writes it. */
+const rsaPublicToPem = ({ n, e }: RsaPublic): string => {
+  const key = new RSAPublicKey({
+    modulus: derUnsigned(fromBigInt(n)),
+    publicExponent: derUnsigned(fromBigInt(e)),
+  });
+  const spki = new SubjectPublicKeyInfo({
+    algorithm: new AlgorithmIdentifier({
+      algorithm: RSA_ENCRYPTION,
+      parameters: Uint8Array.of(5, 0).buffer, // DER NULL
+    }),
+    subjectPublicKey: AsnConvert.serialize(key),
+  });
+  const lines = base64.encode(new Uint8Array(AsnConvert.serialize(spki))).match(/.{1,64}/g) ?? [];
+  return `-----BEGIN PUBLIC KEY-----\n${lines.join("\n")}\n-----END PUBLIC KEY-----\n`;
+};
+
+const bitLength = (x: bigint): number => (x === 0n ? 0 : x.toString(2).length);
+
+/**
+ * What OpenSSL checks before encrypting to an RSA public key (and what makes its Montgomery
+ * arithmetic fail), so that a key CCF cannot encrypt to fails here too.
+ */
+const checkEncryptionKey = ({ n, e }: RsaPublic): void => {
+  if (bitLength(n) > 16384) throw new Error("modulus too large");
+  if (e >= n || (bitLength(n) > 3072 && bitLength(e) > 64)) throw new Error("bad e value");
+  if (n % 2n === 0n) throw new Error("the modulus is even");
+};
+
 const oaepEncrypt = (publicPem: string, data: Uint8Array, l?: Uint8Array): Uint8Array => {
-  const key = publicOnly(publicPem);
-  if (key.asymmetricKeyType !== "rsa") throw new Error("wrapping key is not an RSA public key");
-  return new Uint8Array(
-    publicEncrypt(
-      { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: label(l) },
-      data,
-    ),
-  );
+  const key = rsaPublicFromPem(publicPem);
+  checkEncryptionKey(key);
+  return OAEP(sha256, mgf1(sha256), label(l)).encrypt(key, data);
 };
 
 const oaepDecrypt = (key: KeyObject, data: Uint8Array, l?: Uint8Array): Uint8Array => {
@@ -377,8 +449,13 @@ const jwkToPemOf = (kind: KeyKind, isPrivate: boolean) => (jwk: unknown): string
 export const pubPemToJwk = pemToJwkOf("ec", false);
 /** `pemToJwk(pem, kid?)`: EC private key PEM → JWK (with `d`). */
 export const pemToJwk = pemToJwkOf("ec", true);
-/** `pubRsaPemToJwk(pem, kid?)`: RSA public key PEM → JWK. */
-export const pubRsaPemToJwk = pemToJwkOf("rsa", false);
+/** `pubRsaPemToJwk(pem, kid?)`: RSA public key PEM → JWK, for every size OpenSSL reads. */
+export const pubRsaPemToJwk = (pem: string, kid?: string): Jwk =>
+  guarded("Failed to convert pem to jwk: ", () => {
+    const { n, e } = rsaPublicFromPem(pem);
+    const encode = (x: bigint) => base64urlnopad.encode(fromBigInt(x));
+    return sortedJwk({ e: encode(e), kty: "RSA", n: encode(n) }, kid);
+  });
 /** `rsaPemToJwk(pem, kid?)`: RSA private key PEM → JWK. */
 export const rsaPemToJwk = pemToJwkOf("rsa", true);
 /** `pubEddsaPemToJwk(pem, kid?)`: Ed25519/X25519 public key PEM → JWK. */
@@ -389,8 +466,22 @@ export const eddsaPemToJwk = pemToJwkOf("eddsa", true);
 export const pubJwkToPem = jwkToPemOf("ec", false);
 /** `jwkToPem(jwk)`: EC private JWK → PKCS#8 PEM. */
 export const jwkToPem = jwkToPemOf("ec", true);
-/** `pubRsaJwkToPem(jwk)`: RSA public JWK → SPKI PEM. */
-export const pubRsaJwkToPem = jwkToPemOf("rsa", false);
+/**
+ * `pubRsaJwkToPem(jwk)`: RSA public JWK → SPKI PEM, for every size; like OpenSSL it takes any
+ * positive `n` and `e` (whether they make a usable key is for the operation to find out).
+ */
+export const pubRsaJwkToPem = (jwk: unknown): string =>
+  guarded("Failed to convert jwk to pem ", () => {
+    if (typeof jwk !== "object" || jwk === null) throw new Error("JWK must be an object");
+    const { kty, n, e } = jwk as Record<string, unknown>;
+    if (kty !== "RSA") throw new Error("not a rsa key");
+    const integer = (name: string, v: unknown): bigint => {
+      const value = typeof v === "string" ? toBigInt(base64urlnopad.decode(v)) : 0n;
+      if (value === 0n) throw new Error(`JWK member ${name} must be a positive base64url integer`);
+      return value;
+    };
+    return rsaPublicToPem({ n: integer("n", n), e: integer("e", e) });
+  });
 /** `rsaJwkToPem(jwk)`: RSA private JWK → PKCS#8 PEM. */
 export const rsaJwkToPem = jwkToPemOf("rsa", true);
 /** `pubEddsaJwkToPem(jwk)`: OKP public JWK → SPKI PEM. */

@@ -60,6 +60,11 @@ const checkKey = (jwk: RsaPublicJwk): E.Either<KmsError, RsaPublicJwk> => {
         `${maxModulusBits} bits`,
     ));
   }
+  // An RSA modulus is a product of odd primes. OpenSSL cannot encrypt to an even one, so the
+  // TEE's wrap would throw and answer 500 for the caller's malformed key.
+  if ((n[n.length - 1] & 1) === 0) {
+    return E.left(invalidInput(`the ${wrappingKeyId} modulus is even, so it is not an RSA key`));
+  }
   return e !== undefined && isExponent(e) ? E.right({ kty: "RSA", n: jwk.n, e: jwk.e }) : E.left(
     invalidInput(
       `the ${wrappingKeyId} exponent must be base64url of an odd integer from 3 to 64 bits ` +

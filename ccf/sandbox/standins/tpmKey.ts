@@ -9,7 +9,7 @@
  * The PEM persistence is shared with the issuer's signing key, hence the generic
  * {@link loadRsaKeyPair}.
  */
-import { base64 } from "@scure/base";
+import { base64, base64urlnopad } from "@scure/base";
 import { join } from "node:path";
 import { type RsaPublicJwk, wrappingKeyId } from "../../../core/attestation/wrappingKey.ts";
 
@@ -61,11 +61,12 @@ export const tpmKeyFiles = (workspace: string): RsaKeyFiles => ({
 });
 
 /**
- * Loads the demo TPM key of a workspace, creating it on first use. Every process that loads the
- * same workspace gets the same key, even when several create it at once.
+ * Loads the demo TPM key of a workspace, creating a `bits`-bit one on first use (the core takes
+ * 2048 to 8192). Every process that loads the same workspace gets the same key, even when several
+ * create it at once; an existing key is kept whatever its size.
  */
-export async function loadTpmKey(workspace: string): Promise<TpmKey> {
-  const pair = await loadRsaKeyPair(tpmKeyFiles(workspace), TPM_KEY_BITS);
+export async function loadTpmKey(workspace: string, bits = TPM_KEY_BITS): Promise<TpmKey> {
+  const pair = await loadRsaKeyPair(tpmKeyFiles(workspace), bits);
   const privateKey = await crypto.subtle.importKey(
     "pkcs8",
     pair.pkcs8,
@@ -80,6 +81,7 @@ export async function loadTpmKey(workspace: string): Promise<TpmKey> {
     kid: wrappingKeyId,
     key_ops: ["encrypt"],
   };
+  const modulusBytes = base64urlnopad.decode(publicJwk.n).length;
   return {
     publicJwk,
     unwrap: async (base64Ciphertext) => {
@@ -99,7 +101,7 @@ export async function loadTpmKey(workspace: string): Promise<TpmKey> {
         // The WebCrypto error says nothing useful and the ciphertext must not end up in logs.
         throw new Error(
           `the wrapped key does not decrypt with the TPM key (${ciphertext.length} bytes, ` +
-            `expected ${TPM_KEY_BITS / 8})`,
+            `expected ${modulusBytes})`,
         );
       }
     },

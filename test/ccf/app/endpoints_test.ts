@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { constants, generateKeyPairSync, privateDecrypt } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
+import { base64urlnopad } from "@scure/base";
 import { p384 } from "@noble/curves/nist.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { toHex, utf8 } from "../../../core/bytes.ts";
@@ -116,6 +117,12 @@ Deno.test("QuickJS: every refusal has its status, a message, and changes nothing
   const short = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({
     format: "jwk",
   });
+  // Keys OpenSSL cannot encrypt to (in CCF the wrap would throw): the core refuses them first.
+  const modulus = base64urlnopad.decode(String(tpmJwk.n));
+  const evenModulus = base64urlnopad.encode(modulus.map((b, i) => i < 255 ? b : b & 0xfe));
+  const longModulus = base64urlnopad.encode(
+    Uint8Array.of(1, ...[1, 2, 3, 4].flatMap(() => [...modulus])),
+  );
   const cases: [string, Record<string, unknown>, number, string][] = [
     ["kid=abc", jwt(), 400, "InvalidInput"],
     ["kid=-1", jwt(), 400, "InvalidInput"],
@@ -139,6 +146,9 @@ Deno.test("QuickJS: every refusal has its status, a message, and changes nothing
       "InvalidInput",
     ],
     ["kid=0", jwt(runtimeKeys([{ ...tpmJwk, e: "!!" }])), 400, "InvalidInput"],
+    ["kid=0", jwt(runtimeKeys([{ ...tpmJwk, n: evenModulus }])), 400, "InvalidInput"],
+    ["kid=0", jwt(runtimeKeys([{ ...tpmJwk, n: longModulus }])), 400, "InvalidInput"],
+    ["kid=0", jwt(runtimeKeys([{ ...tpmJwk, e: "AQAAAAAAAAAAAQ" }])), 400, "InvalidInput"],
     ["kid=0", jwt({ ...seedClaims, "x-ms-azurevm-osversion-major": 21 }), 403, "PolicyDenied"],
   ];
   for (const [query, caller, status, code] of cases) {
@@ -147,6 +157,10 @@ Deno.test("QuickJS: every refusal has its status, a message, and changes nothing
     assert.equal(r.json.error.code, code);
     assert.ok(r.json.error.message.length > 10);
   }
+  const even = kms.call("POST", "/app/key", {
+    caller: jwt(runtimeKeys([{ ...tpmJwk, n: evenModulus }])),
+  });
+  assert.match(even.json.error.message, /TpmEphemeralEncryptionKey modulus is even/);
   const big = kms.call("POST", "/app/key", { caller: jwt(), body: new Uint8Array(4096) });
   assert.equal(big.status, 400);
   assert.equal(kms.store.lastSeqno, before);

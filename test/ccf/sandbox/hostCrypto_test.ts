@@ -11,6 +11,9 @@ import {
   X509Certificate,
 } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { base64urlnopad } from "@scure/base";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { keygen, mgf1, OAEP } from "micro-rsa-dsa-dh/rsa.js";
 import * as hc from "../../../ccf/sandbox/hostCrypto.ts";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -141,6 +144,88 @@ Deno.test("hostCrypto: RSA-OAEP wrap matches WebCrypto's RSA-OAEP SHA-256", asyn
     new Uint8Array(wrapped),
   );
   assert.equal(new TextDecoder().decode(plain), "k");
+});
+
+const pemOf = (label: string, der: ArrayBuffer) =>
+  `-----BEGIN ${label}-----\n${
+    btoa(String.fromCharCode(...new Uint8Array(der))).match(/.{1,64}/g)!.join("\n")
+  }\n-----END ${label}-----\n`;
+const bigOf = (b64url: string) =>
+  BigInt(
+    `0x${
+      hex(
+        Uint8Array.from(atob(b64url.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
+      )
+    }`,
+  );
+
+Deno.test("hostCrypto: RSA-OAEP wraps to a 6144-bit key, which Deno's own crypto refuses", async () => {
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSA-OAEP",
+      modulusLength: 6144,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["encrypt", "decrypt"],
+  );
+  const pem = pemOf("PUBLIC KEY", await crypto.subtle.exportKey("spki", pair.publicKey));
+  const privatePem = pemOf("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  assert.deepEqual(hc.pubRsaPemToJwk(pem, "t"), { e: "AQAB", kid: "t", kty: "RSA", n: jwk.n });
+  assert.equal(hc.pubRsaJwkToPem({ kty: "RSA", n: jwk.n, e: jwk.e }), pem);
+
+  const secret = utf8("a key released to a large TPM key");
+  const wrapped = hc.wrapKey(secret, utf8(pem), { name: "RSA-OAEP" });
+  assert.equal(wrapped.length, 768);
+  const plain = await crypto.subtle.decrypt(
+    { name: "RSA-OAEP" },
+    pair.privateKey,
+    new Uint8Array(wrapped),
+  );
+  assert.deepEqual(new Uint8Array(plain), secret);
+  assert.deepEqual(hc.unwrapKey(wrapped, utf8(privatePem), { name: "RSA-OAEP" }), secret);
+  const alg = { name: "RSA-OAEP-AES-KWP", aesKeySize: 256 };
+  assert.deepEqual(hc.unwrapKey(hc.wrapKey(secret, utf8(pem), alg), utf8(privatePem), alg), secret);
+});
+
+Deno.test("hostCrypto: RSA-OAEP takes a 64-bit exponent, as OpenSSL does", () => {
+  const e = 2n ** 63n + 1n;
+  const pair = keygen(2048, e);
+  const pem = hc.pubRsaJwkToPem(hc.pubRsaPemToJwk(hc.pubRsaJwkToPem({
+    kty: "RSA",
+    n: base64urlnopad.encode(unhex(pair.publicKey.n.toString(16))),
+    e: base64urlnopad.encode(unhex(e.toString(16).padStart(16, "0"))),
+  })));
+  const secret = utf8("k");
+  const wrapped = hc.wrapKey(secret, utf8(pem), { name: "RSA-OAEP" });
+  assert.deepEqual(OAEP(sha256, mgf1(sha256)).decrypt(pair.privateKey, wrapped), secret);
+});
+
+Deno.test("hostCrypto: RSA-OAEP refuses what OpenSSL refuses, with CCF's InternalError", () => {
+  const { publicKey, privateKey } = hc.generateRsaKeyPair(2048);
+  const { n } = hc.pubRsaPemToJwk(publicKey);
+  const jwkPem = (modulus: bigint, exponent: bigint) =>
+    hc.pubRsaJwkToPem({
+      kty: "RSA",
+      n: base64urlnopad.encode(unhex(modulus.toString(16).padStart(2 * 1024, "0"))),
+      e: base64urlnopad.encode(unhex(exponent.toString(16).padStart(18, "0"))),
+    });
+  const wrap = (pem: string) => () => hc.wrapKey(utf8("k"), utf8(pem), { name: "RSA-OAEP" });
+  const even = bigOf(n) - 1n;
+  expectHostError(wrap(jwkPem(even, 65537n)), "InternalError", /^Failed to wrap key: .*even/);
+  // Above 3072 bits OpenSSL takes exponents of 64 bits at most; below, any smaller than n.
+  const big = 2n ** 8191n + 1n;
+  expectHostError(wrap(jwkPem(big, 2n ** 64n + 1n)), "InternalError", /bad e value/);
+  assert.equal(wrap(jwkPem(big, 2n ** 63n + 1n))().length, 1024);
+  assert.equal(wrap(jwkPem(bigOf(n), 2n ** 64n + 1n))().length, 256);
+  expectHostError(wrap(privateKey), "InternalError", /^Failed to wrap key: invalid RSA key/);
+  expectHostError(
+    () => hc.pubRsaJwkToPem({ kty: "RSA", n: "AA", e: "AQAB" }),
+    "InternalError",
+    /^Failed to convert jwk to pem .*positive/,
+  );
 });
 
 Deno.test("hostCrypto: AES-KWP matches RFC 5649 and RSA-OAEP-AES-KWP round-trips", () => {

@@ -7,9 +7,10 @@ import {
 } from "../../../core/attestation/jwtValidation.ts";
 import { wrappingKeyOf } from "../../../core/attestation/wrappingKey.ts";
 
-const modulus = (bits: number) => {
+const modulus = (bits: number, lastByte = 0xab) => {
   const bytes = new Uint8Array(Math.ceil(bits / 8)).fill(0xab);
   bytes[0] = 0x80 >> ((8 - bits % 8) % 8);
+  bytes[bytes.length - 1] = lastByte;
   return base64urlnopad.encode(bytes);
 };
 const tpmKey = (bits: number, extra = {}) => ({
@@ -30,6 +31,7 @@ Deno.test("wrapping key: the TPM RSA key is found among the runtime keys", () =>
     E.right({ kty: "RSA", n: key.n, e: "AQAB" }),
   );
   assert.ok(E.isRight(wrappingKeyOf(token([tpmKey(4096)]))));
+  assert.ok(E.isRight(wrappingKeyOf(token([tpmKey(8192)]))));
   assert.ok(E.isRight(wrappingKeyOf(token([tpmKey(2048, { e: "Aw" })]))));
   assert.ok(E.isRight(wrappingKeyOf(token([tpmKey(2048, { e: "AQAAAAAAAAE" })]))));
 });
@@ -45,6 +47,8 @@ Deno.test("wrapping key: missing list, missing kid, non-RSA and short keys are r
     [token([tpmKey(2047)]), /2047-bit RSA key/],
     [token([tpmKey(1024)]), /1024-bit/],
     [token([tpmKey(2048, { n: "***" })]), /not base64url/],
+    [token([tpmKey(8193)]), /8193-bit RSA key; it must have 2048 to 8192 bits/],
+    [token([tpmKey(2048, { n: modulus(2048, 0xaa) })]), /modulus is even/],
     [token([tpmKey(2048, { e: "!!" })]), /exponent/],
     [token([tpmKey(2048, { e: "" })]), /exponent/],
     [token([tpmKey(2048, { e: "AQ" })]), /exponent/],
