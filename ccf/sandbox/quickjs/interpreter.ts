@@ -102,7 +102,11 @@ export class Interpreter {
     this.#runtime.setModuleLoader(
       (name) => {
         const source = modules.source(name);
-        return source ?? { error: new Error(`Module '${name}' could not be loaded`) };
+        if (source === undefined) {
+          return { error: new Error(`Module '${name}' could not be loaded`) };
+        }
+        const refusal = modules.newerSyntax(name);
+        return refusal === undefined ? source : { error: new SyntaxError(refusal) };
       },
       (base, specifier) => normalizeModuleName(base, specifier),
     );

@@ -8,6 +8,7 @@
  * fails to load.
  */
 import { moduleKey } from "./bundle.ts";
+import { newerSyntax } from "./syntaxCheck.ts";
 
 /** QuickJS's `js_default_module_normalize_name`, re-implemented. */
 export function normalizeModuleName(base: string, specifier: string): string {
@@ -35,6 +36,7 @@ export function normalizeModuleName(base: string, specifier: string): string {
 /** The bundle's module sources keyed as CCF stores them (`/` + name). */
 export class ModuleTable {
   readonly #sources = new Map<string, string>();
+  readonly #newerSyntax = new Map<string, string | undefined>();
 
   constructor(modules: readonly { readonly name: string; readonly module: string }[]) {
     for (const m of modules) this.#sources.set(moduleKey(m.name), m.module);
@@ -43,5 +45,15 @@ export class ModuleTable {
   /** Source of the module a normalised name designates, or `undefined`. */
   source(name: string): string | undefined {
     return this.#sources.get(moduleKey(name));
+  }
+
+  /** Why CCF's QuickJS would refuse the module's syntax, if it would (checked once a module). */
+  newerSyntax(name: string): string | undefined {
+    const key = moduleKey(name);
+    if (!this.#newerSyntax.has(key)) {
+      const source = this.#sources.get(key);
+      this.#newerSyntax.set(key, source === undefined ? undefined : newerSyntax(source));
+    }
+    return this.#newerSyntax.get(key);
   }
 }

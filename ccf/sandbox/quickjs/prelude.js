@@ -108,18 +108,174 @@
   const hide = (obj, name, value) =>
     defineProperty(obj, name, { value, writable: true, enumerable: false, configurable: true });
 
-  // --- removals: ES2025 built-ins absent from CCF's QuickJS ---
-  /** @type {(owner: object, name: string) => void} */
-  const remove = (owner, name) => {
-    delete /** @type {Record<string, unknown>} */ (owner)[name];
+  // --- QuickJS 2024-01-13, as CCF 5/6 ships it ---
+  // This engine is bellard/quickjs of 2025-12 (see engine.ts). What it has and 2024-01-13 lacks
+  // is taken from QuickJS's Changelog (the releases 2025-04-26 and 2025-09-13 and the unreleased
+  // entries up to this engine's commit) and checked against a build of 2024-01-13 by listing
+  // every property reachable from the global object in both. Syntax (regular expression literals,
+  // import attributes) is refused when a module loads (see syntaxCheck.ts).
+  const IteratorPrototype = O.getPrototypeOf(O.getPrototypeOf([][Symbol.iterator]()));
+  /** @type {[object, (string | symbol)[]][]} */
+  const newerThanCcf = [
+    // 2025-04-26: WeakRef, FinalizationRegistry; column numbers in debug information.
+    [g, ["WeakRef", "FinalizationRegistry"]],
+    [Function.prototype, ["columnNumber"]],
+    // 2025-09-13: Float16Array, Promise.try, RegExp.escape and the v flag, Error.isError.
+    [g, ["Float16Array"]],
+    [Math, ["f16round"]],
+    [DataView.prototype, ["getFloat16", "setFloat16"]],
+    [Promise, ["try"]],
+    [RegExp, ["escape"]],
+    [RegExp.prototype, ["unicodeSets"]],
+    [Error, ["isError"]],
+    // Unreleased: resizable array buffers, ArrayBuffer.prototype.transfer, the Iterator object
+    // and its methods, Set methods, Map and WeakMap upsert, Math.sumPrecise.
+    [ArrayBuffer.prototype, [
+      "resize",
+      "resizable",
+      "maxByteLength",
+      "transfer",
+      "transferToFixedLength",
+      "detached",
+    ]],
+    [SharedArrayBuffer.prototype, ["grow", "growable", "maxByteLength"]],
+    [g, ["Iterator"]],
+    [IteratorPrototype, [
+      "constructor",
+      Symbol.toStringTag,
+      "drop",
+      "every",
+      "filter",
+      "find",
+      "flatMap",
+      "forEach",
+      "map",
+      "reduce",
+      "some",
+      "take",
+      "toArray",
+    ]],
+    [Set.prototype, [
+      "union",
+      "intersection",
+      "difference",
+      "symmetricDifference",
+      "isSubsetOf",
+      "isSupersetOf",
+      "isDisjointFrom",
+    ]],
+    [Map.prototype, ["getOrInsert", "getOrInsertComputed"]],
+    [WeakMap.prototype, ["getOrInsert", "getOrInsertComputed"]],
+    [Math, ["sumPrecise"]],
+    // Not in the Changelog: 2024-01-13 leaves "at" out of Array.prototype[Symbol.unscopables].
+    [/** @type {object} */ (Array.prototype[Symbol.unscopables]), ["at"]],
+  ];
+  for (const [owner, names] of newerThanCcf) {
+    for (const name of names) delete /** @type {Record<string | symbol, unknown>} */ (owner)[name];
+  }
+
+  // 2025-04-26 also took symbols as weak keys; 2024-01-13 takes objects only.
+  /** @type {(v: unknown) => boolean} */
+  const isObject = (v) => (typeof v === "object" && v !== null) || typeof v === "function";
+  const weakMapSet = WeakMap.prototype.set;
+  const weakSetAdd = WeakSet.prototype.add;
+  hide(
+    WeakMap.prototype,
+    "set",
+    {
+      /**
+       * @this {WeakMap<object, unknown>}
+       * @param {unknown} key
+       * @param {unknown} value
+       */
+      set(key, value) {
+        if (!isObject(key)) throw new TypeErr("not an object");
+        return apply(weakMapSet, this, [key, value]);
+      },
+    }.set,
+  );
+  hide(
+    WeakSet.prototype,
+    "add",
+    {
+      /**
+       * @this {WeakSet<object>}
+       * @param {unknown} value
+       */
+      add(value) {
+        if (!isObject(value)) throw new TypeErr("not an object");
+        return apply(weakSetAdd, this, [value]);
+      },
+    }.add,
+  );
+
+  // new RegExp(): 2024-01-13 has no v flag (2025-09-13), no modifiers such as (?i:...)
+  // (2025-09-13) and no group name used twice (unreleased); it refuses them with these messages.
+  const RealRegExp = RegExp;
+  const SyntaxErr = SyntaxError;
+  const construct = Reflect.construct;
+  const toString = String;
+  /** @type {(source: string, flags: string) => string | undefined} */
+  const newerRegExpSyntax = (source, flags) => {
+    if (flags.includes("v")) return "invalid regular expression flags";
+    /** @type {string[]} */
+    const names = [];
+    let inClass = false;
+    for (let i = 0; i < source.length; i++) {
+      const c = source[i];
+      if (c === "\\") i++;
+      else if (inClass) inClass = c !== "]";
+      else if (c === "[") inClass = true;
+      else if (c === "(" && source[i + 1] === "?") {
+        const kind = source[i + 2];
+        const lookbehind = kind === "<" && (source[i + 3] === "=" || source[i + 3] === "!");
+        if (kind === "<" && !lookbehind) {
+          const name = source.slice(i + 3, source.indexOf(">", i + 3));
+          if (names.includes(name)) return "duplicate group name";
+          names.push(name);
+        } else if (kind !== ":" && kind !== "=" && kind !== "!" && !lookbehind) {
+          return "invalid group";
+        }
+      }
+    }
+    return undefined;
   };
-  remove(g, "Iterator");
-  remove(g, "Float16Array");
-  remove(Math, "f16round");
-  remove(Math, "sumPrecise");
-  remove(RegExp, "escape");
-  remove(Error, "isError");
-  remove(Promise, "try");
+  /** @type {(v: unknown) => boolean} */
+  const isRegExp = (v) => {
+    if (!isObject(v)) return false;
+    const matcher = /** @type {any} */ (v)[Symbol.match];
+    return matcher !== undefined ? !!matcher : v instanceof RealRegExp;
+  };
+  /**
+   * @param {unknown} pattern
+   * @param {unknown} flags
+   */
+  const RegExpShim = function RegExp(pattern, flags) {
+    const fromRegExp = isRegExp(pattern);
+    if (new.target === undefined && fromRegExp && flags === undefined) {
+      if (/** @type {any} */ (pattern).constructor === RegExpShim) return pattern;
+    }
+    const source = fromRegExp
+      ? /** @type {RegExp} */ (pattern).source
+      : pattern === undefined
+      ? ""
+      : toString(pattern);
+    const f = flags !== undefined
+      ? toString(flags)
+      : fromRegExp
+      ? /** @type {RegExp} */ (pattern).flags
+      : "";
+    const refused = newerRegExpSyntax(source, f);
+    if (refused !== undefined) throw new SyntaxErr(refused);
+    return construct(RealRegExp, [source, f], new.target ?? RegExpShim);
+  };
+  defineProperty(RegExpShim, "prototype", { value: RealRegExp.prototype });
+  defineProperty(RegExpShim, Symbol.species, {
+    get: O.getOwnPropertyDescriptor(RealRegExp, Symbol.species)?.get,
+    configurable: true,
+  });
+  hide(RealRegExp.prototype, "constructor", RegExpShim);
+  hide(g, "RegExp", RegExpShim);
 
   // --- Date: 0 until ccf.enableUntrustedDateTime(true) ---
   const RealDate = Date;
