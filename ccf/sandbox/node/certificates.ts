@@ -76,15 +76,19 @@ const toCertificate = (cert: x509.X509Certificate): Certificate => ({
   der: new Uint8Array(cert.rawData),
 });
 
-/** The service certificate: a self-signed CA, which endorses the node certificate. */
+/**
+ * The service certificate: a self-signed CA, which endorses the node certificate. The demo
+ * issuer's TLS CA is made the same way under another name.
+ */
 export async function createServiceCertificate(
   keys: CryptoKeyPair,
   now: number,
   days: number,
+  name = "CN=CCF Service",
 ): Promise<Certificate> {
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
-    name: "CN=CCF Service",
+    name,
     ...validity(now, days),
     keys,
     signingAlgorithm: P384,
@@ -103,18 +107,20 @@ export async function createServiceCertificate(
 
 /**
  * The node certificate: the TLS server certificate (for 127.0.0.1 and localhost) and the key
- * that signs ledger roots, endorsed by the service certificate and, like CCF's, not a CA.
+ * that signs ledger roots, endorsed by the service certificate and, like CCF's, not a CA. The
+ * demo issuer's TLS server certificate is made the same way under another name.
  */
 export async function createNodeCertificate(
   nodePublicKey: CryptoKey,
   service: { readonly keys: CryptoKeyPair; readonly certPem: string },
   now: number,
   days: number,
+  subject = "CN=CCF Node",
 ): Promise<Certificate> {
   const issuer = new x509.X509Certificate(service.certPem);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
-    subject: "CN=CCF Node",
+    subject,
     // The issuer's encoded name, not a re-encoding of its string form: verifiers compare bytes.
     issuer: issuer.subjectName,
     ...validity(now, days),

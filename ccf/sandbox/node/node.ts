@@ -23,7 +23,7 @@
 import { type KvCommit, KvConflictError, KvStore, type KvTransaction } from "../kv.ts";
 import { Ledger, type LedgerRecovery } from "../ledger/ledger.ts";
 import { encodeSignatureRecord, signatureKey, SIGNATURES_MAP } from "../ledger/signature.ts";
-import { membersCerts, serviceInfo, singletonKey, usersCerts } from "../govTables.ts";
+import { jwtIssuers, membersCerts, serviceInfo, singletonKey, usersCerts } from "../govTables.ts";
 import {
   type AppRequest,
   type AppRuntime,
@@ -40,6 +40,7 @@ import { APP_TABLES, readAppBundle, readRuntimeOptions } from "./appTables.ts";
 import { authenticate } from "./auth.ts";
 import { appBuiltin, type BuiltinContext, nodeBuiltin } from "./builtins.ts";
 import { type GenesisInfo, writeGenesis } from "./genesis.ts";
+import { DEFAULT_JWT_KEY_REFRESH_INTERVAL_S, JwtKeyRefresher } from "./jwtRefresh.ts";
 import { nodeSigner } from "./signer.ts";
 import {
   fromUtf8,
@@ -83,6 +84,11 @@ export interface SandboxNodeOptions {
   readonly appLog?: (entry: LogEntry) => void;
   /** Host time in milliseconds, for JWT and certificate validity (default `Date.now`). */
   readonly clock?: () => number;
+  /**
+   * Seconds between JWT key auto-refreshes of issuers with `auto_refresh` (CCF's
+   * `jwt.key_refresh_interval_s`, default 1800); 0 turns them off (jwtRefresh.ts).
+   */
+  readonly jwtKeyRefreshIntervalS?: number;
 }
 
 const DEFAULT_MEMBERS = 3;
@@ -115,6 +121,7 @@ export class SandboxNode {
   #governance: GovernanceHandler | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #failure: string | undefined;
+  #jwtRefresh: JwtKeyRefresher | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(
@@ -169,6 +176,11 @@ export class SandboxNode {
     }
     const interval = options.signatureIntervalMs ?? DEFAULT_SIGNATURE_INTERVAL_MS;
     if (interval > 0) node.#timer = setInterval(() => node.#signIfPending(), interval);
+    const refreshS = options.jwtKeyRefreshIntervalS ?? DEFAULT_JWT_KEY_REFRESH_INTERVAL_S;
+    if (refreshS > 0) {
+      node.#jwtRefresh = new JwtKeyRefresher(node, { intervalS: refreshS, log: node.#log });
+      node.#jwtRefresh.start();
+    }
     return node;
   }
 
@@ -244,6 +256,8 @@ export class SandboxNode {
       if (commit.writes.some((w) => APP_TABLES.includes(w.map))) {
         this.#reload = this.#reload.then(() => this.#loadApp());
       }
+      // As CCF's hook on jwt.issuers: a newly set issuer gets its keys without waiting.
+      if (commit.writes.some((w) => w.map === jwtIssuers)) this.#jwtRefresh?.scheduleOnce();
       return commit;
     }
   }
@@ -291,6 +305,7 @@ export class SandboxNode {
   close(): Promise<void> {
     return this.#closed ??= (async () => {
       clearInterval(this.#timer);
+      await this.#jwtRefresh?.stop();
       await this.#reload.catch(() => {});
       if (this.#failure === undefined) {
         try {
