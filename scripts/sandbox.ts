@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import {
   type AppBundle,
+  DEFAULT_JWT_KEY_REFRESH_INTERVAL_S,
   DEFAULT_LOG_RETENTION,
   governanceGenesisWrites,
   installGovernance,
@@ -33,6 +34,10 @@ Options:
   --js-app-bundle PATH         deploy this set_js_app bundle (bundle.json, or a directory holding
                                one, e.g. dist) at start, unless it is already the deployed app
   --signature-interval-ms N    milliseconds between signature transactions (default: 1000)
+  --jwt-key-refresh-interval-s N
+                               seconds between refreshes of the signing keys of JWT issuers set
+                               with auto_refresh (CCF's jwt.key_refresh_interval_s; default:
+                               1800); keys are also refreshed at start and when an issuer is set
   -v, --verbose                also print the app's console output (always in sandbox_0/out)
   -h, --help                   show this help
 
@@ -74,6 +79,7 @@ const main = async () => {
         users: { type: "string" },
         "js-app-bundle": { type: "string" },
         "signature-interval-ms": { type: "string" },
+        "jwt-key-refresh-interval-s": { type: "string" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
       },
@@ -105,6 +111,12 @@ const main = async () => {
     members: count("members", args.members, 3, 1),
     users: count("users", args.users, 1),
     signatureIntervalMs: count("signature-interval-ms", args["signature-interval-ms"], 1000, 1),
+    jwtKeyRefreshIntervalS: count(
+      "jwt-key-refresh-interval-s",
+      args["jwt-key-refresh-interval-s"],
+      DEFAULT_JWT_KEY_REFRESH_INTERVAL_S,
+      1,
+    ),
     genesisWrites: governanceGenesisWrites,
     log: (line) => {
       record(line);

@@ -34,6 +34,7 @@ export {
   writeAppBundle,
 } from "./node/mod.ts";
 export type { WorkspacePaths } from "./node/workspace.ts";
+export { DEFAULT_JWT_KEY_REFRESH_INTERVAL_S } from "./node/jwtRefresh.ts";
 export {
   DEFAULT_LOG_RETENTION,
   type LogFile,
