@@ -17,6 +17,9 @@
  * not, and is dropped on restart (ledger/ledger.ts). Writes are acknowledged before they are
  * signed, as on CCF: clients that need durability poll `/tx` for `Committed`.
  *
+ * Historical queries go through the node's own cache (network/historical.ts): `getStateRange`
+ * answers `null` until this node has fetched the range, as a CCF node does on first use.
+ *
  * A restart replays the ledger into a fresh store (same seqnos, same state) and loads the app from
  * the modules/endpoints tables.
  */
@@ -31,7 +34,6 @@ import {
   BundleError,
   createAppRuntime,
   type EndpointInfo,
-  type HistoricalState,
   type HostValue,
   type LogEntry,
   type RequestHooks,
@@ -41,6 +43,7 @@ import { authenticate } from "./auth.ts";
 import { appBuiltin, type BuiltinContext, nodeBuiltin } from "./builtins.ts";
 import { type GenesisInfo, writeGenesis } from "./genesis.ts";
 import { DEFAULT_JWT_KEY_REFRESH_INTERVAL_S, JwtKeyRefresher } from "./jwtRefresh.ts";
+import { HistoricalCache } from "../network/historical.ts";
 import { nodeSigner } from "./signer.ts";
 import {
   fromUtf8,
@@ -89,6 +92,11 @@ export interface SandboxNodeOptions {
    * `jwt.key_refresh_interval_s`, default 1800); 0 turns them off (jwtRefresh.ts).
    */
   readonly jwtKeyRefreshIntervalS?: number;
+  /**
+   * Milliseconds this node takes to fetch a range of historical states: until then
+   * `ccf.historical.getStateRange` answers `null`, as CCF's does on a first call (default 50).
+   */
+  readonly historicalFetchMs?: number;
 }
 
 const DEFAULT_MEMBERS = 3;
@@ -96,8 +104,7 @@ const DEFAULT_USERS = 1;
 const DEFAULT_SIGNATURE_INTERVAL_MS = 1000;
 const DEFAULT_SIGNATURE_TX_INTERVAL = 5000;
 const DEFAULT_MAX_ATTEMPTS = 10;
-/** Longest range `getStateRange` serves in one call. */
-const MAX_STATE_RANGE = 10_000;
+const DEFAULT_HISTORICAL_FETCH_MS = 50;
 const TX_ID_HEADER = "x-ms-ccf-transaction-id";
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -115,6 +122,7 @@ export class SandboxNode {
   readonly #options: SandboxNodeOptions;
   readonly #log: (line: string) => void;
   readonly #hooks: RequestHooks;
+  readonly #historical: HistoricalCache;
   #builtins: BuiltinContext;
   #runtime: AppRuntime | null = null;
   #reload: Promise<void> = Promise.resolve();
@@ -137,6 +145,13 @@ export class SandboxNode {
     this.#recovery = recovery;
     this.#options = options;
     this.#log = options.log ?? ((line) => console.log(line));
+    this.#historical = new HistoricalCache({
+      receiptFor: (seqno) => ledger.receiptFor(seqno),
+      transactionId: (seqno) => `${store.view}.${seqno}`,
+    }, {
+      fetchDelayMs: options.historicalFetchMs ?? DEFAULT_HISTORICAL_FETCH_MS,
+      clock: () => this.#now(),
+    });
     this.#hooks = this.#requestHooks();
     this.#builtins = {
       ledger,
@@ -526,20 +541,9 @@ export class SandboxNode {
 
   #requestHooks(): RequestHooks {
     return {
-      getStateRange: (_handle, from, to) => {
-        if (!(from >= 1 && to >= from && to - from < MAX_STATE_RANGE)) return null;
-        const states: HistoricalState[] = [];
-        for (let seqno = from; seqno <= to; seqno++) {
-          const receipt = this.#ledger.receiptFor(seqno);
-          if (receipt === null) return null;
-          states.push({
-            transactionId: `${this.#store.view}.${seqno}`,
-            receipt: receipt as unknown as HostValue,
-          });
-        }
-        return states;
-      },
-      dropCachedStates: () => true,
+      getStateRange: (handle, from, to, expiry) =>
+        this.#historical.getStateRange(handle, from, to, expiry),
+      dropCachedStates: (handle) => this.#historical.dropCachedStates(handle),
       consensus: {
         getLastCommittedTxId: () => ({
           view: this.#ledger.view,

@@ -94,5 +94,22 @@ export const call = async (
   return { status: response.status, headers: response.headers, text, json };
 };
 
+/**
+ * Sends a request until it is answered with something else than 202 (the node is still fetching
+ * the historical state it needs, as a CCF node does on first use), at most `attempts` times.
+ */
+export const callUntilFetched = async (
+  client: Deno.HttpClient,
+  url: string,
+  init: RequestInit = {},
+  attempts = 200,
+): Promise<Reply> => {
+  for (let attempt = 1;; attempt++) {
+    const reply = await call(client, url, init);
+    if (reply.status !== 202 || attempt >= attempts) return reply;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
 /** The seqno of a `<view>.<seqno>` transaction id. */
 export const seqnoOf = (txId: string | null): number => Number(txId?.split(".")[1] ?? NaN);

@@ -8,7 +8,7 @@ import { Ledger } from "../../../../ccf/sandbox/ledger/ledger.ts";
 import { nodeSigner } from "../../../../ccf/sandbox/node/signer.ts";
 import { nodeIdOf } from "../../../../ccf/sandbox/node/certificates.ts";
 import { workspacePaths } from "../../../../ccf/sandbox/node/workspace.ts";
-import { call, kmsBundle, seqnoOf, tempWorkspace } from "./_harness.ts";
+import { call, callUntilFetched, kmsBundle, seqnoOf, tempWorkspace } from "./_harness.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const encoder = new TextEncoder();
@@ -144,7 +144,7 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
     // Every signed key is still served, by its OHTTP id (the listing shows only the newest).
     for (const { publicKey } of signed) {
       const kid = parseInt(publicKey.slice(0, 2), 16);
-      const served = await call(reader, `${url}/app/pubkey?kid=${kid}`);
+      const served = await callUntilFetched(reader, `${url}/app/pubkey?kid=${kid}`);
       assert.equal(served.json.publicKey, publicKey);
     }
 

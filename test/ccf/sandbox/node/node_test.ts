@@ -71,11 +71,14 @@ const json = (body: Uint8Array) => JSON.parse(decoder.decode(body));
 Deno.test("node: one transaction per request, claims digests, hooks, redeploys", async () => {
   const ws = await tempWorkspace();
   const seen: string[] = [];
+  const time = { now: Date.now() };
   const node = await SandboxNode.start({
     workspace: ws.dir,
     members: 1,
     users: 0,
     signatureIntervalMs: 0,
+    historicalFetchMs: 50,
+    clock: () => time.now,
     log: () => {},
     genesisWrites: (tx, info) => {
       seen.push(info.txId);
@@ -120,6 +123,9 @@ Deno.test("node: one transaction per request, claims digests, hooks, redeploys",
       committed: { view: 2, seqno: 2 },
     });
     node.emitSignature();
+    // The node fetched 2.4 when first asked; it answers once the fetch is done and signed.
+    assert.equal((await node.handle(request("GET", "/proof/4"))).status, 202);
+    time.now += 50;
     const proven = await node.handle(request("GET", "/proof/4"));
     const body = json(proven.body);
     assert.equal(body.status, "Committed");

@@ -13,6 +13,7 @@ import {
 } from "../../../../ccf/sandbox/node/certificates.ts";
 import {
   call,
+  callUntilFetched,
   deploy,
   httpClient,
   kmsBundle,
@@ -232,7 +233,7 @@ Deno.test("sandbox node: the KMS app over HTTPS, authentication, receipts and re
 
         const signature = sandbox.node.emitSignature();
         assert.ok(signature && signature.seqno > seqnoOf(txId));
-        const listed = await call(anonymous, `${url}/listpubkeys`);
+        const listed = await callUntilFetched(anonymous, `${url}/listpubkeys`);
         assert.equal(listed.status, 200, listed.text);
         assert.equal(listed.json.length, 1);
         assert.equal(listed.json[0].publicKey, key.publicKey);
@@ -326,7 +327,7 @@ Deno.test("sandbox node: the KMS app over HTTPS, authentication, receipts and re
         // stop() signed what was pending: nothing was lost, and no genesis ran again.
         assert.equal(seqnoOf(sandbox.node.lastTxId), lastSeqno + 1);
         assert.equal(sandbox.node.recovery, null);
-        const after = await call(again, `${url}/listpubkeys`);
+        const after = await callUntilFetched(again, `${url}/listpubkeys`);
         assert.equal(after.status, 200);
         assert.equal(after.json.length, 2);
         assert.deepEqual(after.json[0], before.json[0]);
