@@ -13,7 +13,10 @@ export const usersCerts = "public:ccf.gov.users.certs";
 /** User info: key = user id, value = JSON `{user_data?}`. */
 export const usersInfo = "public:ccf.gov.users.info";
 
-/** JWT issuers: key = issuer, value = JSON `{auto_refresh: boolean, ca_cert_bundle_name?: string}`. */
+/**
+ * JWT issuers: key = issuer, value = JSON of the `set_jwt_issuer` arguments without `jwks`
+ * (`{issuer, auto_refresh?, ca_cert_bundle_name?, key_filter?, ...}`).
+ */
 export const jwtIssuers = "public:ccf.gov.jwt.issuers";
 /**
  * JWT signing keys (CCF 6 form): key = kid, value = JSON array of {@link JwtSigningKey}, one per

@@ -50,6 +50,11 @@ export interface GovernanceNode {
 export interface InstallOptions {
   /** Receives governance events and constitution `console` output. */
   readonly log?: (line: string) => void;
+  /**
+   * The clock governance messages' created_at is checked against, milliseconds since the epoch
+   * (default `Date.now`).
+   */
+  readonly clock?: () => number;
 }
 
 /** Installed governance: a way to uninstall it. */
@@ -83,7 +88,10 @@ export async function installGovernance(
   const log = options.log ?? (() => {});
   const engine = await sharedEngine();
   const store = nodeBackend(node);
-  const service = new ProposalService(store, new ConstitutionRunner(engine, { log }), { log });
+  const service = new ProposalService(store, new ConstitutionRunner(engine, { log }), {
+    log,
+    clock: options.clock,
+  });
   const current = readConstitution(node.readTransaction());
   if (current === undefined || current === PLACEHOLDER_CONSTITUTION) {
     const commit = node.commitGovernance((tx) => writeConstitution(tx, DEFAULT_CONSTITUTION));

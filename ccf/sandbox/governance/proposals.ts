@@ -2,10 +2,11 @@
  * The proposal state machine of CCF's governance (CCF's documentation, Governance: Proposals), over a store
  * that commits each operation as one ledger transaction:
  *
- * - create: authenticate (Active member, `proposal`), derive the id from the state root and the
- *   signature, `validate` (invalid → 400 with its description), record the proposal Open, refuse
- *   replays (same `created_at` and signature within the recent window, or older than the median
- *   of that window), then resolve;
+ * - create: authenticate (Active member, `proposal`), check created_at against the node's clock
+ *   and the proposal against the sandbox's limits (limits.ts, before any constitution code runs),
+ *   derive the id from the state root and the signature, `validate` (invalid → 400 with its
+ *   description), record the proposal Open, refuse replays (same `created_at` and signature
+ *   within the recent window, or older than the median of that window), then resolve;
  * - ballot: authenticate (`ballot`, proposal id signed), record the ballot (the same one again is
  *   idempotent, a different one refused), then resolve;
  * - resolve: run every ballot (`vote(proposal, proposerId)`, failures recorded per member), then
@@ -14,10 +15,10 @@
  *   runs `apply` in the same transaction;
  * - withdraw: only by the proposer, only while Open (an unknown proposal answers 204).
  *
- * Deviation from CCF: when `resolve` or `apply` throws, CCF 6 answers 500 and records nothing.
- * The sandbox records the proposal as Failed with `failure.reason` (without the partial writes of
- * `apply`, which it gets by re-executing the operation with the failure known) and answers 200
- * with that state, so the failure stays visible in `GET` and in the ledger.
+ * When `resolve` or `apply` throws (or `resolve` answers something else than a state), CCF
+ * answers 500 with the failure and discards the whole transaction, partial writes of `apply`
+ * included: a new proposal is not recorded at all, a ballot is not recorded and its proposal stays
+ * Open with the ballots it had. The sandbox does the same.
  */
 import { createHash } from "node:crypto";
 import { type ProposalInfo, proposals as proposalsTable, proposalsInfo } from "../govTables.ts";
@@ -26,7 +27,8 @@ import { authenticateMember, type GovRequestBody, isGovError, type SignedRequest
 import type { GovMessageType } from "../../gov/cose.ts";
 import { fail, type GovError, govError, type GovResult, ok } from "./errors.ts";
 import { acknowledgeStateDigest, refreshStateDigest, type StateDigestView } from "./acks.ts";
-import { checkSubmissionTime } from "./replay.ts";
+import { checkProposalLimits } from "./limits.ts";
+import { checkCreatedAtWindow, checkSubmissionTime } from "./replay.ts";
 import type { ConstitutionRunner, Failure, Vote } from "./runner.ts";
 import {
   coseHistory,
@@ -74,6 +76,8 @@ export interface ProposalView {
 export interface ProposalServiceOptions {
   /** Receives one line per governance event. */
   readonly log?: (line: string) => void;
+  /** The node's clock, milliseconds since the epoch (default `Date.now`), for created_at. */
+  readonly clock?: () => number;
 }
 
 /** Thrown inside a transaction to discard it; carries the answer. */
@@ -84,15 +88,15 @@ class Abort {
 /** Discards the transaction and answers `error`. */
 const refuse = (error: GovError): Abort => new Abort(fail(error));
 
-/** Thrown when `apply` failed: the transaction is discarded and the operation re-executed. */
-class ApplyFailed {
-  constructor(readonly failure: Failure) {}
-}
+/**
+ * CCF's answer when `resolve` or `apply` failed: 500, the failure's reason and trace, and nothing
+ * written.
+ */
+const constitutionFailed = (reason: string, trace?: string): Abort =>
+  refuse(govError(500, "InternalError", `${reason}\nTrace: ${trace ?? "N/A"}`));
 
-interface ResolveMode {
-  /** Set on re-execution: record this failure instead of running `apply`. */
-  readonly applyFailure?: Failure;
-}
+/** The message types of an Active member's requests, whose created_at the node's clock bounds. */
+const DATED_MESSAGES: ReadonlySet<GovMessageType> = new Set(["proposal", "ballot", "withdrawal"]);
 
 const HEX_ID = /^[0-9a-fA-F]{64}$/;
 
@@ -112,6 +116,7 @@ export class ProposalService {
   readonly #store: GovernanceStore;
   readonly #runner: ConstitutionRunner;
   readonly #log: (line: string) => void;
+  readonly #clock: () => number;
 
   constructor(
     store: GovernanceStore,
@@ -121,6 +126,7 @@ export class ProposalService {
     this.#store = store;
     this.#runner = runner;
     this.#log = options.log ?? (() => {});
+    this.#clock = options.clock ?? Date.now;
   }
 
   /**
@@ -138,10 +144,12 @@ export class ProposalService {
 
   /** `POST /gov/members/proposals:create`. */
   create(request: GovRequestBody): GovResult<ProposalView> {
-    return this.#withApply((tx, mode) => {
+    return this.#transact((tx) => {
       const signed = this.#authenticate(tx, request, "proposal", true);
       const constitution = this.#constitution(tx, "proposals");
       const proposal = fromUtf8(signed.message.payload);
+      const beyondLimits = checkProposalLimits(proposal);
+      if (beyondLimits) throw refuse(beyondLimits);
       const requestDigest = createHash("sha256").update(signed.message.signature).digest();
       const proposalId = createHash("sha256").update(this.#store.stateRoot()).update(requestDigest)
         .digest("hex");
@@ -181,7 +189,7 @@ export class ProposalService {
       );
       if (replay) throw refuse(replay);
 
-      const resolved = this.#resolve(tx, proposalId, proposal, info, constitution, mode);
+      const resolved = this.#resolve(tx, proposalId, proposal, info, constitution);
       this.#log(
         `governance: proposal ${proposalId} by ${
           signed.memberId.slice(0, 12)
@@ -200,7 +208,7 @@ export class ProposalService {
     proposalId: string,
     memberId?: string,
   ): GovResult<ProposalView> {
-    return this.#withApply((tx, mode) => {
+    return this.#transact((tx) => {
       const signed = this.#authenticate(tx, request, "ballot", true);
       this.#checkSignedProposalId(signed, proposalId);
       if (memberId !== undefined) this.#checkSignedMemberId(signed, memberId);
@@ -241,7 +249,6 @@ export class ProposalService {
         fromUtf8(proposalBytes),
         withBallot,
         constitution,
-        mode,
       );
       this.#log(
         `governance: ballot of ${
@@ -326,6 +333,10 @@ export class ProposalService {
   ): SignedRequest {
     const signed = authenticateMember(tx, request, type, activeOnly);
     if (isGovError(signed)) throw refuse(signed);
+    if (DATED_MESSAGES.has(type)) {
+      const outOfWindow = checkCreatedAtWindow(signed.message.headers.createdAt, this.#clock());
+      if (outOfWindow) throw refuse(outOfWindow);
+    }
     return signed;
   }
 
@@ -369,7 +380,6 @@ export class ProposalService {
     proposal: string,
     info: ProposalInfo,
     constitution: string,
-    mode: ResolveMode,
   ): ProposalInfo {
     const votes: Vote[] = [];
     const failures: Record<string, Failure> = {};
@@ -389,14 +399,16 @@ export class ProposalService {
       votes,
       proposalId,
     );
-    let next: ProposalInfo;
     if (!outcome.ok) {
-      next = failed(info, `Failed to resolve(): ${outcome.failure.reason}`, outcome.failure.trace);
-    } else if (["Open", "Accepted", "Rejected"].includes(outcome.value)) {
-      next = { ...info, state: outcome.value as ProposalInfo["state"] };
-    } else {
-      next = failed(info, `resolve() returned invalid status value: "${outcome.value}"`);
+      throw constitutionFailed(
+        `Failed to resolve(): ${outcome.failure.reason}`,
+        outcome.failure.trace,
+      );
     }
+    if (!["Open", "Accepted", "Rejected"].includes(outcome.value)) {
+      throw constitutionFailed(`resolve() returned invalid status value: "${outcome.value}"`);
+    }
+    let next: ProposalInfo = { ...info, state: outcome.value as ProposalInfo["state"] };
     if (next.state !== "Open") {
       removeOtherClosedProposals(tx, proposalId);
       next = {
@@ -404,16 +416,18 @@ export class ProposalService {
         final_votes: Object.fromEntries(votes.map((v) => [v.member_id, v.vote])),
         vote_failures: failures,
       };
-      if (next.state === "Accepted" && mode.applyFailure) {
-        const { reason, trace } = mode.applyFailure;
-        next = failed(next, `Failed to apply(): ${reason}`, trace);
-      }
     }
     // Written before `apply` runs, so that the actions see the proposal as decided.
     writeJson(tx, proposalsInfo, proposalId, next);
     if (next.state !== "Accepted") return next;
     const applied = this.#runner.apply(tx, constitution, proposal, proposalId);
-    if (!applied.ok) throw new ApplyFailed(applied.failure);
+    if (!applied.ok) {
+      this.#log(`governance: apply of ${proposalId} failed: ${applied.failure.reason}`);
+      throw constitutionFailed(
+        `Failed to apply(): ${applied.failure.reason}`,
+        applied.failure.trace,
+      );
+    }
     return next;
   }
 
@@ -431,24 +445,7 @@ export class ProposalService {
     }
     return ok(value as T);
   }
-
-  /** {@link #transact}, re-executed without `apply` when `apply` failed (see module doc). */
-  #withApply<T>(op: (tx: KvTransaction, mode: ResolveMode) => T): GovResult<T> {
-    try {
-      return this.#transact((tx) => op(tx, {}));
-    } catch (e) {
-      if (!(e instanceof ApplyFailed)) throw e;
-      this.#log(`governance: apply failed: ${e.failure.reason}`);
-      return this.#transact((tx) => op(tx, { applyFailure: e.failure }));
-    }
-  }
 }
-
-const failed = (info: ProposalInfo, reason: string, trace?: string): ProposalInfo => ({
-  ...info,
-  state: "Failed",
-  failure: trace === undefined ? { reason } : { reason, trace },
-});
 
 function parseBallot(payload: Uint8Array): string {
   let ballot: unknown;

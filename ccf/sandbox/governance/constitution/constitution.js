@@ -49,25 +49,20 @@ export function validate(input) {
 
 // ---- resolve ----
 /**
+ * CCF's default rule: Accepted once more than half as many members as are Active voted for it,
+ * Open otherwise. Votes against never close a proposal; it stays Open until enough members vote
+ * for it, its proposer withdraws it or a change drops it.
  * @param {string} _proposal
  * @param {string} _proposerId
  * @param {Array<{ member_id: string, vote: boolean }>} votes
  * @param {string} _proposalId
- * @returns {"Accepted" | "Rejected" | "Open"}
+ * @returns {"Accepted" | "Open"}
  */
 export function resolve(_proposal, _proposerId, votes, _proposalId) {
-  const active = activeMemberIds();
-  let yes = 0;
-  let no = 0;
-  for (const v of votes) {
-    if (!active.has(v.member_id)) continue;
-    if (v.vote === true) yes++;
-    else no++;
-  }
-  const majority = Math.floor(active.size / 2) + 1;
-  if (yes >= majority) return "Accepted";
-  if (active.size - no < majority) return "Rejected";
-  return "Open";
+  const yes = votes.filter(function (v) {
+    return v.vote === true;
+  }).length;
+  return yes > Math.floor(activeMemberIds().size / 2) ? "Accepted" : "Open";
 }
 
 // ---- apply ----

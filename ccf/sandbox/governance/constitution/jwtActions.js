@@ -21,9 +21,11 @@ import {
 } from "./helpers.js";
 
 /**
- * An issuer's record in `public:ccf.gov.jwt.issuers`.
+ * An issuer's record in `public:ccf.gov.jwt.issuers`: the `set_jwt_issuer` arguments without
+ * `jwks`.
  * @typedef {object} JwtIssuerMetadata
- * @property {boolean} auto_refresh
+ * @property {string} issuer
+ * @property {boolean} [auto_refresh]
  * @property {string} [ca_cert_bundle_name]
  * @property {string} [key_filter]
  * @property {unknown} [key_policy]
@@ -97,17 +99,10 @@ export const jwtActions = [
       checkJwtIssuerArgs,
       function (args) {
         if (args.auto_refresh && !govHas(GOV_CA_CERT_BUNDLES, args.ca_cert_bundle_name)) {
-          throw new Error(
-            "No CA cert bundle found with name " + JSON.stringify(args.ca_cert_bundle_name),
-          );
+          throw new Error("No CA cert bundle found with name '" + args.ca_cert_bundle_name + "'");
         }
-        /** @type {JwtIssuerMetadata} */
-        const metadata = { auto_refresh: args.auto_refresh === true };
-        if (args.ca_cert_bundle_name !== undefined) {
-          metadata.ca_cert_bundle_name = args.ca_cert_bundle_name;
-        }
-        if (args.key_filter !== undefined) metadata.key_filter = args.key_filter;
-        if (args.key_policy !== undefined) metadata.key_policy = args.key_policy;
+        // As CCF's does, the issuer's record is the arguments as proposed, less the keys.
+        const { jwks: _jwks, ...metadata } = args;
         govSetJson(GOV_JWT_ISSUERS, args.issuer, metadata);
         if (args.jwks !== undefined) ccf.setJwtPublicSigningKeys(args.issuer, metadata, args.jwks);
       },
@@ -138,9 +133,8 @@ export const jwtActions = [
         checkType(args.issuer, "string", "issuer");
       },
       function (args) {
-        if (!govHas(GOV_JWT_ISSUERS, args.issuer)) {
-          throw new Error("issuer " + JSON.stringify(args.issuer) + " not found");
-        }
+        // An issuer that is not trusted is already removed: CCF's does nothing, and succeeds.
+        if (!govHas(GOV_JWT_ISSUERS, args.issuer)) return;
         govDelete(GOV_JWT_ISSUERS, args.issuer);
         ccf.removeJwtPublicSigningKeys(args.issuer);
       },

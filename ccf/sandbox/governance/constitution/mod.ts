@@ -5,11 +5,11 @@
  * so that custom actions appended at its end (`actions.set(name, new Action(validate, apply))`)
  * extend it.
  *
- * `resolve` is CCF's majority rule: a proposal is Accepted once more than half of the Active
- * members voted for it, Rejected as soon as the votes against leave too few Active members to
- * reach that majority, and Open otherwise. Votes of members that are no longer Active do not
- * count. (CCF's `sandbox.sh` installs an accept-everything `resolve`; the sandbox keeps the
- * default one, so that what passes here needs the same ballots on a real service.)
+ * `resolve` is CCF's majority rule: a proposal is Accepted once more members voted for it than
+ * half the Active members, and stays Open otherwise; votes against never reject it. As in CCF,
+ * every yes vote on record counts, also that of a member removed since. (CCF's `sandbox.sh`
+ * installs an accept-everything `resolve`; the sandbox keeps the default one, so that what passes
+ * here needs the same ballots on a real service.)
  *
  * The parts are JavaScript files of their own, so that `deno lint` and `deno check` see them
  * (`// @ts-check`, types in JSDoc). Each is an ES module that imports what it uses from the parts

@@ -31,6 +31,8 @@ export const text = (b: Uint8Array | undefined): string | undefined =>
 let clock = 1_700_000_000;
 /** Strictly increasing `created_at` values, so no test trips the replay window by accident. */
 export const nextCreatedAt = (): number => clock++;
+/** The node's clock of the tests (ms): the time of the last {@link nextCreatedAt}. */
+export const nodeClock = (): number => (clock - 1) * 1000;
 
 /** A governance request body signed by `member`. */
 export function signed(
@@ -63,8 +65,15 @@ export function registerMembers(tx: KvTransaction, members: readonly Member[]): 
   }
 }
 
-/** An in-memory store governed by the default constitution (plus `extra`) and `members`. */
-export async function governedStore(members: readonly Member[], extra = "") {
+/**
+ * An in-memory store governed by the default constitution (plus `extra`) and `members`, on the
+ * clock of {@link nodeClock} unless `clock` is given.
+ */
+export async function governedStore(
+  members: readonly Member[],
+  extra = "",
+  clock: () => number = nodeClock,
+) {
   const store = new KvStore();
   const genesis = store.begin();
   registerMembers(genesis, members);
@@ -75,7 +84,7 @@ export async function governedStore(members: readonly Member[], extra = "") {
   const service = new ProposalService(
     kvStoreBackend(store),
     new ConstitutionRunner(engine, { log: (l) => logs.push(l) }),
-    { log: (l) => logs.push(l) },
+    { log: (l) => logs.push(l), clock },
   );
   return { store, service, logs };
 }

@@ -14,7 +14,7 @@ import {
 } from "../../../../ccf/sandbox/governance/mod.ts";
 import { type RunningSandbox, startSandbox } from "../../../../ccf/sandbox/node/mod.ts";
 import type { Identity } from "../../../../ccf/sandbox/node/workspace.ts";
-import { kmsArtefacts, nextCreatedAt, proposal } from "./_harness.ts";
+import { kmsArtefacts, nextCreatedAt, nodeClock, proposal } from "./_harness.ts";
 
 const V = "api-version=2024-07-01";
 
@@ -116,7 +116,7 @@ const withSandbox = async (
   });
   const http = Deno.createHttpClient({ caCerts: [sandbox.node.serviceCertPem] });
   try {
-    await installGovernance(sandbox.node, { log: (line) => logs.push(line) });
+    await installGovernance(sandbox.node, { log: (line) => logs.push(line), clock: nodeClock });
     const members = await Promise.all(sandbox.node.workspace.members.map(signerOf));
     await fn(sandbox, new Client(sandbox.server.url, http), members);
   } catch (e) {

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import type { GovResult } from "../../../../ccf/sandbox/governance/errors.ts";
 import { sharedEngine } from "../../../../ccf/sandbox/quickjs/engine.ts";
-import { readConstitution } from "../../../../ccf/sandbox/governance/tables.ts";
+import {
+  entries,
+  readConstitution,
+  writeConstitution,
+} from "../../../../ccf/sandbox/governance/tables.ts";
 import {
   jsRuntimeOptions,
   membersInfo,
@@ -19,6 +23,7 @@ import {
   type Member,
   newMember,
   nextCreatedAt,
+  nodeClock,
   proposal,
   signed,
   text,
@@ -70,16 +75,38 @@ Deno.test("proposals: Open on creation, Accepted and applied with 2 of 3 votes",
   expectError(late, 400, "ProposalNotOpen", /currently in state Accepted/);
 });
 
-Deno.test("proposals: Rejected once the no votes make a majority impossible", async () => {
+Deno.test("proposals: votes against never reject; it stays Open until a majority votes for it", async () => {
   const { store, service } = await governedStore(trio);
   const { user, body } = await addUser();
-  const view = decide(service, m0, body, [m0, m1], false);
-  assert.equal(view.info.state, "Rejected");
-  assert.deepEqual(view.info.final_votes, { [m0.id]: false, [m1.id]: false });
+  // Every member against: CCF's default constitution leaves it Open, with no final votes.
+  const view = decide(service, m0, body, trio, false);
+  assert.equal(view.info.state, "Open");
+  assert.equal(view.info.final_votes, undefined);
+  assert.deepEqual(Object.keys(view.info.ballots).sort(), trio.map((m) => m.id).sort());
   assert.equal(store.get(usersCerts, utf8(user.id)), undefined);
-  // One no vote out of three still leaves a majority possible.
-  const open = decide(service, m0, body, [m1], false);
-  assert.equal(open.info.state, "Open");
+  const withdrawn = expectOk(
+    service.withdraw(signed(m0, "", "withdrawal", view.proposalId), view.proposalId),
+  );
+  assert.equal(withdrawn!.info.state, "Withdrawn");
+});
+
+Deno.test("proposals: as in CCF, the yes vote of a member removed since still counts", async () => {
+  const { store, service } = await governedStore(trio);
+  const { user, body } = await addUser();
+  const id = expectOk(service.create(signed(m0, body, "proposal"))).proposalId;
+  expectOk(service.submitBallot(signed(m2, ballot(true), "ballot", id), id));
+  const removal = decide(
+    service,
+    m0,
+    proposal({ name: "remove_member", args: { member_id: m2.id } }),
+    [m0, m1],
+  );
+  assert.equal(removal.info.state, "Accepted");
+  // Two Active members now: m0's yes and m2's recorded yes make two, more than half of two.
+  const last = expectOk(service.submitBallot(signed(m0, ballot(true), "ballot", id), id));
+  assert.equal(last.info.state, "Accepted");
+  assert.deepEqual(last.info.final_votes, { [m0.id]: true, [m2.id]: true });
+  assert.equal(text(store.get(usersCerts, utf8(user.id))), user.certPem);
 });
 
 Deno.test("proposals: ballots are re-run on every vote; failures and the raw proposal", async () => {
@@ -187,8 +214,9 @@ Deno.test("proposals: a replayed submission and one older than the recent median
     new RegExp(`already exists as proposal ${first.proposalId}`),
   );
   for (let i = 0; i < 4; i++) expectOk(service.create(signed(m0, body, "proposal")));
+  const earlier = Math.floor(nodeClock() / 1000) - 60;
   expectError(
-    service.create(signed(m0, body, "proposal", undefined, 1_000)),
+    service.create(signed(m0, body, "proposal", undefined, earlier)),
     400,
     "ProposalCreatedTooLongAgo",
     /created_at must be greater than 17/,
@@ -198,6 +226,45 @@ Deno.test("proposals: a replayed submission and one older than the recent median
     400,
     "InvalidCreatedAt",
   );
+});
+
+Deno.test("proposals: created_at far ahead of or behind the node's clock is refused; governance goes on", async () => {
+  const { store, service } = await governedStore(trio);
+  const { body } = await addUser();
+  const now = Math.floor(nodeClock() / 1000);
+  const before = store.lastSeqno;
+  const future = expectError(
+    service.create(signed(m0, body, "proposal", undefined, now + 10 * 365 * 86_400)),
+    400,
+    "InvalidCreatedAt",
+    /is 315360000 s ahead of the node's clock .*from 3600 s before to 60 s after its clock/,
+  );
+  assert.match(future.message, /sign with the current time/);
+  expectError(
+    service.create(signed(m0, body, "proposal", undefined, now - 2 * 3600)),
+    400,
+    "InvalidCreatedAt",
+    /is 7200 s behind the node's clock/,
+  );
+  assert.equal(store.lastSeqno, before);
+  // An honestly dated proposal is not held back by the refused one (CCF's median check would be).
+  const id = expectOk(service.create(signed(m0, body, "proposal", undefined, now))).proposalId;
+  // Ballots and withdrawals are bounded the same way.
+  expectError(
+    service.submitBallot(signed(m1, ballot(true), "ballot", id, now + 3600), id),
+    400,
+    "InvalidCreatedAt",
+  );
+  expectError(
+    service.withdraw(signed(m0, "", "withdrawal", id, now - 7200), id),
+    400,
+    "InvalidCreatedAt",
+  );
+  // Within the window's edges everything goes through.
+  const edge = expectOk(service.submitBallot(signed(m1, ballot(true), "ballot", id, now + 60), id));
+  assert.equal(edge.info.state, "Open");
+  const late = expectOk(service.withdraw(signed(m0, "", "withdrawal", id, now - 3600), id));
+  assert.equal(late!.info.state, "Withdrawn");
 });
 
 Deno.test("proposals: signatures, signers and message types are checked", async () => {
@@ -274,7 +341,7 @@ Deno.test("proposals: validate's refusal is a 400 with its reason, nothing recor
   assert.equal(store.lastSeqno, before);
 });
 
-Deno.test("proposals: an apply that throws leaves the proposal Failed, without its writes", async () => {
+Deno.test("proposals: an apply that throws answers 500 and records nothing; the proposal stays Open", async () => {
   const { store, service } = await governedStore(trio);
   const broken = {
     metadata: {
@@ -292,19 +359,94 @@ Deno.test("proposals: an apply that throws leaves the proposal Failed, without i
     },
     modules: [{ name: "x.js", module: "export function x( {" }],
   };
-  const view = decide(service, m0, proposal({ name: "set_js_app", args: { bundle: broken } }), [
-    m0,
-    m1,
-  ]);
-  assert.equal(view.info.state, "Failed");
-  assert.match(
-    view.info.failure!.reason,
-    /^Failed to apply\(\): Error: Failed to compile module '\/x\.js': SyntaxError/,
+  const body = proposal({ name: "set_js_app", args: { bundle: broken } });
+  const id = expectOk(service.create(signed(m0, body, "proposal"))).proposalId;
+  expectOk(service.submitBallot(signed(m0, ballot(true), "ballot", id), id));
+  const before = store.lastSeqno;
+  const error = expectError(
+    service.submitBallot(signed(m1, ballot(true), "ballot", id), id),
+    500,
+    "InternalError",
+    /^Failed to apply\(\): Error: Failed to compile module '\/x\.js': SyntaxError.*\nTrace: /s,
   );
+  assert.doesNotMatch(error.message, /Trace: N\/A/);
+  // The whole transaction is discarded: no module, no ballot, the proposal as it was.
+  assert.equal(store.lastSeqno, before);
   assert.equal(store.get(modules, utf8("/x.js")), undefined);
-  const stored = JSON.parse(text(store.get(proposalsInfo, utf8(view.proposalId)))!);
-  assert.equal(stored.state, "Failed");
-  assert.deepEqual(Object.keys(stored.ballots).sort(), [m0.id, m1.id].sort());
+  const stored = JSON.parse(text(store.get(proposalsInfo, utf8(id)))!);
+  assert.equal(stored.state, "Open");
+  assert.deepEqual(Object.keys(stored.ballots), [m0.id]);
+  assert.equal(stored.failure, undefined);
+  // It still takes ballots (each one fails the same way) and can be withdrawn.
+  expectError(
+    service.submitBallot(signed(m2, ballot(true), "ballot", id), id),
+    500,
+    "InternalError",
+  );
+  const withdrawn = expectOk(service.withdraw(signed(m0, "", "withdrawal", id), id));
+  assert.equal(withdrawn!.info.state, "Withdrawn");
+});
+
+Deno.test("proposals: a failing resolve, a bad state from it, or an apply failing at creation record nothing", async () => {
+  const { store, service } = await governedStore(trio);
+  const use = (resolve: string, apply: string) => {
+    const tx = store.begin();
+    writeConstitution(
+      tx,
+      'export function validate() { return { valid: true, description: "" }; }\n' +
+        `export function resolve() { ${resolve} }\nexport function apply() { ${apply} }\n`,
+    );
+    store.commit(tx);
+  };
+  const { body } = await addUser();
+  const attempt = (message: RegExp) => {
+    const before = store.lastSeqno;
+    const request = signed(m0, body, "proposal");
+    expectError(service.create(request), 500, "InternalError", message);
+    assert.equal(store.lastSeqno, before);
+    assert.deepEqual([...entries(store.begin(), proposals)], []);
+    return request;
+  };
+  use('throw new Error("cannot decide");', "");
+  attempt(/^Failed to resolve\(\): Error: cannot decide\nTrace: /);
+  use('return "Maybe";', "");
+  attempt(/^resolve\(\) returned invalid status value: "Maybe"\nTrace: N\/A$/);
+  use('return "Accepted";', 'throw new Error("no");');
+  const request = attempt(/^Failed to apply\(\): Error: no\nTrace: /);
+  // Not even the replay window saw it: the same request fails the same way, not as a replay.
+  expectError(service.create(request), 500, "InternalError", /Failed to apply/);
+});
+
+Deno.test("proposals: too deep or too many actions is a 400 before the constitution runs, state unchanged", async () => {
+  const { store, service } = await governedStore(trio);
+  const before = store.lastSeqno;
+  const nested = (depth: number) =>
+    `{"actions":[{"name":"set_user_data","args":{"user_id":"${"a".repeat(64)}",` +
+    `"user_data":${"[".repeat(depth)}${"]".repeat(depth)}}}]}`;
+  // The proposal's own object, its actions array, the action and its args are 4 levels.
+  expectError(
+    service.create(signed(m0, nested(100_000), "proposal")),
+    400,
+    "InvalidInput",
+    /more than 64 levels deep, the sandbox's limit/,
+  );
+  expectError(service.create(signed(m0, nested(61), "proposal")), 400, "InvalidInput");
+  const many = (n: number) =>
+    proposal(
+      ...Array.from({ length: n }, () => ({ name: "remove_ca_cert_bundle", args: { name: "b" } })),
+    );
+  expectError(
+    service.create(signed(m0, many(20_000), "proposal")),
+    400,
+    "InvalidInput",
+    /has 20000 actions; the sandbox accepts at most 100 in one proposal/,
+  );
+  assert.equal(store.lastSeqno, before);
+  expectOk(service.create(signed(m0, nested(60), "proposal")));
+  const id = expectOk(service.create(signed(m0, many(100), "proposal"))).proposalId;
+  expectOk(service.submitBallot(signed(m0, ballot(true), "ballot", id), id));
+  const applied = expectOk(service.submitBallot(signed(m1, ballot(true), "ballot", id), id));
+  assert.equal(applied.info.state, "Accepted");
 });
 
 Deno.test("proposals: set_constitution drops the other Open proposals; closing one clears old ones", async () => {
