@@ -103,15 +103,19 @@ export const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
 
 /** The committed state of every map, with per-key versions. */
 export class KvStore {
-  /** The view of the transaction (and of the store). */
-  readonly view: number;
+  #view: number;
   #lastSeqno: number;
   readonly #maps = new Map<string, MapState>();
 
   /** An empty store, or one that continues at `options.lastSeqno` in `options.view`. */
   constructor(options: KvStoreOptions = {}) {
-    this.view = options.view ?? DEFAULT_VIEW;
+    this.#view = options.view ?? DEFAULT_VIEW;
     this.#lastSeqno = options.lastSeqno ?? 0;
+  }
+
+  /** The view of the next transaction: the last replayed one's, or the one the store began in. */
+  get view(): number {
+    return this.#view;
   }
 
   /** Seqno of the last applied transaction (0 before any). */
@@ -151,13 +155,16 @@ export class KvStore {
   }
 
   /**
-   * Re-applies a write set that was committed before (ledger replay after a restart). `seqno` must
-   * follow the last applied one.
+   * Re-applies a write set that was committed before (ledger replay after a restart), or on
+   * another node (a backup applying what its primary replicated, in `view`, which becomes the
+   * store's). `seqno` must follow the last applied one and `view` must not go back.
    */
-  replay(seqno: number, writes: readonly KvWrite[]): KvCommit {
+  replay(seqno: number, writes: readonly KvWrite[], view: number = this.#view): KvCommit {
     if (seqno !== this.#lastSeqno + 1) {
       throw new Error(`Replay of seqno ${seqno} after ${this.#lastSeqno}`);
     }
+    if (view < this.#view) throw new Error(`Replay of view ${view} after view ${this.#view}`);
+    this.#view = view;
     return this.#apply(seqno, writes);
   }
 

@@ -204,6 +204,8 @@ export class Ledger {
   readonly #signer: NodeSigner;
   #view: number;
   #committed = 0;
+  /** Set by {@link holdCommits}: a signature commits only once {@link acknowledge}d. */
+  #holding = false;
   #writer: LedgerWriter | null = null;
   #closed = false;
 
@@ -269,8 +271,35 @@ export class Ledger {
 
   /** Transactions recorded since the last signature transaction. */
   get pendingSinceSignature(): number {
-    const last = this.#signatureSeqnos[this.#signatureSeqnos.length - 1] ?? 0;
-    return this.size - last;
+    return this.size - this.lastSignatureSeqno;
+  }
+
+  /** Seqno of the last signature transaction recorded, committed or not (0: none). */
+  get lastSignatureSeqno(): number {
+    return this.#signatureSeqnos[this.#signatureSeqnos.length - 1] ?? 0;
+  }
+
+  /**
+   * For a node of a network of several: from now on a signature transaction commits what it
+   * covers only once a majority of nodes holds it, which the network tells with
+   * {@link acknowledge}. The commit goes back to the last signature at or before `committed`
+   * (what the network knows to be committed), so that a node never reports `Committed` for a
+   * transaction the network could still lose.
+   */
+  holdCommits(committed: number): void {
+    this.#holding = true;
+    this.#committed = this.#signatureAtOrBefore(committed);
+  }
+
+  /** The network holds every transaction up to `seqno`: commit up to the last signature in it. */
+  acknowledge(seqno: number): void {
+    if (!this.#holding) return;
+    this.#committed = Math.max(this.#committed, this.#signatureAtOrBefore(seqno));
+  }
+
+  /** The view `seqno` was recorded in, or `null` beyond the last transaction. */
+  viewOf(seqno: number): number | null {
+    return Number.isInteger(seqno) && seqno >= 1 && seqno <= this.size ? this.#viewOf(seqno) : null;
   }
 
   /**
@@ -401,7 +430,7 @@ export class Ledger {
     if (entry.signature) {
       this.#signatures.set(seqno, entry.signature);
       this.#signatureSeqnos.push(seqno);
-      this.#committed = seqno;
+      if (!this.#holding) this.#committed = seqno;
     }
   }
 
@@ -563,6 +592,19 @@ export class Ledger {
 
   #lastView(): number {
     return this.#views[this.#views.length - 1]?.view ?? 0;
+  }
+
+  /** Seqno of the last signature at or before `seqno` (0: none). */
+  #signatureAtOrBefore(seqno: number): number {
+    const s = this.#signatureSeqnos;
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid] <= seqno) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 ? 0 : s[lo - 1];
   }
 
   /** Seqno of the first signature after `seqno` (one exists: `seqno` is committed). */

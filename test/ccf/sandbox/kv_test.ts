@@ -209,3 +209,15 @@ Deno.test("kv: a transaction of another store is refused", () => {
   tx.set("m", b("k"), b("v"));
   assert.throws(() => new KvStore().commit(tx), /another store/);
 });
+
+Deno.test("kv: a backup's replay carries the primary's view, which never goes back", () => {
+  const copy = new KvStore();
+  copy.replay(1, [{ map: "m", key: b("a"), value: b("1") }]);
+  const next = copy.replay(2, [{ map: "m", key: b("a"), value: b("2") }], 3);
+  assert.equal(next.txId, "3.2");
+  assert.equal(copy.lastTxId, "3.2");
+  const tx = copy.begin();
+  tx.set("m", b("a"), b("3"));
+  assert.equal(copy.commit(tx)?.txId, "3.3", "the next transaction is in that view too");
+  assert.throws(() => copy.replay(4, [], 2), /view 2 after view 3/);
+});

@@ -292,3 +292,32 @@ Deno.test("ledger: commit evidence depends on the secret and the seqno only", ()
   assert.notEqual(a1, a2);
   assert.notEqual(a1, c1);
 });
+
+Deno.test("ledger: with commits held, a signature commits only once acknowledged", () => {
+  const store = new KvStore();
+  const ledger = Ledger.inMemory({ signer });
+  commit(store, ledger, [["public:a", "x", "1"]]);
+  assert.equal(sign(store, ledger), 2);
+  assert.equal(ledger.lastSignedSeqno, 2);
+  // What the network knows to be committed is less than this node signed: the commit goes back.
+  ledger.holdCommits(1);
+  assert.equal(ledger.lastSignedSeqno, 0);
+  assert.equal(ledger.txStatus(1), "Pending");
+  assert.equal(ledger.receiptFor(1), null);
+  commit(store, ledger, [["public:a", "x", "2"]]);
+  assert.equal(sign(store, ledger), 4);
+  assert.equal(ledger.lastSignatureSeqno, 4);
+  assert.equal(ledger.lastSignedSeqno, 0, "a signature alone commits nothing");
+  ledger.acknowledge(3);
+  assert.equal(ledger.lastSignedSeqno, 2, "up to the last signature acknowledged");
+  assert.equal(ledger.txStatus(1), "Committed");
+  assert.ok(ledger.receiptFor(1));
+  assert.equal(ledger.txStatus(3), "Pending");
+  ledger.acknowledge(2);
+  assert.equal(ledger.lastSignedSeqno, 2, "never goes back");
+  ledger.acknowledge(99);
+  assert.equal(ledger.lastSignedSeqno, 4);
+  assert.ok(ledger.receiptFor(3));
+  assert.equal(ledger.viewOf(3), 2);
+  assert.equal(ledger.viewOf(5), null);
+});
