@@ -7,6 +7,11 @@
  *   string overrides (see {@link parseClaimOverrides}).
  * - `GET /keys` serves the JWKS with both `n`/`e` (CCF 6) and `x5c` (CCF 5 accepts only that).
  * - `GET /.well-known/openid-configuration` points at the JWKS.
+ * - `POST /rotate` replaces the signing key, as an attestation service rotates its keys: later
+ *   tokens are signed with the new key, and the JWKS serves it alone.
+ *
+ * With `tls` it serves HTTPS with a CA of its own (issuerTls.ts) and its issuer is its own URL,
+ * so that governance can trust it with `auto_refresh` and CCF fetches its keys itself.
  *
  * Its signing key, the certificate for it and the demo TPM key live in the workspace, so a restart
  * serves the same JWKS and puts the same TPM key in tokens.
@@ -30,6 +35,7 @@ import {
   writeIfChanged,
 } from "./tpmKey.ts";
 import type { RsaPublicJwk } from "../../../core/attestation/wrappingKey.ts";
+import { type IssuerTls, loadIssuerTls, TLS_HOSTNAMES } from "./issuerTls.ts";
 
 /** The `iss` of the seed's demo issuer, which policies and scripts written for it expect. */
 export const DEFAULT_ISSUER = "http://Demo-jwt-issuer";
@@ -57,6 +63,7 @@ const CERTIFICATE_DAYS = 365;
 const CERTIFICATE_MIN_REMAINING_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
 const SIGNING_ALGORITHM = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
+const RSA_EXPONENT = new Uint8Array([1, 0, 1]);
 
 /** How to start an issuer. */
 export interface AttestationIssuerOptions {
@@ -66,8 +73,13 @@ export interface AttestationIssuerOptions {
   readonly port?: number;
   /** Address to listen on. Defaults to {@link DEFAULT_HOSTNAME}. */
   readonly hostname?: string;
-  /** The tokens' `iss`. Defaults to {@link DEFAULT_ISSUER}. */
+  /**
+   * The tokens' `iss`. Defaults to {@link DEFAULT_ISSUER}, or with `tls` to the issuer's URL
+   * (`https://127.0.0.1:<port>`), where CCF looks for its OpenID metadata.
+   */
   readonly issuer?: string;
+  /** Serve HTTPS with a certificate from the issuer's own CA, kept in the workspace. */
+  readonly tls?: boolean;
   /** Receives one line per request (method, path, status); silent when absent. */
   readonly log?: (line: string) => void;
   /** Current time in milliseconds; defaults to `Date.now`. */
@@ -80,6 +92,12 @@ export interface AttestationIssuer {
   readonly url: string;
   /** The tokens' `iss`, as trusted with `set_jwt_issuer`. */
   readonly issuer: string;
+  /** With `tls`: the CA certificate to trust as the issuer's CA bundle, and its file. */
+  readonly ca?: { readonly certPem: string; readonly path: string };
+  /** The kid of the key that signs tokens now. */
+  readonly kid: string;
+  /** Replaces the signing key (as `POST /rotate`); answers the new kid. */
+  rotateKey(): Promise<string>;
   /** Stops listening and waits for open requests to finish; calling it again is harmless. */
   stop(): Promise<void>;
 }
@@ -114,20 +132,35 @@ export type ClaimOverride =
 export async function startAttestationIssuer(
   options: AttestationIssuerOptions,
 ): Promise<AttestationIssuer> {
-  const issuer = options.issuer ?? DEFAULT_ISSUER;
   const hostname = options.hostname ?? DEFAULT_HOSTNAME;
+  if (options.tls && !TLS_HOSTNAMES.includes(hostname)) {
+    throw new Error(
+      `an HTTPS issuer listens on ${TLS_HOSTNAMES.join(" or ")}, which its certificate names, ` +
+        `not ${hostname}`,
+    );
+  }
   const clock = options.clock ?? Date.now;
   const log = options.log ?? (() => {});
   const tpmKey = await loadTpmKey(options.workspace);
-  const signer = await loadSigner(options.workspace, clock());
+  let signer = await loadSigner(options.workspace, clock());
+  const tls = options.tls ? await loadIssuerTls(options.workspace, clock()) : undefined;
+  // Rotations one after the other: each replaces the key files the next one reads.
+  let rotating = Promise.resolve("");
+  const rotateKey = () =>
+    rotating = rotating.catch(() => "").then(async () => {
+      signer = await rotateSigner(options.workspace, clock());
+      return signer.jwk.kid;
+    });
 
   let baseUrl = "";
+  let issuer = options.issuer ?? DEFAULT_ISSUER;
   const routes = new Map<string, Route>([
     ["/token", {
       method: "POST",
       handle: (request) => issueToken(request, { issuer, clock, signer, tpmKey: tpmKey.publicJwk }),
     }],
     ["/keys", { method: "GET", handle: () => json(200, { keys: [signer.jwk] }) }],
+    ["/rotate", { method: "POST", handle: async () => json(200, { kid: await rotateKey() }) }],
     ["/.well-known/openid-configuration", {
       method: "GET",
       handle: () =>
@@ -143,6 +176,7 @@ export async function startAttestationIssuer(
   const server = Deno.serve({
     hostname,
     port: options.port ?? DEFAULT_PORT,
+    ...(tls ? { cert: tls.certPem, key: tls.keyPem } : {}),
     // Deno's default prints its own banner; the CLI prints what users need instead.
     onListen: () => {},
   }, async (request) => {
@@ -150,12 +184,20 @@ export async function startAttestationIssuer(
     log(`${request.method} ${printablePath(request)} ${response.status}`);
     return response;
   });
-  baseUrl = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.addr.port}`;
+  baseUrl = `${tls ? "https" : "http"}://${
+    hostname.includes(":") ? `[${hostname}]` : hostname
+  }:${server.addr.port}`;
+  if (tls && options.issuer === undefined) issuer = baseUrl;
 
   let stopping: Promise<void> | undefined;
   return {
     url: baseUrl,
     issuer,
+    ...(tls ? { ca: caOf(tls) } : {}),
+    get kid() {
+      return signer.jwk.kid;
+    },
+    rotateKey,
     stop: () => stopping ??= server.shutdown(),
   };
 }
@@ -413,6 +455,23 @@ const loadSigner = async (workspace: string, now: number): Promise<Signer> => {
     },
   };
 };
+
+/**
+ * A new signing key in place of the stored one (written atomically, so a restart serves either
+ * the old or the new key), with its certificate.
+ */
+const rotateSigner = async (workspace: string, now: number): Promise<Signer> => {
+  const pair = await crypto.subtle.generateKey(
+    { ...SIGNING_ALGORITHM, modulusLength: SIGNING_KEY_BITS, publicExponent: RSA_EXPONENT },
+    true,
+    ["sign", "verify"],
+  );
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  await writeIfChanged(signingKeyFiles(workspace).privateKeyPath, encodePem("PRIVATE KEY", pkcs8));
+  return await loadSigner(workspace, now);
+};
+
+const caOf = (tls: IssuerTls) => ({ certPem: tls.caCertPem, path: tls.caCertPath });
 
 /** The certificate's DER: the stored one if it is for this key and not about to expire. */
 const loadCertificate = async (

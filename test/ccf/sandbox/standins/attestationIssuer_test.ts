@@ -409,3 +409,70 @@ Deno.test("a certificate near its end is renewed at start-up; the key and kid st
     assert.deepEqual(await start(later), renewed);
   });
 });
+
+Deno.test("rotation: later tokens are signed by a new key, which alone is served and kept", async () => {
+  await withIssuer(async (issuer, workspace) => {
+    const before = await fetchToken(issuer);
+    const oldKid = issuer.kid;
+    const { status, body } = await fetchJson(`${issuer.url}/rotate`, { method: "POST" });
+    assert.equal(status, 200);
+    assert.notEqual(body.kid, oldKid);
+    assert.equal(issuer.kid, body.kid);
+
+    const jwks = await fetchJwks(issuer);
+    assert.deepEqual(jwks.keys.map((k) => k.kid), [body.kid]);
+    const after = await fetchToken(issuer);
+    assert.equal(decodeProtectedHeader(after).kid, body.kid);
+    await verify(issuer, after);
+    await assert.rejects(
+      verify(issuer, before),
+      "a token of the old key fails against the new JWKS",
+    );
+
+    const restarted = await startAttestationIssuer({ workspace, port: 0 });
+    try {
+      assert.equal(restarted.kid, body.kid, "a restart serves the rotated key");
+    } finally {
+      await restarted.stop();
+    }
+  });
+});
+
+Deno.test("tls: OpenID metadata and keys over HTTPS from the issuer's own CA; the issuer is its URL", async () => {
+  await withWorkspace(async (workspace) => {
+    const issuer = await startAttestationIssuer({ workspace, port: 0, tls: true });
+    const client = Deno.createHttpClient({ caCerts: [issuer.ca!.certPem] });
+    try {
+      assert.match(issuer.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(issuer.issuer, issuer.url);
+      assert.equal(await Deno.readTextFile(issuer.ca!.path), issuer.ca!.certPem);
+      const ca = new x509.X509Certificate(issuer.ca!.certPem);
+      assert.equal(ca.getExtension(x509.BasicConstraintsExtension)?.ca, true);
+
+      const metadata = await (await fetch(`${issuer.url}/.well-known/openid-configuration`, {
+        client,
+      })).json();
+      assert.equal(metadata.issuer, issuer.url);
+      assert.equal(metadata.jwks_uri, `${issuer.url}/keys`);
+      const jwks = await (await fetch(metadata.jwks_uri, { client })).json();
+      assert.deepEqual(jwks.keys.map((k: SigningJwk) => k.kid), [issuer.kid]);
+      const token = await (await fetch(`${issuer.url}/token`, { method: "POST", client })).json();
+      const { payload } = await jwtVerify(token.access_token, createLocalJWKSet(jwks));
+      assert.equal(payload.iss, issuer.url);
+    } finally {
+      client.close();
+      await issuer.stop();
+    }
+
+    const again = await startAttestationIssuer({ workspace, port: 0, tls: true });
+    try {
+      assert.equal(again.ca!.certPem, issuer.ca!.certPem, "the CA is kept across restarts");
+    } finally {
+      await again.stop();
+    }
+    await assert.rejects(
+      startAttestationIssuer({ workspace, port: 0, tls: true, hostname: "0.0.0.0" }),
+      /an HTTPS issuer listens on 127\.0\.0\.1 or localhost/,
+    );
+  });
+});

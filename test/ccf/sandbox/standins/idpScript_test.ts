@@ -18,9 +18,11 @@ Deno.test("deno task idp --help prints the usage", async () => {
   assert.equal(code, 0);
   assert.match(
     stdout,
-    /^Usage: deno task idp \[--workspace DIR\] \[--port PORT\] \[--issuer ISS\]/,
+    /^Usage: deno task idp \[--workspace DIR\] \[--port PORT\] \[--issuer ISS\] \[--https\]/,
   );
   assert.match(stdout, /omit=/);
+  assert.match(stdout, /POST \/rotate/);
+  assert.match(stdout, /trust-issuer <URL> --auto-refresh --ca-cert-bundle/);
 });
 
 Deno.test("bad arguments exit 2 with the reason and the usage", async () => {
