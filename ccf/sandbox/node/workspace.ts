@@ -9,6 +9,7 @@
  * <workspace>/sandbox_0/service_privk.pem                 the service CA's key, mode 0600
  *                       node_cert.pem, node_privk.pem     TLS + ledger signing key, mode 0600
  *                       0.ledger/                          the ledger (ledger/ledger.ts)
+ * <workspace>/sandbox_<i>/node_cert.pem, node_privk.pem, 0.ledger/   node i of a network
  * ```
  *
  * Existing files are reused, so a restart keeps every identity. Missing files are created; a
@@ -58,13 +59,13 @@ export interface WorkspacePaths {
   readonly root: string;
   /** `sandbox_common`: service certificate and identities, as CCF's sandbox lays them out. */
   readonly common: string;
-  /** `sandbox_0`: the node's own files and its log. */
+  /** `sandbox_<i>` of this node (`sandbox_0` for the first or only one): its files and its log. */
   readonly nodeDir: string;
   /** The node's ledger directory. */
   readonly ledgerDir: string;
   /** The service certificate. */
   readonly serviceCert: string;
-  /** The service key. */
+  /** The service key (in `sandbox_0`, whichever node this is). */
   readonly serviceKey: string;
   /** The node certificate, endorsed by the service key. */
   readonly nodeCert: string;
@@ -101,22 +102,24 @@ export interface WorkspaceOptions {
   readonly dir: string;
   readonly members: number;
   readonly users: number;
+  /** Which node of the network the workspace is prepared for (default 0, the only one). */
+  readonly node?: number;
   /** Current time in milliseconds (default `Date.now()`). */
   readonly now?: number;
 }
 
-/** The paths of the workspace at `dir`. */
-export function workspacePaths(dir: string): WorkspacePaths {
+/** The paths of the workspace at `dir`, as node `node` (default 0) sees it. */
+export function workspacePaths(dir: string, node = 0): WorkspacePaths {
   const root = resolve(dir);
   const common = join(root, "sandbox_common");
-  const nodeDir = join(root, "sandbox_0");
+  const nodeDir = join(root, `sandbox_${node}`);
   return {
     root,
     common,
     nodeDir,
     ledgerDir: join(nodeDir, "0.ledger"),
     serviceCert: join(common, "service_cert.pem"),
-    serviceKey: join(nodeDir, "service_privk.pem"),
+    serviceKey: join(root, "sandbox_0", "service_privk.pem"),
     nodeCert: join(nodeDir, "node_cert.pem"),
     nodeKey: join(nodeDir, "node_privk.pem"),
     identityCert: (name) => join(common, `${name}_cert.pem`),
@@ -200,14 +203,15 @@ const identity = async (
 };
 
 /**
- * Creates the workspace at `options.dir`, or reuses what it holds: the service CA, the node key
- * and certificate, `members` members and `users` users.
+ * Creates the workspace at `options.dir`, or reuses what it holds: the service CA, the key and
+ * certificate of node `options.node`, `members` members and `users` users.
  */
 export async function prepareWorkspace(options: WorkspaceOptions): Promise<Workspace> {
   const now = options.now ?? Date.now();
-  const paths = workspacePaths(options.dir);
+  const paths = workspacePaths(options.dir, options.node);
   const changes: string[] = [];
   await Deno.mkdir(paths.common, { recursive: true });
+  await Deno.mkdir(dirname(paths.serviceKey), { recursive: true, mode: 0o700 });
   await Deno.mkdir(paths.nodeDir, { recursive: true, mode: 0o700 });
 
   const existingService = await readIfExists(paths.serviceCert);

@@ -71,6 +71,27 @@ Deno.test("workspace: the node certificate is a TLS server certificate endorsed 
   }
 });
 
+Deno.test("workspace: each node of a network has its own key and certificate, endorsed alike", async () => {
+  const ws = await tempWorkspace();
+  try {
+    const first = await prepareWorkspace({ dir: ws.dir, members: 1, users: 0 });
+    const second = await prepareWorkspace({ dir: ws.dir, members: 1, users: 0, node: 1 });
+    assert.equal(second.paths.nodeDir, `${ws.dir}/sandbox_1`);
+    assert.equal(second.paths.ledgerDir, `${ws.dir}/sandbox_1/0.ledger`);
+    assert.equal(second.paths.serviceKey, first.paths.serviceKey, "one service identity");
+    assert.equal(second.serviceCertPem, first.serviceCertPem);
+    assert.notEqual(second.nodeId, first.nodeId);
+    assert.equal(await mode(second.paths.nodeKey), 0o600);
+    assert.ok(await isEndorsedBy(second.nodeCertPem, second.serviceCertPem));
+    assert.deepEqual(second.members, first.members);
+    const again = await prepareWorkspace({ dir: ws.dir, members: 1, users: 0, node: 1 });
+    assert.equal(again.nodeCertPem, second.nodeCertPem, "reused on the next start");
+    assert.deepEqual(again.changes, []);
+  } finally {
+    await ws.remove();
+  }
+});
+
 Deno.test("workspace: a restart reuses every identity; an expiring node certificate is renewed", async () => {
   const ws = await tempWorkspace();
   try {
