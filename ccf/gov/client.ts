@@ -7,8 +7,16 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { type GovMessageType, signGovMessage } from "./cose.ts";
-import { ServiceError } from "./errors.ts";
-import { type Answer, createTlsClient, expectJson, expectOk, failureOf, send } from "./http.ts";
+import { ConstitutionFailure, ServiceError } from "./errors.ts";
+import {
+  type Answer,
+  createTlsClient,
+  expectJson,
+  expectOk,
+  failureOf,
+  jsonOf,
+  send,
+} from "./http.ts";
 
 /** A member who signs governance messages: its certificate and private key (PEM). */
 export interface Signer {
@@ -79,9 +87,15 @@ export const govPaths = {
 
 /** A governance API client bound to one service. */
 export interface GovClient {
-  /** Submits a proposal (its JSON text); a refusal by `validate` is a {@link ServiceError}. */
+  /**
+   * Submits a proposal (its JSON text); a refusal by `validate` is a {@link ServiceError}, a
+   * throwing `resolve` or `apply` a {@link ConstitutionFailure}.
+   */
   createProposal(proposal: string, signer: Signer): Promise<ProposalInfo>;
-  /** Submits `signer`'s ballot (its JSON text) on proposal `id`. */
+  /**
+   * Submits `signer`'s ballot (its JSON text) on proposal `id`; when the ballot decides the
+   * proposal and `apply` throws, a {@link ConstitutionFailure} (CCF records neither).
+   */
   submitBallot(id: string, ballot: string, signer: Signer): Promise<ProposalInfo>;
   /** Withdraws proposal `id` (only its proposer may). */
   withdraw(id: string, signer: Signer): Promise<ProposalInfo>;
@@ -134,6 +148,35 @@ const decodeInfo = (answer: Answer, what: string): ProposalInfo => {
   return decoded.right;
 };
 
+/**
+ * The constitution failure a 500 reports (`Failed to apply(): <reason>\nTrace: ...`, likewise for
+ * `resolve`), if it is one.
+ */
+const constitutionFailureOf = (
+  answer: Answer,
+): { stage: "apply" | "resolve"; reason: string } | undefined => {
+  if (answer.status !== 500) return undefined;
+  const message = (jsonOf(answer) as { error?: { message?: unknown } } | undefined)?.error?.message;
+  if (typeof message !== "string") return undefined;
+  const reported = message.split("\nTrace: ")[0];
+  const failed = /^Failed to (apply|resolve)\(\): (.*)$/s.exec(reported);
+  if (failed) return { stage: failed[1] as "apply" | "resolve", reason: failed[2] };
+  if (reported.startsWith("resolve() returned")) return { stage: "resolve", reason: reported };
+  return undefined;
+};
+
+/** Throws a {@link ConstitutionFailure} when `answer` reports one; `then` says what became of it. */
+const throwIfConstitutionFailed = (answer: Answer, then: string): void => {
+  const failure = constitutionFailureOf(answer);
+  if (failure) {
+    throw new ConstitutionFailure(
+      `${failure.stage} failed: ${failure.reason}; ${then}`,
+      failure.stage,
+      failure.reason,
+    );
+  }
+};
+
 /** A client of the governance API at `options.url`. */
 export const createGovClient = (options: GovClientOptions): GovClient => {
   let http: Deno.HttpClient | undefined;
@@ -153,6 +196,7 @@ export const createGovClient = (options: GovClientOptions): GovClient => {
   return {
     async createProposal(proposal, signer) {
       const answer = await post(govPaths.create(), proposal, signer, "proposal");
+      throwIfConstitutionFailed(answer, "the proposal was not recorded");
       if (answer.status !== 200) {
         throw new ServiceError(`the service refused the proposal: ${failureOf(answer)}`);
       }
@@ -160,6 +204,10 @@ export const createGovClient = (options: GovClientOptions): GovClient => {
     },
     async submitBallot(id, ballot, signer) {
       const answer = await post(govPaths.ballot(id, signer.id), ballot, signer, "ballot", id);
+      throwIfConstitutionFailed(
+        answer,
+        `the proposal is still open (the ballot of ${signer.label} was not recorded)`,
+      );
       return decodeInfo(answer, `the ballot of ${signer.label} on ${id}`);
     },
     async withdraw(id, signer) {

@@ -9,3 +9,20 @@ export class ServiceError extends Error {
     this.name = "ServiceError";
   }
 }
+
+/**
+ * CCF's 500 when the constitution's `apply` or `resolve` threw: the service discarded the whole
+ * transaction, so the proposal (or the ballot that decided it) was not recorded.
+ */
+export class ConstitutionFailure extends ServiceError {
+  constructor(
+    message: string,
+    /** Which constitution function threw. */
+    readonly stage: "apply" | "resolve",
+    /** The constitution's error, as CCF reports it. */
+    readonly reason: string,
+  ) {
+    super(message);
+    this.name = "ConstitutionFailure";
+  }
+}

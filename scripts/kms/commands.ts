@@ -159,7 +159,11 @@ export const commands: readonly CommandSpec[] = [
     synopsis: "<id> [--reject]",
     summary: "vote for (or with --reject, against) an open proposal",
     details: "The ballot is signed by the member (--member, --cert/--key) or, with --vote-with, " +
-      "by each listed member of the workspace in turn.",
+      "by each listed member of the workspace in turn.\n\nAs with CCF's default constitution, " +
+      "votes against never close a proposal: it stays open until more members than half the " +
+      "active ones vote for it, or its proposer withdraws it. When the deciding ballot makes " +
+      "apply fail, the service records neither: the proposal stays open, and the CLI exits 1 " +
+      "with apply's reason.",
     positionals: [{ name: "id", required: true }],
     options: { reject: { type: "boolean", description: "vote against the proposal" } },
     votes: true,

@@ -1,12 +1,14 @@
 /**
  * The governance flow an operator runs: submit a proposal, vote with the members whose keys the
  * operator holds until it is no longer open, and report the id, the final state and, when it did
- * not pass, why.
+ * not pass, why, in CCF's terms: with CCF's default constitution votes against never close a
+ * proposal, and when `apply` throws the service records nothing, so the proposal stays open.
  */
 import { join } from "node:path";
 import { certId } from "../../ccf/gov/cose.ts";
 import type { MemberFiles } from "./config.ts";
 import { exitCodes } from "./errors.ts";
+import { ConstitutionFailure } from "../../ccf/gov/errors.ts";
 import {
   ballotFor,
   type GovClient,
@@ -91,14 +93,50 @@ export const describeInfo = (
 export const proposedStatus = (state: ProposalState): number =>
   state === "Accepted" || state === "Open" ? exitCodes.ok : exitCodes.failed;
 
-const report = (session: GovSession, info: ProposalInfo): void => {
+const report = (session: GovSession, info: ProposalInfo, votedAgainst = false): void => {
   for (const line of describeInfo(info, session.labels)) session.out.result(line);
-  if (info.proposalState === "Open") {
+  if (info.proposalState !== "Open") return;
+  session.out.result(
+    `the proposal stays open until more members vote for it: deno task kms vote ${info.proposalId} ` +
+      "--vote-with <members>",
+  );
+  if (votedAgainst) {
     session.out.result(
-      `the proposal stays open until more members vote: deno task kms vote ${info.proposalId} ` +
-        "--vote-with <members>",
+      "votes against do not reject a proposal (CCF's default constitution): it stays open until " +
+        `a majority votes for it, or its proposer withdraws it: deno task kms withdraw ${info.proposalId}`,
     );
   }
+};
+
+/**
+ * Votes with `voters` and reports the outcome; `exitStatus` maps the final state to the exit
+ * status. A ballot whose `apply` (or `resolve`) threw was not recorded: the proposal is reported
+ * as the service still holds it, with the failure, and the status is 1.
+ */
+const voteAndReport = async (
+  session: GovSession,
+  initial: ProposalInfo,
+  voters: readonly MemberFiles[],
+  accept: boolean,
+  exitStatus: (state: ProposalState) => number,
+): Promise<number> => {
+  let final: ProposalInfo;
+  try {
+    final = await castBallots(session, initial, voters, accept);
+  } catch (e) {
+    if (!(e instanceof ConstitutionFailure)) throw e;
+    const id = initial.proposalId;
+    const current = await session.gov.getProposal(id);
+    for (const line of describeInfo(current, session.labels)) session.out.result(line);
+    session.out.error(e.message);
+    session.out.note(
+      `once what ${e.stage} needs is in place, vote again (deno task kms vote ${id}), or withdraw ` +
+        `it (deno task kms withdraw ${id})`,
+    );
+    return exitCodes.failed;
+  }
+  report(session, final, !accept);
+  return exitStatus(final.proposalState);
 };
 
 /**
@@ -138,9 +176,7 @@ export const proposeAndVote = async (
   session.out.progress(`submitting ${describeProposal(proposal)} as ${signer.label}`);
   const created = await session.gov.createProposal(JSON.stringify(proposal), signer);
   session.out.result(`proposal ${created.proposalId}`);
-  const final = await castBallots(session, created, voters, true);
-  report(session, final);
-  return proposedStatus(final.proposalState);
+  return await voteAndReport(session, created, voters, true, proposedStatus);
 };
 
 /** Votes on an existing proposal and reports its state. Exits 1 only if applying it failed. */
@@ -157,9 +193,13 @@ export const voteOn = async (
     session.out.error(`the proposal is ${current.proposalState}: it takes no more ballots`);
     return exitCodes.failed;
   }
-  const final = await castBallots(session, current, voters, accept);
-  report(session, final);
-  return final.proposalState === "Failed" ? exitCodes.failed : exitCodes.ok;
+  return await voteAndReport(
+    session,
+    current,
+    voters,
+    accept,
+    (state) => state === "Failed" ? exitCodes.failed : exitCodes.ok,
+  );
 };
 
 /** Withdraws a proposal and reports its state. */

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { type CoseSign1, parseGovMessage, verifyGovMessage } from "../../../ccf/gov/cose.ts";
-import { ServiceError } from "../../../ccf/gov/errors.ts";
-import { ballotFor, govPaths, signedMessage, type Signer } from "../../../ccf/gov/client.ts";
+import { ConstitutionFailure, ServiceError } from "../../../ccf/gov/errors.ts";
+import {
+  ballotFor,
+  createGovClient,
+  govPaths,
+  signedMessage,
+  type Signer,
+} from "../../../ccf/gov/client.ts";
 import { newMember } from "./_harness.ts";
 
 const now = 1_700_000_123_456;
@@ -59,4 +65,44 @@ Deno.test("paths: the 2024-07-01 routes, with proposal ids checked before they r
   for (const id of ["../x", "a/b", "a?b", "", ".", ".."]) {
     assert.throws(() => govPaths.proposal(id), ServiceError);
   }
+});
+
+Deno.test("failures of apply and resolve: CCF's 500 becomes a ConstitutionFailure saying what was kept", async () => {
+  const member = await signerOf("member0");
+  let message = "";
+  const gov = createGovClient({
+    url: "https://gov.test",
+    serviceCertPem: "",
+    clock: () => now,
+    transport: () =>
+      Promise.resolve({
+        status: 500,
+        headers: new Headers({ "content-type": "application/json" }),
+        text: JSON.stringify({ error: { code: "InternalError", message } }),
+      }),
+  });
+  const failure = async (call: () => Promise<unknown>) => {
+    const e = await call().then(() => undefined, (e: unknown) => e);
+    assert.ok(e instanceof ConstitutionFailure, String(e));
+    return e;
+  };
+  message = "Failed to apply(): Error: issuer x not found\nTrace:     at apply (c[0]:1:2)";
+  const ballot = await failure(() => gov.submitBallot("p1", ballotFor(true), member));
+  assert.equal(ballot.stage, "apply");
+  assert.equal(ballot.reason, "Error: issuer x not found");
+  assert.equal(
+    ballot.message,
+    "apply failed: Error: issuer x not found; the proposal is still open (the ballot of member0 " +
+      "was not recorded)",
+  );
+  message = 'resolve() returned invalid status value: "Maybe"\nTrace: N/A';
+  const created = await failure(() => gov.createProposal("{}", member));
+  assert.equal(
+    created.message,
+    'resolve failed: resolve() returned invalid status value: "Maybe"; the proposal was not recorded',
+  );
+  // Any other 500 stays an ordinary ServiceError.
+  message = "Failed to execute validation: InternalError: stack overflow";
+  const other = await gov.createProposal("{}", member).catch((e: unknown) => e);
+  assert.ok(other instanceof ServiceError && !(other instanceof ConstitutionFailure));
 });

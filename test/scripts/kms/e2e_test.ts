@@ -1,9 +1,10 @@
 /**
  * The CLI against a real sandbox (`deno task sandbox` as a separate process, in a temporary
  * workspace with three members and the default majority constitution), the way an operator drives
- * it: deploy, add the KMS actions, proposals accepted, rejected, withdrawn, refused by `validate`
- * and failing in `apply`, policies read back through the app, keys, receipts, a trusted issuer and
- * a key release.
+ * it: deploy, add the KMS actions, proposals accepted, voted against (and left open, as CCF's
+ * default constitution does), withdrawn, refused by `validate` and failing in `apply` (which
+ * records nothing), policies read back through the app, keys, receipts, a trusted issuer and a key
+ * release.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -165,20 +166,26 @@ Deno.test({
       });
 
       await t.step(
-        "the proposer alone leaves it open; a majority voting --reject rejects it",
+        "the proposer alone leaves it open; votes against leave it open too, until withdrawn",
         async () => {
           const run = await ok(["settings", join(policies, "settings-policy.json")]);
           assert.equal(stateOf(run), "Open");
           const id = idOf(run);
           const vote = await ok(["vote", id, "--reject", "--vote-with", "1,2"]);
-          assert.equal(stateOf(vote), "Rejected");
-          assert.match(vote.stdout, /^votes: .*member1 against/m);
-          assert.match(vote.stdout, /^votes: .*member2 against/m);
+          assert.equal(stateOf(vote), "Open");
+          assert.match(vote.stdout, /^ballots: 3$/m);
+          assert.match(vote.stdout, /^votes against do not reject a proposal .*withdraw/m);
           const shown = await ok(["proposal", id]);
-          assert.equal(stateOf(shown), "Rejected");
+          assert.equal(stateOf(shown), "Open");
           assert.match(shown.stdout, /proposer: member0/);
           const json = JSON.parse((await ok(["proposal", id, "--json"])).stdout);
-          assert.equal(json.proposalState, "Rejected");
+          assert.equal(json.proposalState, "Open");
+          assert.equal(json.ballotCount, 3);
+          // A member who voted against cannot change its ballot.
+          const again = await kms(["vote", id, "--member", "1"]);
+          assert.equal(again.code, 1);
+          assert.match(again.stderr, /VoteAlreadyExists/);
+          assert.equal(stateOf(await ok(["withdraw", id, "--member", "0"])), "Withdrawn");
           const late = await kms(["vote", id, "--member", "1"]);
           assert.equal(late.code, 1);
         },
@@ -214,21 +221,32 @@ Deno.test({
         assert.match(unknown.stderr, /refused the proposal: .*no_such_action/);
       });
 
-      await t.step("a change that no longer applies fails, with the reason", async () => {
-        // Both remove 2.0: each is valid when proposed, the second fails once the first has been
-        // applied. (They differ, since the same proposal twice in one second is a replay.)
-        const change = JSON.stringify({ type: "add", claims: { "x-ms-ver": ["2.0", "3.0"] } });
-        await ok(["policy", "add", "-", "--vote-with", "0,1"], change);
-        const removal = (values: string[]) =>
-          JSON.stringify({ type: "remove", claims: { "x-ms-ver": values } });
-        const first = idOf(await ok(["policy", "remove", "-"], removal(["2.0"])));
-        const second = idOf(await ok(["policy", "remove", "-"], removal(["2.0", "3.0"])));
-        assert.equal(stateOf(await ok(["vote", first, "--member", "1"])), "Accepted");
-        const failed = await kms(["vote", second, "--member", "1"]);
-        assert.equal(failed.code, 1);
-        assert.equal(stateOf(failed), "Failed");
-        assert.match(failed.stdout, /^reason: .*2\.0/m);
-      });
+      await t.step(
+        "a change that no longer applies: apply's reason, nothing recorded, still open",
+        async () => {
+          // Both remove 2.0: each is valid when proposed, the second fails once the first has
+          // been applied. (They differ, since the same proposal twice in one second is a replay.)
+          const change = JSON.stringify({ type: "add", claims: { "x-ms-ver": ["2.0", "3.0"] } });
+          await ok(["policy", "add", "-", "--vote-with", "0,1"], change);
+          const removal = (values: string[]) =>
+            JSON.stringify({ type: "remove", claims: { "x-ms-ver": values } });
+          const first = idOf(await ok(["policy", "remove", "-"], removal(["2.0"])));
+          const second = idOf(await ok(["policy", "remove", "-"], removal(["2.0", "3.0"])));
+          assert.equal(stateOf(await ok(["vote", first, "--member", "1"])), "Accepted");
+          const failed = await kms(["vote", second, "--member", "1"]);
+          assert.equal(failed.code, 1);
+          assert.equal(stateOf(failed), "Open");
+          assert.match(failed.stdout, /^ballots: 1$/m);
+          assert.match(
+            failed.stderr,
+            /^error: apply failed: .*2\.0.*; the proposal is still open \(the ballot of member1 was not recorded\)$/m,
+          );
+          const shown = JSON.parse((await ok(["proposal", second, "--json"])).stdout);
+          assert.equal(shown.proposalState, "Open");
+          assert.equal(shown.ballotCount, 1);
+          assert.equal(stateOf(await ok(["withdraw", second, "--member", "0"])), "Withdrawn");
+        },
+      );
 
       let txid = "";
       await t.step(
