@@ -186,19 +186,45 @@ export const commands: readonly CommandSpec[] = [
   }),
   spec({
     name: "trust-issuer",
-    synopsis: "<issuer> (--jwks FILE | --demo [--idp-url URL])",
+    synopsis: "<issuer> (--jwks FILE|--demo|--auto-refresh --ca-cert-bundle FILE)",
     summary: "trust an attestation token issuer: set_jwt_issuer + set_jwt_validation_policy",
     details: 'Proposes, in one proposal, set_jwt_issuer {issuer, key_filter: "all", jwks} and ' +
       "set_jwt_validation_policy {issuer, validation_policy: {iss: <issuer>}}, so that tokens " +
       "signed by these keys are accepted only when their iss is the issuer.\n\n" +
       '--jwks FILE reads the JWKS ({"keys": [...]}, public keys only, each with a kid; CCF 5 ' +
-      "needs x5c). --demo (demo only) fetches it from the sandbox's demo attestation issuer " +
+      "needs x5c). These keys stay until a member proposes others: when the issuer rotates its " +
+      "keys, releases fail until then.\n\n" +
+      "--auto-refresh lets CCF keep the keys current itself, for an issuer that is an https URL " +
+      "publishing /.well-known/openid-configuration (as Azure Attestation does): the proposal " +
+      "starts with set_ca_cert_bundle {name, cert_bundle} from --ca-cert-bundle FILE (the PEM " +
+      "CA certificates that the issuer's TLS certificate chains to; named " +
+      "jwt_issuer_<host> unless --ca-cert-bundle-name says otherwise) and sets " +
+      "auto_refresh: true and ca_cert_bundle_name on the issuer. CCF fetches the keys when " +
+      "the proposal is applied and again every jwt.key_refresh_interval_s (1800 s by " +
+      "default), with no proposal; --jwks is then optional.\n\n" +
+      "--demo (demo only) fetches the JWKS from the sandbox's demo attestation issuer " +
       "(`deno task idp`), whose issuer name is the default then.\n\nExamples:\n" +
       "  deno task kms trust-issuer --demo\n" +
-      "  deno task kms trust-issuer https://sharedeus2.eus2.attest.azure.net --jwks maa-jwks.json",
+      "  deno task kms trust-issuer https://sharedeus2.eus2.attest.azure.net --jwks maa-jwks.json\n" +
+      "  deno task kms trust-issuer https://sharedeus2.eus2.attest.azure.net --auto-refresh \\\n" +
+      "      --ca-cert-bundle maa-ca.pem",
     positionals: [{ name: "issuer", required: false }],
     options: {
       jwks: { type: "string", value: "FILE", description: "the issuer's JWKS" },
+      "auto-refresh": {
+        type: "boolean",
+        description: "CCF fetches the issuer's keys itself and keeps them current",
+      },
+      "ca-cert-bundle": {
+        type: "string",
+        value: "FILE",
+        description: "with --auto-refresh: the CA certificates (PEM) of the issuer's TLS",
+      },
+      "ca-cert-bundle-name": {
+        type: "string",
+        value: "NAME",
+        description: "with --auto-refresh: the bundle's name (default jwt_issuer_<host>)",
+      },
       demo: { type: "boolean", description: "demo only: fetch the JWKS from the demo issuer" },
       "idp-url": {
         type: "string",

@@ -18,6 +18,7 @@ import { flag, stringOption } from "./args.ts";
 import {
   type Context,
   type Handler,
+  readInput,
   readJsonInput,
   serviceCertOf,
   submitProposal,
@@ -26,7 +27,10 @@ import { defaultIdpUrl, demoIssuer } from "./demo.ts";
 import { CliError, exitCodes, UsageError } from "./errors.ts";
 import {
   type ChangeType,
+  checkCaBundle,
+  type CheckedJwks,
   checkJwks,
+  defaultBundleName,
   keyReleaseProposal,
   rotationProposal,
   settingsProposal,
@@ -68,31 +72,61 @@ const demoJwks = async (ctx: Context, issuer: string): Promise<unknown> => {
   return await fetchDemoJson(`${base}/keys`, "the demo issuer's JWKS");
 };
 
-const trustIssuer: Handler = async (ctx) => {
+/** Which of trust-issuer's ways of giving keys the options ask for; usage errors otherwise. */
+const trustIssuerMode = (ctx: Context) => {
   const jwksPath = stringOption(ctx.args, "jwks");
   const demo = flag(ctx.args, "demo");
-  if ((jwksPath === undefined) === !demo) {
-    throw new UsageError(
-      "give the issuer's keys with --jwks FILE or --demo (one of them)",
-      "trust-issuer",
-    );
+  const autoRefresh = flag(ctx.args, "auto-refresh");
+  const bundlePath = stringOption(ctx.args, "ca-cert-bundle");
+  const usage = (message: string) => new UsageError(message, "trust-issuer");
+  if (autoRefresh) {
+    if (demo) {
+      throw usage(
+        "--auto-refresh fetches the keys from <issuer> itself: it does not go with --demo",
+      );
+    }
+    if (bundlePath === undefined) {
+      throw usage(
+        "--auto-refresh needs --ca-cert-bundle FILE: the CAs of the issuer's TLS certificate",
+      );
+    }
+  } else {
+    if (bundlePath !== undefined || stringOption(ctx.args, "ca-cert-bundle-name") !== undefined) {
+      throw usage("--ca-cert-bundle and --ca-cert-bundle-name go with --auto-refresh");
+    }
+    if ((jwksPath === undefined) === !demo) {
+      throw usage(
+        "give the issuer's keys with --jwks FILE, --demo or --auto-refresh (one of them)",
+      );
+    }
   }
   if (!demo && stringOption(ctx.args, "idp-url") !== undefined) {
-    throw new UsageError("--idp-url goes with --demo", "trust-issuer");
+    throw usage("--idp-url goes with --demo");
   }
   const issuer = ctx.args.positionals[0] ?? (demo ? demoIssuer : undefined);
-  if (issuer === undefined) {
-    throw new UsageError("missing <issuer> (the tokens' iss)", "trust-issuer");
+  if (issuer === undefined) throw usage("missing <issuer> (the tokens' iss)");
+  return { issuer, jwksPath, demo, bundlePath };
+};
+
+const trustIssuer: Handler = async (ctx) => {
+  const { issuer, jwksPath, demo, bundlePath } = trustIssuerMode(ctx);
+  let jwks: CheckedJwks["jwks"] | undefined;
+  if (jwksPath !== undefined || demo) {
+    const raw = jwksPath === undefined
+      ? await demoJwks(ctx, issuer)
+      : await readJsonInput(ctx, jwksPath, "the JWKS");
+    const checked = checkJwks(raw, jwksPath === undefined ? "the demo JWKS" : sourceName(jwksPath));
+    for (const warning of checked.warnings) ctx.out.warn(warning);
+    jwks = checked.jwks;
   }
-  const raw = jwksPath === undefined
-    ? await demoJwks(ctx, issuer)
-    : await readJsonInput(ctx, jwksPath, "the JWKS");
-  const { jwks, warnings } = checkJwks(
-    raw,
-    jwksPath === undefined ? "the demo JWKS" : sourceName(jwksPath),
-  );
-  for (const warning of warnings) ctx.out.warn(warning);
-  return await submitProposal(ctx, trustIssuerProposal(issuer, jwks));
+  const autoRefresh = bundlePath === undefined ? undefined : {
+    bundleName: stringOption(ctx.args, "ca-cert-bundle-name") ?? defaultBundleName(issuer),
+    bundlePem: checkCaBundle(
+      await readInput(ctx, bundlePath, "the CA bundle"),
+      sourceName(bundlePath),
+    ),
+  };
+  return await submitProposal(ctx, trustIssuerProposal(issuer, jwks, autoRefresh));
 };
 
 /** A token's claims, read without checking its signature: a dry run decides nothing. */

@@ -8,6 +8,7 @@
  * ledger shows what was asked for; the stored policy is the service's normalised one.
  */
 import * as E from "fp-ts/lib/Either.js";
+import { X509Certificate } from "node:crypto";
 import type { KmsError } from "../../core/errors.ts";
 import { decodeJwtValidationArgs } from "../../core/attestation/jwtValidation.ts";
 import { decodeKeyReleaseChange } from "../../core/policy/keyReleaseChange.ts";
@@ -200,25 +201,94 @@ export const checkJwks = (u: unknown, source: string): CheckedJwks => {
   return { jwks: { keys: keys as JsonObject[] }, warnings };
 };
 
+/** Most certificates accepted in one CA bundle. */
+export const maxBundleCertificates = 64;
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * Checks a CA bundle for `set_ca_cert_bundle`: PEM certificates only, each of which parses; the
+ * bundle is proposed as written.
+ */
+export const checkCaBundle = (pem: string, source: string): string => {
+  const blocks = pem.match(CERTIFICATE_BLOCK) ?? [];
+  if (blocks.length === 0 || blocks.length > maxBundleCertificates) {
+    throw new CliError(
+      `${source} must hold 1 to ${maxBundleCertificates} PEM certificates, not ${blocks.length}`,
+    );
+  }
+  if (/PRIVATE KEY-----/.test(pem)) {
+    throw new CliError(`${source} holds a private key: give the CA certificates only`);
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (e) {
+      throw new CliError(`${source}: certificate ${i + 1} does not parse: ${(e as Error).message}`);
+    }
+  });
+  return pem;
+};
+
+/** CCF's automatic key refresh of an issuer: its TLS is checked against this CA bundle. */
+export interface AutoRefresh {
+  readonly bundleName: string;
+  readonly bundlePem: string;
+}
+
+/**
+ * The name a CA bundle gets unless the operator names it: one per issuer host, so that trusting
+ * another issuer does not replace this one's CAs.
+ */
+export const defaultBundleName = (issuer: string): string =>
+  `jwt_issuer_${URL.canParse(issuer) ? new URL(issuer).host : issuer}`;
+
+/** CCF fetches `<issuer>/.well-known/openid-configuration`: the issuer must be such a URL. */
+const checkRefreshableIssuer = (issuer: string): void => {
+  if (!/^https:\/\/[^?#]+$/.test(issuer) || !URL.canParse(issuer)) {
+    throw new CliError(
+      `--auto-refresh needs an issuer that is an https URL without query or fragment, where ` +
+        `CCF finds /.well-known/openid-configuration, not ${JSON.stringify(issuer)}`,
+    );
+  }
+};
+
 /**
  * Trusting an issuer in one proposal: its keys (`set_jwt_issuer`, with `key_filter: "all"`, which
  * CCF 5's default constitution requires and later ones ignore) and the validation policy that makes
- * the KMS check the token's `iss` (CCF does not).
+ * the KMS check the token's `iss` (CCF does not). With `autoRefresh`, the CA bundle comes first
+ * (`set_ca_cert_bundle`) and CCF keeps the keys current itself (`auto_refresh`), so `jwks` is
+ * optional: CCF fetches the keys as soon as the proposal is applied.
  */
 export const trustIssuerProposal = (
   issuer: string,
-  jwks: CheckedJwks["jwks"],
+  jwks: CheckedJwks["jwks"] | undefined,
+  autoRefresh?: AutoRefresh,
 ): Proposal => {
   if (issuer === "" || issuer.length > 1024 || /\s/.test(issuer)) {
     throw new CliError(
       `the issuer must be a name without spaces, such as a URL, not ${JSON.stringify(issuer)}`,
     );
   }
+  if (autoRefresh) checkRefreshableIssuer(issuer);
+  else if (jwks === undefined) throw new CliError("without --auto-refresh the issuer needs keys");
   const validation = { issuer, validation_policy: { iss: issuer } };
   orFail("the validation policy", decodeJwtValidationArgs(validation));
+  const refresh = autoRefresh
+    ? { auto_refresh: true, ca_cert_bundle_name: autoRefresh.bundleName }
+    : {};
   return {
     actions: [
-      { name: "set_jwt_issuer", args: { issuer, key_filter: "all", jwks } },
+      ...(autoRefresh
+        ? [{
+          name: "set_ca_cert_bundle",
+          args: { name: autoRefresh.bundleName, cert_bundle: autoRefresh.bundlePem },
+        }]
+        : []),
+      {
+        name: "set_jwt_issuer",
+        args: { issuer, key_filter: "all", ...refresh, ...(jwks ? { jwks } : {}) },
+      },
       { name: "set_jwt_validation_policy", args: validation },
     ],
   };

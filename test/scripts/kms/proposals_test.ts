@@ -238,8 +238,8 @@ Deno.test("trust-issuer: a JWKS file becomes set_jwt_issuer (key_filter all) and
 Deno.test("trust-issuer: usage errors and JWKS that must not be proposed", async () => {
   for (
     const [argv, message] of [
-      [["trust-issuer", "i"], /--jwks FILE or --demo/],
-      [["trust-issuer", "i", "--jwks", "f", "--demo"], /--jwks FILE or --demo/],
+      [["trust-issuer", "i"], /--jwks FILE, --demo or --auto-refresh/],
+      [["trust-issuer", "i", "--jwks", "f", "--demo"], /--jwks FILE, --demo or --auto-refresh/],
       [["trust-issuer", "i", "--jwks", "f", "--idp-url", "http://x"], /--idp-url goes with --demo/],
       [["trust-issuer", "--jwks", "f"], /missing <issuer>/],
     ] as const
@@ -266,4 +266,114 @@ Deno.test("trust-issuer: usage errors and JWKS that must not be proposed", async
     "key a has no x5c: CCF 5 accepts only keys with a certificate",
   ]);
   assert.throws(() => trustIssuerProposal("has space", { keys: [] }), /without spaces/);
+});
+
+Deno.test("trust-issuer --auto-refresh: the CA bundle and an auto_refresh issuer, in one proposal", async () => {
+  const workspace = await Deno.makeTempDir({ prefix: "kms-cli-idp-" });
+  const idp = await startAttestationIssuer({ workspace, port: 0, tls: true });
+  try {
+    const caPem = idp.ca!.certPem;
+    const host = new URL(idp.url).host;
+    const validation = {
+      name: "set_jwt_validation_policy",
+      args: { issuer: idp.issuer, validation_policy: { iss: idp.issuer } },
+    };
+    assert.deepEqual(
+      await dryRun(["trust-issuer", idp.issuer, "--auto-refresh", "--ca-cert-bundle", "-"], {
+        stdin: caPem,
+      }),
+      {
+        actions: [
+          {
+            name: "set_ca_cert_bundle",
+            args: { name: `jwt_issuer_${host}`, cert_bundle: caPem },
+          },
+          {
+            name: "set_jwt_issuer",
+            args: {
+              issuer: idp.issuer,
+              key_filter: "all",
+              auto_refresh: true,
+              ca_cert_bundle_name: `jwt_issuer_${host}`,
+            },
+          },
+          validation,
+        ],
+      },
+    );
+    // Initial keys may come with it, and the bundle may be named.
+    const jwks = await (await fetch(`${idp.url}/keys`, {
+      client: Deno.createHttpClient({ caCerts: [caPem] }),
+    })).json();
+    await Deno.writeTextFile(join(workspace, "jwks.json"), JSON.stringify(jwks));
+    const named = await dryRun([
+      "trust-issuer",
+      idp.issuer,
+      "--auto-refresh",
+      "--ca-cert-bundle",
+      idp.ca!.path,
+      "--ca-cert-bundle-name",
+      "maa",
+      "--jwks",
+      "jwks.json",
+    ], { cwd: workspace });
+    assert.deepEqual(named.actions[0].args, { name: "maa", cert_bundle: caPem });
+    assert.deepEqual(named.actions[1].args, {
+      issuer: idp.issuer,
+      key_filter: "all",
+      auto_refresh: true,
+      ca_cert_bundle_name: "maa",
+      jwks,
+    });
+  } finally {
+    await idp.stop();
+    await Deno.remove(workspace, { recursive: true });
+  }
+});
+
+Deno.test("trust-issuer --auto-refresh: usage errors, issuers CCF cannot fetch from, bad bundles", async () => {
+  for (
+    const [argv, message] of [
+      [["trust-issuer", "https://i", "--auto-refresh"], /needs --ca-cert-bundle FILE/],
+      [["trust-issuer", "--demo", "--auto-refresh", "--ca-cert-bundle", "f"], /not go with --demo/],
+      [
+        ["trust-issuer", "https://i", "--jwks", "f", "--ca-cert-bundle", "f"],
+        /go with --auto-refresh/,
+      ],
+      [
+        ["trust-issuer", "https://i", "--demo", "--ca-cert-bundle-name", "n"],
+        /go with --auto-refresh/,
+      ],
+      [["trust-issuer", "--auto-refresh", "--ca-cert-bundle", "f"], /missing <issuer>/],
+    ] as const
+  ) {
+    const run = await runCli([...argv, "--dry-run"]);
+    assert.equal(run.code, 2, argv.join(" "));
+    assert.match(run.stderr, message);
+  }
+  const workspace = await Deno.makeTempDir({ prefix: "kms-cli-idp-" });
+  const idp = await startAttestationIssuer({ workspace, port: 0, tls: true });
+  await idp.stop();
+  await Deno.remove(workspace, { recursive: true });
+  const bundle = idp.ca!.certPem;
+  for (
+    const [issuer, stdin, message] of [
+      ["http://Demo-jwt-issuer", bundle, /an https URL without query or fragment/],
+      ["https://i/?tenant=1", bundle, /an https URL without query or fragment/],
+      ["https://i", "not a certificate", /stdin must hold 1 to 64 PEM certificates, not 0/],
+      [
+        "https://i",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        /stdin: certificate 1 does not parse/,
+      ],
+      ["https://i", `${bundle}-----BEGIN PRIVATE KEY-----\n`, /holds a private key/],
+    ] as const
+  ) {
+    const run = await runCli(
+      ["trust-issuer", issuer, "--auto-refresh", "--ca-cert-bundle", "-", "--dry-run"],
+      { stdin },
+    );
+    assert.equal(run.code, 1, `${issuer}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
 });
