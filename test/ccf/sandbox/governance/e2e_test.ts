@@ -257,6 +257,26 @@ Deno.test("e2e: refusals over HTTP are CCF's OData errors", async () => {
     assert.equal(invalid.json.error.code, "ProposalFailedToValidate");
     assert.match(invalid.json.error.message, /cert must be one or more valid X509 certificates/);
 
+    // Input the constitution could not handle is refused before it runs (CCF would answer 500).
+    const deep = await client.signed(
+      `/gov/members/proposals:create?${V}`,
+      m0,
+      `{"actions":[{"name":"set_user","args":${"[".repeat(100_000)}${"]".repeat(100_000)}}]}`,
+      "proposal",
+    );
+    assert.equal(deep.status, 400, deep.text);
+    assert.equal(deep.json.error.code, "InvalidInput");
+    const many = await client.signed(
+      `/gov/members/proposals:create?${V}`,
+      m0,
+      proposal(
+        ...Array.from({ length: 20_000 }, () => ({ name: "refresh_js_app_bytecode_cache" })),
+      ),
+      "proposal",
+    );
+    assert.equal(many.status, 400, many.text);
+    assert.match(many.json.error.message, /has 20000 actions/);
+
     const unsigned = await client.send(`/gov/members/proposals:create?${V}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
