@@ -93,7 +93,10 @@ export interface SandboxProcess {
 export const spawnSandbox = async (
   workspace: string,
   sink: (text: string) => void,
-  { signatureIntervalMs }: { signatureIntervalMs?: number } = {},
+  { signatureIntervalMs, jwtKeyRefreshIntervalS }: {
+    signatureIntervalMs?: number;
+    jwtKeyRefreshIntervalS?: number;
+  } = {},
 ): Promise<SandboxProcess> => {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -106,6 +109,9 @@ export const spawnSandbox = async (
       "0",
       "-v",
       ...(signatureIntervalMs ? ["--signature-interval-ms", String(signatureIntervalMs)] : []),
+      ...(jwtKeyRefreshIntervalS
+        ? ["--jwt-key-refresh-interval-s", String(jwtKeyRefreshIntervalS)]
+        : []),
     ],
     cwd: root,
     stdin: "null",
@@ -182,6 +188,8 @@ export interface KmsSetup {
   readonly rotation?: { readonly interval: number; readonly grace: number };
   /** Passed to the sandbox; its default is 1000 ms. */
   readonly signatureIntervalMs?: number;
+  /** Passed to the sandbox; its default is CCF's 1800 s. */
+  readonly jwtKeyRefreshIntervalS?: number;
 }
 
 /** A KMS on a sandbox process, with an attestation issuer and the operator's CLI. */
