@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { Ledger, LedgerReceipt } from "../ledger/ledger.ts";
 import type { EndpointInfo } from "../quickjs/mod.ts";
+import type { NetworkDescription } from "./cluster.ts";
 import { openApiDocument } from "./openapi.ts";
 import { jsonResponse, type NodeResponse, odataResponse } from "./types.ts";
 
@@ -21,6 +22,8 @@ export interface BuiltinContext {
   readonly serviceCreateTxId: string;
   /** The deployed app's endpoints ([] when none). */
   readonly endpoints: () => readonly EndpointInfo[];
+  /** The network the node is part of (itself alone on a one-node service). */
+  readonly network: () => NetworkDescription;
 }
 
 /** The parameter CCF's `/tx` and `/receipt` take. */
@@ -57,7 +60,7 @@ const isResponse = (u: unknown): u is NodeResponse =>
 /** `<view>.<seqno>` of the last transaction covered by a signature. */
 export const committedTxId = (ledger: Ledger): string => {
   const seqno = ledger.lastSignedSeqno;
-  return `${ledger.view}.${seqno}`;
+  return `${ledger.viewOf(seqno) ?? ledger.view}.${seqno}`;
 };
 
 /**
@@ -125,16 +128,31 @@ const receipt = (ctx: BuiltinContext, query: string): NodeResponse => {
   return jsonResponse(200, restReceipt(found));
 };
 
-const network = (ctx: BuiltinContext): NodeResponse =>
-  jsonResponse(200, {
+const network = (ctx: BuiltinContext): NodeResponse => {
+  const { currentView, primaryId } = ctx.network();
+  return jsonResponse(200, {
     service_status: "Open",
     service_certificate: ctx.serviceCertPem,
-    current_view: ctx.ledger.view,
-    primary_id: ctx.nodeId,
+    current_view: currentView,
+    primary_id: primaryId,
     recovery_count: 0,
     service_data: null,
     current_service_create_txid: ctx.serviceCreateTxId,
   });
+};
+
+const NODES_PATH = "/node/network/nodes";
+
+/** CCF's `/node/network/nodes` and `/node/network/nodes/{node_id}`. */
+const nodes = (ctx: BuiltinContext, path: string): NodeResponse => {
+  const all = ctx.network().nodes;
+  if (path === NODES_PATH) return jsonResponse(200, { nodes: all });
+  const id = path.slice(NODES_PATH.length + 1);
+  const node = all.find((n) => n.node_id === id);
+  return node
+    ? jsonResponse(200, node)
+    : odataResponse(404, "ResourceNotFound", `Node ${id} not found.`);
+};
 
 /**
  * The CCF release whose behaviour the sandbox follows, in CCF's `ccf-<version>` form, and the
@@ -223,6 +241,9 @@ export function nodeBuiltin(
     case "/node/quotes/self":
       return getOnly(method, path, () => quoteSelf(ctx));
     default:
+      if (path === NODES_PATH || path.startsWith(`${NODES_PATH}/`)) {
+        return getOnly(method, path, () => nodes(ctx, path));
+      }
       return undefined;
   }
 }

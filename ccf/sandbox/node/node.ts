@@ -20,11 +20,19 @@
  * Historical queries go through the node's own cache (network/historical.ts): `getStateRange`
  * answers `null` until this node has fetched the range, as a CCF node does on first use.
  *
+ * In a network of several nodes (`cluster`, see network/network.ts) a node is the primary or a
+ * backup for its whole life (a promotion starts a new node on the same files). The primary
+ * writes, signs and refreshes JWT keys, and hands every transaction to the network for the
+ * backups; a backup applies what it is replicated, forwards the requests CCF forwards
+ * (`forwarding_required: "always"`, `"sometimes"` once its session was forwarded, governance
+ * writes) and refuses to commit the writes of the others with CCF's 503. Signatures then commit
+ * only once the network acknowledges that a majority holds them.
+ *
  * A restart replays the ledger into a fresh store (same seqnos, same state) and loads the app from
  * the modules/endpoints tables.
  */
 import { type KvCommit, KvConflictError, KvStore, type KvTransaction } from "../kv.ts";
-import { Ledger, type LedgerRecovery } from "../ledger/ledger.ts";
+import { Ledger, type LedgerEntry, type LedgerRecovery } from "../ledger/ledger.ts";
 import { encodeSignatureRecord, signatureKey, SIGNATURES_MAP } from "../ledger/signature.ts";
 import { jwtIssuers, membersCerts, serviceInfo, singletonKey, usersCerts } from "../govTables.ts";
 import {
@@ -40,6 +48,7 @@ import {
 } from "../quickjs/mod.ts";
 import { APP_TABLES, readAppBundle, readRuntimeOptions } from "./appTables.ts";
 import { authenticate } from "./auth.ts";
+import type { ClusterLink, NetworkDescription } from "./cluster.ts";
 import { appBuiltin, type BuiltinContext, nodeBuiltin } from "./builtins.ts";
 import { type GenesisInfo, writeGenesis } from "./genesis.ts";
 import { DEFAULT_JWT_KEY_REFRESH_INTERVAL_S, JwtKeyRefresher } from "./jwtRefresh.ts";
@@ -97,6 +106,12 @@ export interface SandboxNodeOptions {
    * `ccf.historical.getStateRange` answers `null`, as CCF's does on a first call (default 50).
    */
   readonly historicalFetchMs?: number;
+  /** Which node of the network this is (default 0): its files are in `sandbox_<node>`. */
+  readonly node?: number;
+  /** The view the node starts in, at least (default: its ledger's). */
+  readonly view?: number;
+  /** Its part in a network of several nodes; absent, it is a one-node service. */
+  readonly cluster?: ClusterLink;
 }
 
 const DEFAULT_MEMBERS = 3;
@@ -131,6 +146,7 @@ export class SandboxNode {
   #failure: string | undefined;
   #jwtRefresh: JwtKeyRefresher | undefined;
   #closed: Promise<void> | undefined;
+  #address = "";
 
   private constructor(
     workspace: Workspace,
@@ -147,7 +163,7 @@ export class SandboxNode {
     this.#log = options.log ?? ((line) => console.log(line));
     this.#historical = new HistoricalCache({
       receiptFor: (seqno) => ledger.receiptFor(seqno),
-      transactionId: (seqno) => `${store.view}.${seqno}`,
+      transactionId: (seqno) => `${ledger.viewOf(seqno)}.${seqno}`,
     }, {
       fetchDelayMs: options.historicalFetchMs ?? DEFAULT_HISTORICAL_FETCH_MS,
       clock: () => this.#now(),
@@ -159,6 +175,7 @@ export class SandboxNode {
       nodeId: workspace.nodeId,
       serviceCreateTxId: "",
       endpoints: () => this.#runtime?.endpoints() ?? [],
+      network: () => this.#network(),
     };
   }
 
@@ -171,16 +188,23 @@ export class SandboxNode {
       dir: options.workspace,
       members: options.members ?? DEFAULT_MEMBERS,
       users: options.users ?? DEFAULT_USERS,
+      node: options.node,
     });
     const signer = nodeSigner(workspace.nodeKeyPem, workspace.nodeCertPem, workspace.nodeId);
-    const opened = Ledger.open(workspace.paths.ledgerDir, { signer });
+    const opened = Ledger.open(workspace.paths.ledgerDir, { signer, view: options.view });
     const store = new KvStore({ view: opened.ledger.view });
     for (const entry of opened.entries) store.replay(entry.seqno, entry.writes);
+    if (options.cluster) opened.ledger.holdCommits(options.cluster.committed);
     const node = new SandboxNode(workspace, store, opened.ledger, opened.recovery, options);
     try {
       for (const change of workspace.changes) node.#log(`workspace: ${change}`);
       if (opened.recovery) node.#log(opened.recovery.message);
-      if (opened.entries.length === 0) node.#genesis();
+      if (opened.entries.length === 0) {
+        if (!node.isPrimary) {
+          throw new Error("A backup starts from a copy of its primary's ledger, not an empty one");
+        }
+        node.#genesis();
+      }
       node.#warnUnregistered();
       node.#builtins = { ...node.#builtins, serviceCreateTxId: node.#serviceCreateTxId() };
       node.#reload = node.#loadApp();
@@ -190,6 +214,8 @@ export class SandboxNode {
       throw e;
     }
     const interval = options.signatureIntervalMs ?? DEFAULT_SIGNATURE_INTERVAL_MS;
+    // A backup neither signs nor refreshes keys: it applies what its primary writes.
+    if (!node.isPrimary) return node;
     if (interval > 0) node.#timer = setInterval(() => node.#signIfPending(), interval);
     const refreshS = options.jwtKeyRefreshIntervalS ?? DEFAULT_JWT_KEY_REFRESH_INTERVAL_S;
     if (refreshS > 0) {
@@ -197,6 +223,37 @@ export class SandboxNode {
       node.#jwtRefresh.start();
     }
     return node;
+  }
+
+  /** Whether this node writes: a one-node service's node, or a network's primary. */
+  get isPrimary(): boolean {
+    return this.#options.cluster?.primary ?? true;
+  }
+
+  /** Where the node listens (`127.0.0.1:<port>`), for `/node/network/nodes`; set by its server. */
+  setAddress(address: string): void {
+    this.#address = address;
+  }
+
+  /**
+   * Applies transactions its primary replicated, in order, as a backup does: into the KV and
+   * the ledger, reloading the app when they deploy one.
+   */
+  replicate(entries: readonly LedgerEntry[]): void {
+    this.#assertServing();
+    if (this.isPrimary) throw new Error("The primary is not replicated to");
+    for (const entry of entries) {
+      const commit = this.#store.replay(entry.seqno, entry.writes, entry.view);
+      this.#append(commit, entry.claimsDigest);
+      if (commit.writes.some((w) => APP_TABLES.includes(w.map))) {
+        this.#reload = this.#reload.then(() => this.#loadApp());
+      }
+    }
+  }
+
+  /** The network holds every transaction up to `seqno`: signatures up to there commit. */
+  acknowledge(seqno: number): void {
+    this.#ledger.acknowledge(seqno);
   }
 
   /** The workspace: paths, service and node certificates, members and users. */
@@ -255,6 +312,7 @@ export class SandboxNode {
    */
   commitGovernance(fn: (tx: KvTransaction) => void): KvCommit | null {
     this.#assertServing();
+    if (!this.isPrimary) throw new Error("Only the primary commits: this node is a backup");
     const attempts = this.#options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     for (let attempt = 1;; attempt++) {
       const tx = this.#store.begin();
@@ -292,6 +350,7 @@ export class SandboxNode {
   }
 
   #sign(): KvCommit | null {
+    if (!this.isPrimary) return null;
     if (this.#ledger.size === 0 || this.#ledger.pendingSinceSignature === 0) return null;
     const tx = this.#store.begin();
     tx.set(SIGNATURES_MAP, signatureKey(), encodeSignatureRecord(this.#ledger.signatureRecord()));
@@ -318,11 +377,24 @@ export class SandboxNode {
    * runtime. Further requests get 503.
    */
   close(): Promise<void> {
+    return this.#shutDown(true);
+  }
+
+  /**
+   * Stops as a crashed node would: no final signature, so what it did not sign (or, in a
+   * network, replicate) is lost. Further requests get 503.
+   */
+  kill(): Promise<void> {
+    return this.#shutDown(false);
+  }
+
+  #shutDown(sign: boolean): Promise<void> {
     return this.#closed ??= (async () => {
       clearInterval(this.#timer);
+      this.#historical.clear();
       await this.#jwtRefresh?.stop();
       await this.#reload.catch(() => {});
-      if (this.#failure === undefined) {
+      if (sign && this.#failure === undefined) {
         try {
           this.#sign();
         } catch (e) {
@@ -348,7 +420,13 @@ export class SandboxNode {
       return odataResponse(500, "InternalError", "The node stopped recording transactions.");
     }
     const { method, path, query } = request;
-    if (path === "/gov" || path.startsWith("/gov/")) return await this.#serveGovernance(request);
+    if (path === "/gov" || path.startsWith("/gov/")) {
+      // CCF's governance reads are read-only endpoints; every other one writes.
+      if (this.#forwards(request, method === "GET" ? "sometimes" : "always")) {
+        return await this.#forward(request);
+      }
+      return await this.#serveGovernance(request);
+    }
     if (path.startsWith("/node/")) {
       return nodeBuiltin(this.#builtins, method, path, query) ?? notFound(path);
     }
@@ -364,6 +442,9 @@ export class SandboxNode {
       if (match.kind !== "endpoint") {
         return toNodeResponse(runtime.handle(this.#appRequest(request, null), this.#store.begin()));
       }
+      // As CCF, a backup forwards before authenticating: the primary authenticates the caller.
+      const forwarding = match.endpoint.properties.forwarding_required ?? "sometimes";
+      if (this.#forwards(request, forwarding)) return await this.#forward(request);
       const auth = await authenticate(match.endpoint.properties.authn_policies, {
         headers: request.headers,
         clientCert: request.clientCert,
@@ -378,6 +459,27 @@ export class SandboxNode {
     return odataResponse(503, "ServiceUnavailable", "The app is being redeployed; retry.");
   }
 
+  /** Whether a backup sends this request to the primary (CCF's `forwarding_required`). */
+  #forwards(request: NodeRequest, forwarding: "always" | "sometimes" | "never"): boolean {
+    if (this.isPrimary) return false;
+    return forwarding === "always" ||
+      (forwarding === "sometimes" && request.session?.forwarding === true);
+  }
+
+  async #forward(request: NodeRequest): Promise<NodeResponse> {
+    if (request.forwarded) {
+      // The primary changed while the request travelled: CCF refuses daisy chains.
+      return odataResponse(503, "RequestAlreadyForwarded", "RPC was already forwarded.");
+    }
+    // Later requests of the session follow, so that it reads what it wrote.
+    if (request.session) request.session.forwarding = true;
+    return await this.#options.cluster!.forward({
+      ...request,
+      forwarded: true,
+      session: undefined,
+    });
+  }
+
   /** The synchronous section: begin, handle, commit, append. */
   #execute(runtime: AppRuntime, request: AppRequest): NodeResponse {
     this.#assertServing();
@@ -387,6 +489,14 @@ export class SandboxNode {
       const response = runtime.handle(request, tx, this.#hooks);
       if (!response.applyWrites || !tx.hasWrites) {
         return toNodeResponse(response, this.#store.lastTxId);
+      }
+      if (!this.isPrimary) {
+        // An endpoint that does not forward wrote on a backup: CCF cannot replicate it.
+        return odataResponse(
+          503,
+          "TransactionReplicationFailed",
+          "Transaction failed to replicate.",
+        );
       }
       let commit: KvCommit | null;
       try {
@@ -450,6 +560,14 @@ export class SandboxNode {
       clearInterval(this.#timer);
       this.#log(`fatal: the ledger could not record ${commit.txId}: ${this.#failure}`);
       throw e;
+    }
+    if (this.isPrimary) {
+      this.#options.cluster?.appended({
+        seqno: commit.seqno,
+        view: commit.view,
+        writes: commit.writes,
+        ...(claimsDigest ? { claimsDigest } : {}),
+      });
     }
   }
 
@@ -539,6 +657,26 @@ export class SandboxNode {
 
   readonly #lookup: KvLookup = (map, key) => this.#store.get(map, utf8(key));
 
+  /** The network, or this one node when it is a service of its own. */
+  #network(): NetworkDescription {
+    if (this.#options.cluster) return this.#options.cluster.describe();
+    const address = this.#address;
+    return {
+      currentView: this.#ledger.view,
+      primaryId: this.#workspace.nodeId,
+      nodes: [{
+        node_id: this.#workspace.nodeId,
+        status: "Trusted",
+        primary: true,
+        rpc_interfaces: {
+          primary_rpc_interface: { bind_address: address, published_address: address },
+        },
+        node_data: null,
+        last_written: this.#ledger.size,
+      }],
+    };
+  }
+
   #requestHooks(): RequestHooks {
     return {
       getStateRange: (handle, from, to, expiry) =>
@@ -550,10 +688,7 @@ export class SandboxNode {
           seqno: this.#ledger.lastSignedSeqno,
         }),
         getStatusForTxId: (view, seqno) => this.#ledger.txStatus(seqno, view),
-        getViewForSeqno: (seqno) =>
-          Number.isInteger(seqno) && seqno >= 1 && seqno <= this.#ledger.size
-            ? this.#store.view
-            : null,
+        getViewForSeqno: (seqno) => this.#ledger.viewOf(seqno),
       },
     };
   }

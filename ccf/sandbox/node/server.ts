@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SandboxNode, type SandboxNodeOptions } from "./node.ts";
-import type { NodeRequest, NodeResponse } from "./types.ts";
+import type { NodeRequest, NodeResponse, NodeSession } from "./types.ts";
 import { odataResponse } from "./types.ts";
 
 /** CCF's default `http_configuration.max_body_size`. */
@@ -106,13 +106,28 @@ const tooLarge = (limit: number): NodeResponse =>
     `HTTP request body is too large (max size allowed: ${limit})`,
   );
 
+/** What a server serves: a node's TLS identity and its requests. */
+export interface ServedNode {
+  /** The node's certificate and key. */
+  readonly workspace: { readonly nodeKeyPem: string; readonly nodeCertPem: string };
+  /** Answers one request. */
+  handle(request: NodeRequest): Promise<NodeResponse>;
+}
+
 /** Serves `node` over HTTPS on 127.0.0.1 with the workspace's node certificate. */
 export async function serveNode(
-  node: SandboxNode,
+  node: ServedNode,
   options: ServerOptions = {},
 ): Promise<SandboxServer> {
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const sockets = new Set<Socket>();
+  // A client's session is its connection, as CCF's is.
+  const sessions = new WeakMap<Socket, NodeSession>();
+  const sessionOf = (socket: Socket): NodeSession => {
+    let session = sessions.get(socket);
+    if (!session) sessions.set(socket, session = { forwarding: false });
+    return session;
+  };
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -131,6 +146,7 @@ export async function serveNode(
         headers: headersOf(req),
         body,
         clientCert: clientCertOf(req),
+        session: sessionOf(req.socket),
       };
       send(res, await node.handle(request));
     } catch (e) {
@@ -198,6 +214,7 @@ export async function startSandbox(
     await node.close();
     throw e;
   }
+  node.setAddress(new URL(server.url).host);
   let stopping: Promise<void> | undefined;
   return {
     node,

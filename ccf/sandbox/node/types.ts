@@ -14,6 +14,19 @@ export interface NodeRequest {
   readonly body: Uint8Array;
   /** DER of the TLS client certificate, when the client presented one. */
   readonly clientCert?: Uint8Array;
+  /** The client's session (its TLS connection), when the request came over one. */
+  readonly session?: NodeSession;
+  /** Set when a backup forwarded the request to this node. */
+  readonly forwarded?: boolean;
+}
+
+/** What CCF keeps per client session. */
+export interface NodeSession {
+  /**
+   * Set once a request of the session was forwarded to the primary: later requests of endpoints
+   * with `forwarding_required: "sometimes"` are forwarded too, so the session reads its writes.
+   */
+  forwarding: boolean;
 }
 
 /** One HTTP response: lower-case header names. */

@@ -294,6 +294,25 @@ Deno.test("sandbox node: the KMS app over HTTPS, authentication, receipts and re
           api.json.paths["/key"].post.summary,
           app.metadata.endpoints["/key"].post.openapi?.summary,
         );
+        const network = await call(anonymous, `${url}/node/network/nodes`);
+        assert.equal(network.status, 200);
+        const self = {
+          node_id: sandbox.node.workspace.nodeId,
+          status: "Trusted",
+          primary: true,
+          rpc_interfaces: {
+            primary_rpc_interface: {
+              bind_address: new URL(url).host,
+              published_address: new URL(url).host,
+            },
+          },
+          node_data: null,
+          last_written: sandbox.node.ledger.size,
+        };
+        assert.deepEqual(network.json, { nodes: [self] });
+        const one = await call(anonymous, `${url}/node/network/nodes/${self.node_id}`);
+        assert.deepEqual(one.json, self);
+        assert.equal((await call(anonymous, `${url}/node/network/nodes/ab`)).status, 404);
         const big = await call(member, `${url}/app/refresh`, {
           method: "POST",
           body: new Uint8Array(1024 * 1024 + 1),
