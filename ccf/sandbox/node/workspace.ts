@@ -127,7 +127,8 @@ export function workspacePaths(dir: string, node = 0): WorkspacePaths {
   };
 }
 
-const readIfExists = async (path: string): Promise<string | undefined> => {
+/** A text file's content, or `undefined` when there is no such file. */
+export const readIfExists = async (path: string): Promise<string | undefined> => {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {

@@ -14,6 +14,7 @@ import {
   importP384KeyPair,
   validityOf,
 } from "../node/certificates.ts";
+import { readIfExists } from "../node/workspace.ts";
 import { DEMO_KEYS_DIR, writeIfChanged } from "./tpmKey.ts";
 
 /** The issuer's TLS material. */
@@ -42,20 +43,11 @@ export const issuerCaCertPath = (workspace: string): string =>
 
 const caKeyPath = (workspace: string): string => join(workspace, DEMO_KEYS_DIR, "tls_ca_privk.pem");
 
-const readIfPresent = async (path: string): Promise<string | undefined> => {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-};
-
 /** The stored CA if it is whole, matches its key and is valid for a while yet. */
 const storedCa = async (workspace: string, now: number) => {
   const [certPem, keyPem] = await Promise.all([
-    readIfPresent(issuerCaCertPath(workspace)),
-    readIfPresent(caKeyPath(workspace)),
+    readIfExists(issuerCaCertPath(workspace)),
+    readIfExists(caKeyPath(workspace)),
   ]);
   if (certPem === undefined || keyPem === undefined) return undefined;
   try {
