@@ -341,17 +341,18 @@ export class SandboxNode {
   }
 
   /**
-   * Commits a signature transaction now if any transaction is pending; returns it, or `null`
-   * when everything was already signed.
+   * Commits a signature transaction now if any transaction is pending, or with `force` even if
+   * none is (a new primary opens its view with one, as CCF's does); returns it, or `null` when
+   * there was nothing to sign.
    */
-  emitSignature(): KvCommit | null {
+  emitSignature(force = false): KvCommit | null {
     this.#assertServing();
-    return this.#sign();
+    return this.#sign(force);
   }
 
-  #sign(): KvCommit | null {
-    if (!this.isPrimary) return null;
-    if (this.#ledger.size === 0 || this.#ledger.pendingSinceSignature === 0) return null;
+  #sign(force = false): KvCommit | null {
+    if (!this.isPrimary || this.#ledger.size === 0) return null;
+    if (this.#ledger.pendingSinceSignature === 0 && !force) return null;
     const tx = this.#store.begin();
     tx.set(SIGNATURES_MAP, signatureKey(), encodeSignatureRecord(this.#ledger.signatureRecord()));
     const commit = this.#store.commit(tx)!;
