@@ -11,6 +11,15 @@
  * await installGovernance(sandbox.node);
  * ```
  *
+ * Several nodes behind one address, with forwarding, replication lag, per-node historical caches
+ * and failover, as a multi-node CCF service shows them to its clients:
+ *
+ * ```ts
+ * const network = await SandboxNetwork.start({ workspace: "workspace", nodes: 3, port: 8000,
+ *   genesisWrites: governanceGenesisWrites, prepare: (node) => installGovernance(node) });
+ * await network.stopPrimary();   // a backup takes over in a new view
+ * ```
+ *
  * The stand-ins of the platform around an app, for demos and tests, are here too: an attestation
  * issuer in the manner of Microsoft Azure Attestation, and a TPM key of a confidential VM.
  *
@@ -24,6 +33,7 @@ export {
   isDeployed,
   type NodeRequest,
   type NodeResponse,
+  type NodeSession,
   type RunningSandbox,
   SandboxNode,
   type SandboxNodeOptions,
@@ -34,6 +44,8 @@ export {
   writeAppBundle,
 } from "./node/mod.ts";
 export type { WorkspacePaths } from "./node/workspace.ts";
+export type { ClusterLink, NetworkDescription, NodeDescription } from "./node/cluster.ts";
+export { type NetworkNode, type NetworkOptions, SandboxNetwork } from "./network/network.ts";
 export { DEFAULT_JWT_KEY_REFRESH_INTERVAL_S } from "./node/jwtRefresh.ts";
 export {
   DEFAULT_LOG_RETENTION,

@@ -28,4 +28,4 @@ export { type GenesisInfo, PLACEHOLDER_CONSTITUTION, writeGenesis } from "./gene
 export { type Identity, prepareWorkspace, type Workspace, workspacePaths } from "./workspace.ts";
 export { certificateDer, certificateId, certificatePem } from "./certificates.ts";
 export { committedTxId, restReceipt } from "./builtins.ts";
-export type { KvLookup, NodeRequest, NodeResponse } from "./types.ts";
+export type { KvLookup, NodeRequest, NodeResponse, NodeSession } from "./types.ts";
