@@ -1,7 +1,9 @@
 /**
- * `deno task sandbox`: runs the one-node CCF stand-in on https://127.0.0.1:8000 with a workspace
- * laid out like CCF's `sandbox.sh` one, and prints the environment the KMS scripts expect.
- * Ctrl-C or SIGTERM stops it cleanly: pending transactions are signed and the ledger is closed.
+ * `deno task sandbox`: runs the CCF stand-in on https://127.0.0.1:8000 with a workspace laid out
+ * like CCF's `sandbox.sh` one, and prints the environment the KMS scripts expect: one node, or
+ * with `--nodes N` a network of N nodes behind a front address (SIGUSR2 stops the primary, and a
+ * backup takes over). Ctrl-C or SIGTERM stops it cleanly: pending transactions are signed and the
+ * ledgers are closed.
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
@@ -12,7 +14,11 @@ import {
   governanceGenesisWrites,
   installGovernance,
   isDeployed,
+  type LogEntry,
+  type LogFile,
   openLogFile,
+  SandboxNetwork,
+  type SandboxNode,
   startSandbox,
   validateBundle,
   writeAppBundle,
@@ -24,11 +30,20 @@ const mib = (bytes: number) => bytes / 2 ** 20;
 
 const usage = `deno task sandbox [options]
 
-Runs a one-node CCF stand-in (the sandbox) serving the deployed JavaScript app over HTTPS.
+Runs a CCF stand-in (the sandbox) serving the deployed JavaScript app over HTTPS: one node, or a
+network of several behind one address.
 
 Options:
   --workspace DIR              workspace directory, created or reused (default: ./workspace)
-  --port N                     HTTPS port on 127.0.0.1; 0 picks a free one (default: 8000)
+  --port N                     HTTPS port on 127.0.0.1; 0 picks free ones (default: 8000); with
+                               --nodes, the front's, node i listening on N+1+i
+  --nodes N                    nodes of the network (default: 1): each has its own port and node
+                               certificate, one is the primary, backups forward writes and lag
+                               behind it; the front spreads connections over the running nodes,
+                               and SIGUSR2 (kill -USR2 <pid>) stops the primary, as a crash would:
+                               a backup takes over in a new view
+  --replication-delay-ms N     with --nodes: milliseconds a transaction takes to reach the backups
+                               (default: 50)
   --members N                  members to create and register as Active on first start (default: 3)
   --users N                    users to create and register on first start (default: 1)
   --js-app-bundle PATH         deploy this set_js_app bundle (bundle.json, or a directory holding
@@ -42,7 +57,7 @@ Options:
   -h, --help                   show this help
 
 Files: <workspace>/sandbox_common/ holds service_cert.pem and member{i}_/user{i}_ cert and key
-files; <workspace>/sandbox_0/ holds the node's keys, the ledger (0.ledger/) and the log: out,
+files; <workspace>/sandbox_<i>/ holds node i's keys, its ledger (0.ledger/) and its log: out,
 rotated at ${mib(maxBytes)} MiB to out.1 ... out.${keep} (the oldest is deleted), so at most ${
   mib(maxBytes * (keep + 1))
 } MiB.`;
@@ -80,6 +95,8 @@ const main = async () => {
         "js-app-bundle": { type: "string" },
         "signature-interval-ms": { type: "string" },
         "jwt-key-refresh-interval-s": { type: "string" },
+        nodes: { type: "string" },
+        "replication-delay-ms": { type: "string" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
       },
@@ -97,17 +114,36 @@ const main = async () => {
   if (port > 65535) fail("--port must be at most 65535");
   const bundle = args["js-app-bundle"] ? await readBundle(args["js-app-bundle"]) : undefined;
 
+  const nodes = count("nodes", args.nodes, 1, 1);
   const started = performance.now();
-  await Deno.mkdir(resolve(workspace, "sandbox_0"), { recursive: true, mode: 0o700 });
-  // Like CCF's node, the full log goes to sandbox_0/out; the terminal shows the node's own lines.
-  const out = openLogFile({
-    path: resolve(workspace, "sandbox_0", "out"),
-    ...DEFAULT_LOG_RETENTION,
-  });
-  const record = (line: string) => out.write(`${new Date().toISOString()} ${line}`);
-  const sandbox = await startSandbox({
+  const logs = new Map<number, LogFile>();
+  // Like CCF's nodes, each writes its full log to sandbox_<i>/out; the terminal shows their lines.
+  const record = (index: number, line: string) => {
+    let out = logs.get(index);
+    if (!out) {
+      Deno.mkdirSync(resolve(workspace, `sandbox_${index}`), { recursive: true, mode: 0o700 });
+      out = openLogFile({
+        path: resolve(workspace, `sandbox_${index}`, "out"),
+        ...DEFAULT_LOG_RETENTION,
+      });
+      logs.set(index, out);
+    }
+    out.write(`${new Date().toISOString()} ${line}`);
+  };
+  const tag = (index: number) => nodes === 1 ? "[node]" : `[node ${index}]`;
+  const log = (line: string, index: number) => {
+    record(index, line);
+    console.log(`${tag(index)} ${line}`);
+  };
+  const appLog = (entry: LogEntry, index: number) => {
+    const line = `app ${entry.level}: ${entry.message}`;
+    record(index, line);
+    if (args.verbose) {
+      console.log(`[app${nodes === 1 ? "" : ` ${index}`}] ${entry.level}: ${entry.message}`);
+    }
+  };
+  const options = {
     workspace,
-    port,
     members: count("members", args.members, 3, 1),
     users: count("users", args.users, 1),
     signatureIntervalMs: count("signature-interval-ms", args["signature-interval-ms"], 1000, 1),
@@ -118,23 +154,31 @@ const main = async () => {
       1,
     ),
     genesisWrites: governanceGenesisWrites,
-    log: (line) => {
-      record(line);
-      console.log(`[node] ${line}`);
+  };
+  const service = nodes === 1 ? await startOne(port, options, log, appLog) : await startNetwork(
+    nodes,
+    port,
+    count(
+      "replication-delay-ms",
+      args["replication-delay-ms"],
+      50,
+      0,
+    ),
+    options,
+    log,
+    appLog,
+    (line) => {
+      // The network's own lines (elections, views) go to the first node's log too.
+      record(0, line);
+      console.log(`[network] ${line.replace(/^network: /, "")}`);
     },
-    appLog: (entry) => {
-      const line = `app ${entry.level}: ${entry.message}`;
-      record(line);
-      if (args.verbose) console.log(`[app] ${entry.level}: ${entry.message}`);
-    },
-  });
-  const { node, server } = sandbox;
-  await installGovernance(node, { log: (line) => console.log(`[node] ${line}`) });
+  );
+  const node = service.primary()!;
 
   if (bundle && !isDeployed(node.readTransaction(), bundle)) {
     const commit = node.commitGovernance((tx) => writeAppBundle(tx, bundle));
     await node.appReady();
-    console.log(`[node] deployed ${args["js-app-bundle"]} at ${commit?.txId}`);
+    console.log(`${service.tag} deployed ${args["js-app-bundle"]} at ${commit?.txId}`);
   }
 
   const ws = node.workspace;
@@ -144,8 +188,8 @@ const main = async () => {
     ? `${node.appEndpoints.length} endpoints deployed`
     : "no app deployed yet (propose set_js_app)";
   console.log(`
-ccf-sandbox: a one-node CCF stand-in (started in ${Math.round(performance.now() - started)} ms)
-  node       ${server.url}   node id ${ws.nodeId.slice(0, 16)}…
+ccf-sandbox: ${service.title} (started in ${Math.round(performance.now() - started)} ms)
+${service.where.join("\n")}
   app        ${app}
   ledger     ${ws.paths.ledgerDir}   last committed ${node.ledger.view}.${node.ledger.lastSignedSeqno}
   members    ${ws.members.map((m) => m.name).join(", ")}   users ${
@@ -154,8 +198,12 @@ ccf-sandbox: a one-node CCF stand-in (started in ${Math.round(performance.now() 
   workspace  ${ws.paths.root}
 
 Environment for the KMS scripts:
-export KMS_URL=${server.url}
-export KMS_SERVICE_CERT_PATH=${ws.paths.serviceCert}
+export KMS_URL=${service.url}
+${
+    service.nodeUrls
+      ? `export KMS_NODE_URLS=${service.nodeUrls}\n`
+      : ""
+  }export KMS_SERVICE_CERT_PATH=${ws.paths.serviceCert}
 export KMS_MEMBER_CERT_PATH=${member.certPath}
 export KMS_MEMBER_PRIVK_PATH=${member.keyPath}
 ${
@@ -167,11 +215,96 @@ ${
 Press Ctrl-C to stop.`);
 
   const signal = await waitForInterrupt();
-  console.log(`[node] ${signal}: signing pending transactions and closing the ledger`);
-  await sandbox.stop();
-  console.log(`[node] stopped at ${node.ledger.view}.${node.ledger.lastSignedSeqno}`);
-  out.close();
+  console.log(`${service.tag} ${signal}: signing pending transactions and closing the ledger`);
+  const last = service.primary();
+  await service.stop();
+  console.log(
+    `${service.tag} stopped` +
+      (last ? ` at ${last.ledger.view}.${last.ledger.lastSignedSeqno}` : " without a primary"),
+  );
+  for (const out of logs.values()) out.close();
   Deno.exit(0);
+};
+
+/** What the script runs: one node or a network, as the banner describes it. */
+interface Service {
+  readonly title: string;
+  readonly tag: string;
+  readonly url: string;
+  readonly nodeUrls?: string;
+  readonly where: readonly string[];
+  /** The node that writes; `null` while a network has none. */
+  primary(): SandboxNode | null;
+  stop(): Promise<void>;
+}
+
+type NodeSettings = Parameters<typeof startSandbox>[0];
+type Log = (line: string, index: number) => void;
+type AppLog = (entry: LogEntry, index: number) => void;
+
+const startOne = async (
+  port: number,
+  options: Omit<NodeSettings, "port">,
+  log: Log,
+  appLog: AppLog,
+): Promise<Service> => {
+  const sandbox = await startSandbox({
+    ...options,
+    port,
+    log: (line) => log(line, 0),
+    appLog: (entry) => appLog(entry, 0),
+  });
+  await installGovernance(sandbox.node, { log: (line) => console.log(`[node] ${line}`) });
+  const ws = sandbox.node.workspace;
+  return {
+    title: "a one-node CCF stand-in",
+    tag: "[node]",
+    url: sandbox.server.url,
+    where: [`  node       ${sandbox.server.url}   node id ${ws.nodeId.slice(0, 16)}…`],
+    primary: () => sandbox.node,
+    stop: () => sandbox.stop(),
+  };
+};
+
+const startNetwork = async (
+  nodes: number,
+  port: number,
+  replicationDelayMs: number,
+  options: Omit<NodeSettings, "port">,
+  log: Log,
+  appLog: AppLog,
+  note: (line: string) => void,
+): Promise<Service> => {
+  const network = await SandboxNetwork.start({
+    ...options,
+    nodes,
+    port,
+    replicationDelayMs,
+    prepare: (node) => installGovernance(node).then(() => {}),
+    log: (line, index) => index === null ? note(line) : log(line, index),
+    appLog,
+  });
+  // A crash of the primary on demand: the network elects a backup in a new view.
+  Deno.addSignalListener("SIGUSR2", () => void network.stopPrimary());
+  const where = [
+    `  front      ${network.url}   spreads connections over the running nodes`,
+    ...network.nodes.map((n) =>
+      `  node ${n.index}     ${n.url}   node id ${n.id.slice(0, 16)}…   ${
+        n.primary ? "primary" : "backup"
+      }`
+    ),
+    `  network    view ${network.view}, replication delay ${replicationDelayMs} ms; ` +
+    `kill -USR2 ${Deno.pid} stops the primary`,
+  ];
+  return {
+    title: `a ${nodes}-node CCF stand-in`,
+    tag: "[network]",
+    url: network.url,
+    nodeUrls: network.nodes.map((n) => n.url).join(","),
+    where,
+    primary: () => network.primary,
+    stop: () => network.stop(),
+  };
 };
 
 if (import.meta.main) await main();

@@ -101,7 +101,7 @@ export class SandboxNetwork {
   readonly #slots: Slot[] = [];
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** Transactions of the current primary's log not yet held by every running backup. */
-  readonly #log = new Map<number, LedgerEntry>();
+  readonly #pending = new Map<number, LedgerEntry>();
   #front: Front | null = null;
   #primary: number | null = null;
   #view = 0;
@@ -342,6 +342,10 @@ export class SandboxNetwork {
   #follow(slot: Slot): void {
     slot.match = slot.sent = slot.node!.ledger.size;
     slot.following = true;
+    this.#nodeLog(
+      slot.index,
+      `backup of node ${this.#primary} in view ${this.#view}, at ${slot.match}`,
+    );
     this.#feed(slot);
     this.#recomputeCommit();
   }
@@ -350,7 +354,7 @@ export class SandboxNetwork {
   #feed(slot: Slot): void {
     const last = this.#slots[this.#primary!].match;
     for (let seqno = slot.sent + 1; seqno <= last; seqno++) {
-      const entry = this.#log.get(seqno);
+      const entry = this.#pending.get(seqno);
       if (!entry) {
         throw new Error(`The network lost transaction ${seqno} before node ${slot.index} held it`);
       }
@@ -363,7 +367,7 @@ export class SandboxNetwork {
   #replicate(from: Slot, entry: LedgerEntry): void {
     if (from.index !== this.#primary) return;
     from.match = entry.seqno;
-    this.#log.set(entry.seqno, entry);
+    this.#pending.set(entry.seqno, entry);
     for (const slot of this.#slots) {
       if (slot !== from && slot.node && slot.following) this.#feed(slot);
     }
@@ -419,9 +423,9 @@ export class SandboxNetwork {
       keep = Math.min(keep, slot.node.ledger.lastSignatureSeqno);
     }
     if (keep === Infinity) keep = this.#committed;
-    for (const seqno of this.#log.keys()) {
+    for (const seqno of this.#pending.keys()) {
       if (seqno > keep) break;
-      this.#log.delete(seqno);
+      this.#pending.delete(seqno);
     }
   }
 
@@ -462,7 +466,7 @@ export class SandboxNetwork {
     );
     // Its unsigned transactions are dropped when it starts again, as CCF's new primary rolls back.
     const kept = next.node!.ledger.lastSignatureSeqno;
-    for (const seqno of [...this.#log.keys()]) if (seqno > kept) this.#log.delete(seqno);
+    for (const seqno of [...this.#pending.keys()]) if (seqno > kept) this.#pending.delete(seqno);
     await next.node!.kill();
     await this.#startPrimary(next, this.#committed, this.#view + 1);
     for (const slot of running) {
@@ -506,6 +510,10 @@ export class SandboxNetwork {
 
   #note(line: string): void {
     (this.#options.log ?? ((l: string) => console.log(l)))(`network: ${line}`, null);
+  }
+
+  #nodeLog(index: number, line: string): void {
+    (this.#options.log ?? ((l: string) => console.log(l)))(line, index);
   }
 
   #statePath(): string {
