@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { decodePrivateKeyCbor } from "../../../core/keys/privateKeyCbor.ts";
 import { jwtValidationTable, keyReleaseTable } from "../../../core/tables.ts";
-import { loadTpmKey } from "../../../ccf/sandbox/standins/tpmKey.ts";
+import { loadTpmKey } from "@kms/sandbox";
 import { SEED_STORED_POLICY } from "../../fixtures/policies.ts";
 import { asMember, createKms } from "./_harness.ts";
 
