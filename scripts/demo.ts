@@ -5,7 +5,8 @@
  * rotation policy, creates a key, verifies its receipt, releases it to an attested caller, shows a
  * denial, and sends one request through an OHTTP gateway. Everything it starts is stopped at the end.
  *
- * `deno task start` runs the same setup on fixed ports and keeps serving (see `--help`).
+ * `deno task start` runs the same setup on fixed ports and keeps serving (see `--help`); with
+ * `--nodes N` either runs on a network of N sandbox nodes behind one address.
  */
 import * as E from "fp-ts/lib/Either.js";
 import { join, resolve } from "node:path";
@@ -17,6 +18,7 @@ import {
   governanceGenesisWrites,
   installGovernance,
   loadTpmKey,
+  SandboxNetwork,
   startAttestationIssuer,
   startSandbox,
   type TpmKey,
@@ -28,24 +30,30 @@ import { runKms } from "./kms/cli.ts";
 
 const root = resolve(fileURLToPath(import.meta.url), "..", "..");
 
-const usage = `deno task demo [--workspace DIR] [--verbose]
-deno task start [--workspace DIR] [--port 8000] [--idp-port 3000]
+const usage = `deno task demo [--workspace DIR] [--nodes N] [--verbose]
+deno task start [--workspace DIR] [--port 8000] [--idp-port 3000] [--nodes N]
 
 demo:  runs every step once on a fresh temporary workspace (or DIR), prints ✓/✗ per step and the
        total time, stops everything it started, and exits non-zero on any failure.
 start: the same setup on fixed ports (sandbox 8000, issuer 3000, workspace ./workspace), then keeps
-       serving and prints the environment variables for curl and \`deno task kms\`. Ctrl-C stops it.`;
+       serving and prints the environment variables for curl and \`deno task kms\`. Ctrl-C stops it.
+--nodes N: a network of N sandbox nodes (default 1): the KMS is at a front address (the port)
+       that spreads connections over the nodes (the next ports); backups forward writes to the
+       primary and lag behind it, each node fetches receipts on its own, and SIGUSR2 stops the
+       primary (a backup takes over in a new view).`;
 
 interface Ctx {
   readonly workspace: string;
   readonly serve: boolean;
   readonly verbose: boolean;
+  readonly nodes: number;
   readonly ports: { readonly sandbox: number; readonly idp: number };
   readonly cleanups: (() => Promise<void> | void)[];
   kmsUrl?: string;
   serviceCertPem?: string;
   idpUrl?: string;
   kms?: KmsClient;
+  nodeUrls?: readonly string[];
   tpm?: Promise<TpmKey>;
   env?: Record<string, string>;
 }
@@ -79,31 +87,79 @@ const token = (ctx: Ctx, claims = ""): Promise<string> =>
 /** The demo TPM key of the workspace, read from disk once for every step that unwraps. */
 const tpmKey = (ctx: Ctx): Promise<TpmKey> => ctx.tpm ??= loadTpmKey(ctx.workspace);
 
+/**
+ * `/listpubkeys` as the KMS answers it, asked again after a 202 (the answering node may still be
+ * fetching the receipts) as long as the KMS client would.
+ */
+const rawListing = async (ctx: Ctx): Promise<{ publicKey: string; receipt: string }[]> => {
+  const http = Deno.createHttpClient({ caCerts: [ctx.serviceCertPem!] });
+  try {
+    for (let attempt = 1;; attempt++) {
+      const response = await fetch(`${ctx.kmsUrl}/listpubkeys`, { client: http });
+      if (response.status !== 202 || attempt === 30) return await response.json();
+      await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  } finally {
+    http.close();
+  }
+};
+
 const orThrow = <A>(result: E.Either<{ message: string }, A>): A => {
   if (E.isLeft(result)) throw new Error(result.left.message);
   return result.right;
 };
 
-const steps: Step[] = [
+/** Starts the sandbox: one node, or a network of `ctx.nodes`; answers its URL and certificate. */
+const startService = async (ctx: Ctx): Promise<{ url: string; serviceCertPem: string }> => {
+  const settings = {
+    workspace: ctx.workspace,
+    port: ctx.ports.sandbox,
+    members: 3,
+    users: 1,
+    genesisWrites: governanceGenesisWrites,
+  };
+  if (ctx.nodes === 1) {
+    const sandbox = await startSandbox({
+      ...settings,
+      log: (line) => ctx.verbose && console.log(`       [node] ${line}`),
+    });
+    ctx.cleanups.push(() => sandbox.stop());
+    await installGovernance(sandbox.node, { log: () => {} });
+    return { url: sandbox.server.url, serviceCertPem: sandbox.node.serviceCertPem };
+  }
+  const network = await SandboxNetwork.start({
+    ...settings,
+    nodes: ctx.nodes,
+    prepare: (node) => installGovernance(node).then(() => {}),
+    log: (line, index) =>
+      ctx.verbose &&
+      console.log(`       [${index === null ? "network" : `node ${index}`}] ${line}`),
+  });
+  ctx.cleanups.push(() => network.stop());
+  const stopPrimary = () => void network.stopPrimary();
+  Deno.addSignalListener("SIGUSR2", stopPrimary);
+  ctx.cleanups.push(() => Deno.removeSignalListener("SIGUSR2", stopPrimary));
+  ctx.nodeUrls = network.nodes.map((n) => n.url);
+  return { url: network.url, serviceCertPem: network.primary!.serviceCertPem };
+};
+
+const steps = (nodes: number): Step[] => [
   {
-    title: "Start a one-node CCF sandbox with 3 members and 1 user",
-    proves: "HTTPS with a service certificate that endorses the node; a ledger on disk",
+    title: nodes === 1
+      ? "Start a one-node CCF sandbox with 3 members and 1 user"
+      : `Start a ${nodes}-node CCF sandbox network with 3 members and 1 user`,
+    proves: nodes === 1
+      ? "HTTPS with a service certificate that endorses the node; a ledger on disk"
+      : "one address in front of nodes whose certificates the service certificate endorses",
     run: async (ctx) => {
-      const sandbox = await startSandbox({
-        workspace: ctx.workspace,
-        port: ctx.ports.sandbox,
-        members: 3,
-        users: 1,
-        genesisWrites: governanceGenesisWrites,
-        log: (line) => ctx.verbose && console.log(`       [node] ${line}`),
-      });
-      ctx.cleanups.push(() => sandbox.stop());
-      await installGovernance(sandbox.node, { log: () => {} });
+      const service = await startService(ctx);
       const common = join(ctx.workspace, "sandbox_common");
-      ctx.kmsUrl = sandbox.server.url;
-      ctx.serviceCertPem = sandbox.node.serviceCertPem;
+      ctx.kmsUrl = service.url;
+      ctx.serviceCertPem = service.serviceCertPem;
       ctx.env = {
         KMS_URL: ctx.kmsUrl,
+        ...(ctx.nodeUrls ? { KMS_NODE_URLS: ctx.nodeUrls.join(",") } : {}),
         KMS_WORKSPACE: ctx.workspace,
         KMS_SERVICE_CERT_PATH: join(common, "service_cert.pem"),
         KMS_MEMBER_CERT_PATH: join(common, "member0_cert.pem"),
@@ -113,7 +169,7 @@ const steps: Step[] = [
       };
       ctx.kms = createKmsClient({ url: ctx.kmsUrl, serviceCertPem: ctx.serviceCertPem });
       ctx.cleanups.push(() => ctx.kms?.close());
-      return ctx.kmsUrl;
+      return ctx.nodeUrls ? `${ctx.kmsUrl} in front of ${ctx.nodeUrls.join(", ")}` : ctx.kmsUrl;
     },
   },
   {
@@ -207,10 +263,7 @@ const steps: Step[] = [
     title: "A receipt checked against another service certificate is refused",
     proves: "receipt verification fails closed",
     run: async (ctx) => {
-      const http = Deno.createHttpClient({ caCerts: [ctx.serviceCertPem!] });
-      const listing = await fetch(`${ctx.kmsUrl}/listpubkeys`, { client: http })
-        .then((r) => r.json())
-        .finally(() => http.close());
+      const listing = await rawListing(ctx);
       const stranger = await Deno.readTextFile(join(ctx.workspace, "idp", "signing_cert.pem"));
       const r = await receiptVerifier(stranger).verify(listing[0].receipt, listing[0].publicKey);
       if (E.isRight(r)) throw new Error("a receipt verified against the wrong service certificate");
@@ -281,7 +334,7 @@ const steps: Step[] = [
 ];
 
 const runSteps = async (ctx: Ctx): Promise<boolean> => {
-  for (const [i, step] of steps.entries()) {
+  for (const [i, step] of steps(ctx.nodes).entries()) {
     const started = performance.now();
     console.log(`${String(i + 1).padStart(2)}. ${step.title}`);
     try {
@@ -296,6 +349,15 @@ const runSteps = async (ctx: Ctx): Promise<boolean> => {
   return true;
 };
 
+const nodesOf = (value: string | undefined): number => {
+  const n = Number(value ?? 1);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    console.error(`demo: --nodes must be an integer >= 1\n\n${usage}`);
+    Deno.exit(2);
+  }
+  return n;
+};
+
 const main = async (): Promise<number> => {
   const { values: args } = parseArgs({
     args: Deno.args,
@@ -304,6 +366,7 @@ const main = async (): Promise<number> => {
       serve: { type: "boolean", default: false },
       port: { type: "string" },
       "idp-port": { type: "string" },
+      nodes: { type: "string" },
       verbose: { type: "boolean", short: "v", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -322,6 +385,7 @@ const main = async (): Promise<number> => {
     workspace,
     serve,
     verbose: args.verbose!,
+    nodes: nodesOf(args.nodes),
     ports: {
       sandbox: Number(args.port ?? (serve ? 8000 : 0)),
       idp: Number(args["idp-port"] ?? (serve ? 3000 : 0)),
@@ -338,7 +402,11 @@ const main = async (): Promise<number> => {
     if (ok && serve) {
       console.log("\nServing. Environment for curl and `deno task kms`:");
       for (const [k, v] of Object.entries(ctx.env!)) console.log(`export ${k}=${v}`);
-      console.log(`export AadEndpoint=${ctx.idpUrl}/token\n\nPress Ctrl-C to stop.`);
+      console.log(`export AadEndpoint=${ctx.idpUrl}/token\n`);
+      if (ctx.nodes > 1) {
+        console.log(`kill -USR2 ${Deno.pid} stops the primary (a backup takes over).`);
+      }
+      console.log("Press Ctrl-C to stop.");
       await waitForInterrupt();
     }
   } finally {
