@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { fileURLToPath } from "node:url";
 import { base64, base64urlnopad } from "@scure/base";
 import * as E from "fp-ts/lib/Either.js";
@@ -81,6 +82,13 @@ export interface SandboxProcess {
   readonly url: string;
   /** What the sandbox printed for the KMS scripts (`KMS_URL`, `KMS_SERVICE_CERT_PATH`, ...). */
   readonly env: Readonly<Record<string, string>>;
+  /** The nodes' own URLs, with `--nodes`; empty for one node. */
+  readonly nodeUrls: readonly string[];
+  /**
+   * Sends SIGUSR2 (a network stops its primary, as a crash would) and waits until the network
+   * names the next primary; answers the line that does.
+   */
+  stopPrimary(): Promise<string>;
   /** Sends SIGTERM and waits for a clean exit; answers the exit code. */
   stop(): Promise<number>;
 }
@@ -93,9 +101,10 @@ export interface SandboxProcess {
 export const spawnSandbox = async (
   workspace: string,
   sink: (text: string) => void,
-  { signatureIntervalMs, jwtKeyRefreshIntervalS }: {
+  { signatureIntervalMs, jwtKeyRefreshIntervalS, nodes }: {
     signatureIntervalMs?: number;
     jwtKeyRefreshIntervalS?: number;
+    nodes?: number;
   } = {},
 ): Promise<SandboxProcess> => {
   const child = new Deno.Command(Deno.execPath(), {
@@ -112,6 +121,7 @@ export const spawnSandbox = async (
       ...(jwtKeyRefreshIntervalS
         ? ["--jwt-key-refresh-interval-s", String(jwtKeyRefreshIntervalS)]
         : []),
+      ...(nodes ? ["--nodes", String(nodes)] : []),
     ],
     cwd: root,
     stdin: "null",
@@ -144,9 +154,22 @@ export const spawnSandbox = async (
   );
   assert.match(env.KMS_URL ?? "", /^https:\/\/127\.0\.0\.1:\d+$/, banner);
   let stopping: Promise<number> | undefined;
+  const elected = /^\[network\] (node \d+ is primary in view \d+.*|no primary.*)$/gm;
   return {
     url: env.KMS_URL,
     env,
+    nodeUrls: env.KMS_NODE_URLS ? env.KMS_NODE_URLS.split(",") : [],
+    stopPrimary: async () => {
+      const before = [...banner.matchAll(elected)].length;
+      child.kill("SIGUSR2");
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const lines = [...banner.matchAll(elected)];
+        if (lines.length > before) return lines[lines.length - 1][1];
+        if (exitedEarly || Date.now() > deadline) assert.fail(`no new primary:\n${banner}`);
+        await sleep(25);
+      }
+    },
     stop: () =>
       stopping ??= (async () => {
         if (!exitedEarly) child.kill("SIGTERM");
@@ -188,8 +211,18 @@ export interface KmsSetup {
   readonly rotation?: { readonly interval: number; readonly grace: number };
   /** Passed to the sandbox; its default is 1000 ms. */
   readonly signatureIntervalMs?: number;
+  /** Nodes of the sandbox network (`--nodes`; default one node). */
+  readonly nodes?: number;
   /** Passed to the sandbox; its default is CCF's 1800 s. */
   readonly jwtKeyRefreshIntervalS?: number;
+}
+
+/** Where {@link Kms.call} sends a request. */
+export interface Via {
+  /** Another root than the service's, e.g. one node of a network. */
+  readonly url?: string;
+  /** A connection of its own, closed afterwards. */
+  readonly fresh?: boolean;
 }
 
 /** A KMS on a sandbox process, with an attestation issuer and the operator's CLI. */
@@ -204,14 +237,25 @@ export interface Kms {
   cli(argv: readonly string[], stdin?: string): Promise<string>;
   /** Runs `deno task kms <argv>` in process and answers its exit code and output. */
   cliRun(argv: readonly string[], stdin?: string): Promise<{ code: number; output: string }>;
-  /** A request to the service as `caller`, pinned to the service certificate. */
-  call(method: "GET" | "POST", path: string, caller?: Caller): Promise<Reply>;
+  /**
+   * A request to the service as `caller`, pinned to the service certificate, over the caller's
+   * connection; `via.url` sends it to another root (a node of a network), `via.fresh` over a new
+   * connection (a new session, which the front may send to another node).
+   */
+  call(method: "GET" | "POST", path: string, caller?: Caller, via?: Via): Promise<Reply>;
+  /** The nodes' own URLs when the sandbox is a network; empty for one node. */
+  readonly nodeUrls: readonly string[];
+  /** Stops the network's primary as a crash would; resolves once the network names the next. */
+  stopPrimary(): Promise<string>;
   /** A fresh attestation token from the demo issuer; `query` overrides claims (`?a=1&omit=b`). */
   token(query?: string): Promise<string>;
   /** POST /app/key with a token; a 200's key is unwrapped with the demo TPM key. */
   releaseKey(token: string, query?: string): Promise<{ reply: Reply; key?: Unwrapped }>;
-  /** A KMS client (receipts verified against the service certificate), closed with the KMS. */
-  client(): KmsClient;
+  /**
+   * A KMS client (receipts verified against the service certificate) of the service, or of the
+   * root `url`; closed with the KMS.
+   */
+  client(url?: string): KmsClient;
   /** Remembers a secret that must never reach a log. */
   secret(value: string): void;
   /** Remembers a log line that this test produced itself (e.g. a gateway's). */
@@ -274,15 +318,17 @@ export const startKms = async (setup: KmsSetup = {}): Promise<Kms> => {
     const tpm = await loadTpmKey(workspace);
     const serviceCertPem = pem("service_cert.pem");
 
+    const newHttpClient = (caller: "anonymous" | "user" | "member"): Deno.HttpClient =>
+      Deno.createHttpClient({
+        caCerts: [serviceCertPem],
+        ...(caller === "anonymous"
+          ? {}
+          : { cert: pem(`${caller}0_cert.pem`), key: pem(`${caller}0_privk.pem`) }),
+      });
     const httpClient = (caller: "anonymous" | "user" | "member"): Deno.HttpClient => {
       let client = http.get(caller);
       if (!client) {
-        client = Deno.createHttpClient({
-          caCerts: [serviceCertPem],
-          ...(caller === "anonymous"
-            ? {}
-            : { cert: pem(`${caller}0_cert.pem`), key: pem(`${caller}0_privk.pem`) }),
-        });
+        client = newHttpClient(caller);
         http.set(caller, client);
       }
       return client;
@@ -306,14 +352,23 @@ export const startKms = async (setup: KmsSetup = {}): Promise<Kms> => {
       method: "GET" | "POST",
       path: string,
       caller: Caller = "anonymous",
+      via: Via = {},
     ): Promise<Reply> => {
       const token = typeof caller === "object" ? caller.token : undefined;
-      const response = await fetch(`${sandbox!.url}${path}`, {
-        method,
-        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-        client: httpClient(typeof caller === "object" ? "anonymous" : caller),
-      });
-      const text = await response.text();
+      const who = typeof caller === "object" ? "anonymous" : caller;
+      const client = via.fresh ? newHttpClient(who) : httpClient(who);
+      let response: Response;
+      let text: string;
+      try {
+        response = await fetch(`${via.url ?? sandbox!.url}${path}`, {
+          method,
+          headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+          client,
+        });
+        text = await response.text();
+      } finally {
+        if (via.fresh) client.close();
+      }
       let body: unknown;
       try {
         body = JSON.parse(text);
@@ -360,8 +415,16 @@ export const startKms = async (setup: KmsSetup = {}): Promise<Kms> => {
         for (const form of secretForms(cbor)) secrets.add(form);
         return { reply, key: { kid, wrapped, receipt, privateKey: privateKey.right } };
       },
-      client: () => {
-        const client = createKmsClient({ url: sandbox!.url, serviceCertPem, retryForSeconds: 60 });
+      get nodeUrls() {
+        return sandbox!.nodeUrls;
+      },
+      stopPrimary: () => sandbox!.stopPrimary(),
+      client: (url) => {
+        const client = createKmsClient({
+          url: url ?? sandbox!.url,
+          serviceCertPem,
+          retryForSeconds: 60,
+        });
         clients.push(client);
         return client;
       },
@@ -375,8 +438,17 @@ export const startKms = async (setup: KmsSetup = {}): Promise<Kms> => {
         sandbox = await spawnSandbox(workspace, (text) => logs.push(text), setup);
       },
       assertLogsFreeOfSecrets: async () => {
-        // The node's own log file holds every line of every run on this workspace.
-        const out = await Deno.readTextFile(join(workspace, "sandbox_0", "out"));
+        // The nodes' own log files hold every line of every run on this workspace.
+        const out = (await Promise.all(
+          [...Deno.readDirSync(workspace)]
+            .filter((e) => e.isDirectory && /^sandbox_\d+$/.test(e.name))
+            .map((e) =>
+              Deno.readTextFile(join(workspace, e.name, "out")).catch((error) => {
+                if (error instanceof Deno.errors.NotFound) return "";
+                throw error;
+              })
+            ),
+        )).join("\n");
         assert.ok(out.includes("app info:") || out.includes("app log:"), "the app logged");
         const everything = [out, ...logs].join("\n");
         assert.ok(secrets.size > 0, "the test saw secrets to look for");
@@ -424,9 +496,12 @@ export const setRotation = async (kms: Kms, interval: number, grace: number): Pr
     ["rotation", "-", "--vote-with", "0,1"],
     JSON.stringify({ key_rotation_policy: policy }),
   );
-  const read = await kms.call("GET", "/app/keyRotationPolicy");
-  assert.equal(read.status, 200, read.text);
-  assert.deepEqual(read.body.policy, policy);
+  // On a network the connection may be a backup's, which sees the change once it is replicated.
+  await poll(
+    "the rotation policy in force",
+    () => kms.call("GET", "/app/keyRotationPolicy"),
+    (read) => read.status === 200 && isDeepStrictEqual(read.body.policy, policy),
+  );
 };
 
 /** POST /app/refresh as member0, asserting a created key; answers its public record. */
