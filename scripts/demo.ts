@@ -138,8 +138,10 @@ const startService = async (ctx: Ctx): Promise<{ url: string; serviceCertPem: st
   });
   ctx.cleanups.push(() => network.stop());
   const stopPrimary = () => void network.stopPrimary();
-  Deno.addSignalListener("SIGUSR2", stopPrimary);
-  ctx.cleanups.push(() => Deno.removeSignalListener("SIGUSR2", stopPrimary));
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGUSR2", stopPrimary);
+    ctx.cleanups.push(() => Deno.removeSignalListener("SIGUSR2", stopPrimary));
+  }
   ctx.nodeUrls = network.nodes.map((n) => n.url);
   return { url: network.url, serviceCertPem: network.primary!.serviceCertPem };
 };

@@ -285,7 +285,9 @@ const startNetwork = async (
     appLog,
   });
   // A crash of the primary on demand: the network elects a backup in a new view.
-  Deno.addSignalListener("SIGUSR2", () => void network.stopPrimary());
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGUSR2", () => void network.stopPrimary());
+  }
   const where = [
     `  front      ${network.url}   spreads connections over the running nodes`,
     ...network.nodes.map((n) =>
