@@ -85,6 +85,11 @@ interface Slot {
   sent: number;
   /** Whether it follows the current primary (not while a failover sorts the nodes out). */
   following: boolean;
+  /**
+   * Seqno after which it may still need the primary's transactions (where a restart or its
+   * copy of the ledger leaves it); `null` for a stopped node.
+   */
+  needsAfter: number | null;
   /** Transactions on their way to it. */
   queue: LedgerEntry[];
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -229,6 +234,7 @@ export class SandboxNetwork {
         match: 0,
         sent: 0,
         following: false,
+        needsAfter: null,
         queue: [],
         timer: undefined,
       });
@@ -333,6 +339,7 @@ export class SandboxNetwork {
     const from = workspacePaths(this.#options.workspace, this.#primary!).ledgerDir;
     const to = workspacePaths(this.#options.workspace, slot.index).ledgerDir;
     copyDirectory(from, to);
+    slot.needsAfter = primary.ledger.size;
     slot.queue = [];
     await this.#startNode(slot, false, this.#committed);
     this.#follow(slot);
@@ -417,12 +424,12 @@ export class SandboxNetwork {
 
   /** Forgets transactions every running backup holds signed (a restart keeps those). */
   #prune(): void {
-    let keep = Infinity;
+    let keep = this.#committed;
     for (const slot of this.#slots) {
-      if (slot.index === this.#primary || !slot.node) continue;
-      keep = Math.min(keep, slot.node.ledger.lastSignatureSeqno);
+      if (slot.index === this.#primary) continue;
+      if (slot.node) slot.needsAfter = slot.node.ledger.lastSignatureSeqno;
+      if (slot.needsAfter !== null) keep = Math.min(keep, slot.needsAfter);
     }
-    if (keep === Infinity) keep = this.#committed;
     for (const seqno of this.#pending.keys()) {
       if (seqno > keep) break;
       this.#pending.delete(seqno);
@@ -445,6 +452,7 @@ export class SandboxNetwork {
     old.server = null;
     await old.node?.kill();
     old.node = null;
+    old.needsAfter = null;
     this.#note(`node ${old.index} (primary in view ${this.#view}) stopped`);
     // What was on its way from the old primary is lost with it.
     for (const slot of this.#slots) {
