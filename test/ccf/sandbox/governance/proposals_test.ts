@@ -387,6 +387,34 @@ Deno.test("proposals: an apply that throws answers 500 and records nothing; the 
   assert.equal(withdrawn!.info.state, "Withdrawn");
 });
 
+Deno.test("proposals: set_js_app fails at apply for a module with syntax newer than CCF's QuickJS", async () => {
+  const { store, service } = await governedStore(trio);
+  const endpoint = {
+    js_module: "x.js",
+    js_function: "x",
+    mode: "readonly",
+    forwarding_required: "never",
+    authn_policies: [],
+  };
+  // The v flag came to QuickJS after 2024-01-13: this engine compiles it, CCF's does not.
+  const bundle = {
+    metadata: { endpoints: { "/x": { get: endpoint } } },
+    modules: [{ name: "x.js", module: "export const x = () => /[\\p{L}--[a-z]]/v;" }],
+  };
+  const body = proposal({ name: "set_js_app", args: { bundle } });
+  const id = expectOk(service.create(signed(m0, body, "proposal"))).proposalId;
+  expectOk(service.submitBallot(signed(m0, ballot(true), "ballot", id), id));
+  const before = store.lastSeqno;
+  expectError(
+    service.submitBallot(signed(m1, ballot(true), "ballot", id), id),
+    500,
+    "InternalError",
+    /Failed to compile module '\/x\.js': SyntaxError: .*syntax newer than CCF's QuickJS/,
+  );
+  assert.equal(store.lastSeqno, before);
+  assert.equal(store.get(modules, utf8("/x.js")), undefined);
+});
+
 Deno.test("proposals: a failing resolve, a bad state from it, or an apply failing at creation record nothing", async () => {
   const { store, service } = await governedStore(trio);
   const use = (resolve: string, apply: string) => {
