@@ -684,10 +684,10 @@ export class SandboxNode {
         this.#historical.getStateRange(handle, from, to, expiry),
       dropCachedStates: (handle) => this.#historical.dropCachedStates(handle),
       consensus: {
-        getLastCommittedTxId: () => ({
-          view: this.#ledger.view,
-          seqno: this.#ledger.lastSignedSeqno,
-        }),
+        getLastCommittedTxId: () => {
+          const seqno = this.#ledger.lastSignedSeqno;
+          return { view: this.#ledger.viewOf(seqno) ?? this.#ledger.view, seqno };
+        },
         getStatusForTxId: (view, seqno) => this.#ledger.txStatus(seqno, view),
         getViewForSeqno: (seqno) => this.#ledger.viewOf(seqno),
       },

@@ -30,6 +30,7 @@ const counterApp: AppBundle = {
       "/bump": { post: ep("bump", "readwrite", "always") },
       "/bumpHere": { post: ep("bump", "readwrite", "never") },
       "/count": { get: ep("count", "readonly", "sometimes") },
+      "/committed": { get: ep("committed", "readonly", "never") },
     },
   },
   modules: [{
@@ -44,6 +45,7 @@ export function bump() {
   return { body: { n } };
 }
 export function count() { return { body: { n: read() } }; }
+export function committed() { return { body: ccf.consensus.getLastCommittedTxId() }; }
 `,
   }],
 };
@@ -238,6 +240,10 @@ Deno.test("network: a failover keeps every committed transaction; lost ones read
     assert.equal(network.view, oldView + 1);
     const primary = network.primary!;
     assert.equal(network.nodes[before].running, false);
+    // The new view's signature is not acknowledged yet: the last committed id is of the old view.
+    const last = json((await primary.handle(request("GET", "/committed"))).body);
+    assert.equal(last.view, primary.ledger.viewOf(last.seqno));
+    assert.equal(last.view, oldView);
     await settled(network);
     for (const c of committed) {
       assert.equal(primary.ledger.txStatus(c.seqno, oldView), "Committed");
