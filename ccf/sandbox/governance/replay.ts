@@ -14,7 +14,7 @@
 import { Buffer } from "node:buffer";
 import type { KvTransaction } from "../kv.ts";
 import { type GovError, govError } from "./errors.ts";
-import { coseRecentProposals, entries, fromUtf8, RECENT_PROPOSALS_WINDOW, utf8 } from "./tables.ts";
+import { coseRecentProposals, entries, fromUtf8, readServiceConfig, utf8 } from "./tables.ts";
 
 /** CCF keeps created_at as 10 decimal digits: enough until the year 2286. */
 const MAX_CREATED_AT = 9_999_999_999;
@@ -85,7 +85,7 @@ export function checkSubmissionTime(
     }
   }
   tx.set(coseRecentProposals, utf8(key), utf8(proposalId));
-  const excess = keys.length - (RECENT_PROPOSALS_WINDOW - 1);
+  const excess = keys.length - (readServiceConfig(tx).recent_cose_proposals_window_size - 1);
   for (let i = 0; i < excess; i++) tx.delete(coseRecentProposals, utf8(keys[i]));
   return undefined;
 }

@@ -21,8 +21,40 @@ export const memberAcks = "public:ccf.gov.members.acks";
 /** Members' recovery encryption keys: key = member id, value = PEM bytes. */
 export const memberEncryptionKeys = "public:ccf.gov.members.encryption_public_keys";
 
-/** CCF's default `recent_cose_proposals_window_size`. */
-export const RECENT_PROPOSALS_WINDOW = 100;
+/** The service's configuration: singleton, value = JSON {@link ServiceConfig}. */
+export const serviceConfig = "public:ccf.gov.service.config";
+
+/** The fields of CCF's service configuration that the sandbox reads or governance changes. */
+export interface ServiceConfig {
+  readonly recovery_threshold: number;
+  readonly maximum_node_certificate_validity_days: number;
+  readonly maximum_service_certificate_validity_days: number;
+  /** How many recent proposals replay protection remembers. */
+  readonly recent_cose_proposals_window_size: number;
+  readonly reconfiguration_type?: string;
+}
+
+/** CCF's defaults, as a new service starts with them. */
+export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
+  recovery_threshold: 1,
+  maximum_node_certificate_validity_days: 365,
+  maximum_service_certificate_validity_days: 365,
+  recent_cose_proposals_window_size: 100,
+};
+
+/** The service configuration, the defaults filling what is not stored. */
+export function readServiceConfig(tx: KvTransaction): ServiceConfig {
+  return {
+    ...DEFAULT_SERVICE_CONFIG,
+    ...readJson<Partial<ServiceConfig>>(tx, serviceConfig, singletonKey),
+  };
+}
+
+/** Records the default service configuration unless the service has one. */
+export function ensureServiceConfig(tx: KvTransaction): void {
+  if (tx.get(serviceConfig, singletonKey) !== undefined) return;
+  tx.set(serviceConfig, singletonKey, utf8(JSON.stringify(DEFAULT_SERVICE_CONFIG)));
+}
 
 /** A member's acknowledgement record: the digest it must sign to become Active. */
 export interface MemberAck {

@@ -28,7 +28,8 @@ import {
   entries,
   fromUtf8,
   memberEncryptionKeys,
-  RECENT_PROPOSALS_WINDOW,
+  readServiceConfig,
+  type ServiceConfig,
   utf8,
 } from "./tables.ts";
 
@@ -108,6 +109,13 @@ export const usersJson = (tx: KvTransaction): Json => ({
   value: entries(tx, usersCerts).map(([id]) => userJson(tx, id)),
 });
 
+const configurationJson = (c: ServiceConfig): Json => ({
+  recoveryThreshold: c.recovery_threshold,
+  maximumNodeCertificateValidityDays: c.maximum_node_certificate_validity_days,
+  maximumServiceCertificateValidityDays: c.maximum_service_certificate_validity_days,
+  recentCoseProposalsWindowSize: c.recent_cose_proposals_window_size,
+});
+
 /** `/gov/service/info`, or `undefined` before the service exists. */
 export function serviceJson(tx: KvTransaction): Json | undefined {
   const info = json(tx.get(serviceInfo, singletonKey)) as Json | undefined;
@@ -120,12 +128,7 @@ export function serviceJson(tx: KvTransaction): Json | undefined {
       ? { creationTransactionId: info.current_service_create_txid }
       : {}),
     serviceData: info.service_data ?? null,
-    configuration: {
-      recoveryThreshold: 1,
-      maximumNodeCertificateValidityDays: 365,
-      maximumServiceCertificateValidityDays: 365,
-      recentCoseProposalsWindowSize: RECENT_PROPOSALS_WINDOW,
-    },
+    configuration: configurationJson(readServiceConfig(tx)),
   };
 }
 

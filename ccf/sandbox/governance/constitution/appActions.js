@@ -25,6 +25,7 @@ import {
   checkType,
   getSingletonKvKey,
   govWithSlash,
+  invalidateOtherOpenProposals,
 } from "./helpers.js";
 
 const GOV_MODULES = "public:ccf.gov.modules";
@@ -32,7 +33,6 @@ const GOV_ENDPOINTS = "public:ccf.gov.endpoints";
 const GOV_INTERPRETER_FLUSH = "public:ccf.gov.interpreter.flush";
 const GOV_RUNTIME_OPTIONS = "public:ccf.gov.js_runtime_options";
 const GOV_CONSTITUTION = "public:ccf.gov.constitution";
-const GOV_PROPOSALS_INFO = "public:ccf.gov.proposals_info";
 
 /**
  * @param {Args} policies
@@ -199,16 +199,7 @@ export const appActions = [
           getSingletonKvKey(),
           ccf.jsonCompatibleToBuf(args.constitution),
         );
-        // Votes cast under the old rules must not carry over to the new ones.
-        const info = ccf.kv[GOV_PROPOSALS_INFO];
-        info.forEach(function (value, key) {
-          if (ccf.bufToStr(key) === proposalId) return;
-          /** @type {{ state: string }} */
-          const proposal = ccf.bufToJsonCompatible(value);
-          if (proposal.state !== "Open") return;
-          proposal.state = "Dropped";
-          info.set(key, ccf.jsonCompatibleToBuf(proposal));
-        });
+        invalidateOtherOpenProposals(proposalId);
       },
     ),
   ],

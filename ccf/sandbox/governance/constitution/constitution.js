@@ -1,15 +1,23 @@
 // @ts-check
 /**
  * The end of the default constitution: the map of the actions defined before it (helpers.js and
- * the *Actions.js files come first in the module), and `validate`, `resolve` and `apply`.
+ * the *Actions.js files come first in the module), `validate` and `apply`; `resolve` is the part
+ * after it (resolve.js, or acceptAllResolve.js for a sandbox that accepts every proposal).
  */
 /** @import { Args } from "./helpers.js" */
 import { appActions } from "./appActions.js";
 import { identityActions } from "./identityActions.js";
 import { jwtActions } from "./jwtActions.js";
-import { activeMemberIds } from "./helpers.js";
+import { nodeActions } from "./nodeActions.js";
+import { serviceActions } from "./serviceActions.js";
 
-const actions = new Map([...appActions, ...identityActions, ...jwtActions]);
+const actions = new Map([
+  ...appActions,
+  ...identityActions,
+  ...jwtActions,
+  ...serviceActions,
+  ...nodeActions,
+]);
 
 // ---- validate ----
 /**
@@ -45,24 +53,6 @@ export function validate(input) {
     }
   });
   return { valid: errors.length === 0, description: errors.join(", ") };
-}
-
-// ---- resolve ----
-/**
- * CCF's default rule: Accepted once more than half as many members as are Active voted for it,
- * Open otherwise. Votes against never close a proposal; it stays Open until enough members vote
- * for it, its proposer withdraws it or a change drops it.
- * @param {string} _proposal
- * @param {string} _proposerId
- * @param {Array<{ member_id: string, vote: boolean }>} votes
- * @param {string} _proposalId
- * @returns {"Accepted" | "Open"}
- */
-export function resolve(_proposal, _proposerId, votes, _proposalId) {
-  const yes = votes.filter(function (v) {
-    return v.vote === true;
-  }).length;
-  return yes > Math.floor(activeMemberIds().size / 2) ? "Accepted" : "Open";
 }
 
 // ---- apply ----

@@ -18,6 +18,10 @@ import { ccf } from "./ccf.d.ts";
  */
 
 export const GOV_MEMBER_INFO = "public:ccf.gov.members.info";
+export const GOV_MEMBER_ENCRYPTION_KEYS = "public:ccf.gov.members.encryption_public_keys";
+export const GOV_PROPOSALS_INFO = "public:ccf.gov.proposals_info";
+export const GOV_SERVICE_INFO = "public:ccf.gov.service.info";
+export const GOV_SERVICE_CONFIG = "public:ccf.gov.service.config";
 
 // ---- ccf-sandbox default constitution: actions ----
 export class Action {
@@ -39,6 +43,8 @@ function typeNameOf(value) {
 }
 
 /**
+ * CCF's check: "array" and "integer" are exact, any other type is `typeof`'s, so "object" also
+ * accepts arrays and (when required) `null`, as CCF's default constitution does.
  * @param {unknown} value
  * @param {string} type "string" | "boolean" | "number" | "integer" | "object" | "array", with a
  * "?" suffix when optional
@@ -51,9 +57,8 @@ export function checkType(value, type, field) {
   let ok;
   if (base === "array") ok = Array.isArray(value);
   else if (base === "integer") ok = Number.isInteger(value);
-  else if (base === "object") {
-    ok = typeof value === "object" && value !== null && !Array.isArray(value);
-  } else ok = typeNameOf(value) === base;
+  // deno-lint-ignore valid-typeof -- the type name comes from the caller, as in CCF's check
+  else ok = typeof value === base;
   if (!ok) throw new Error(field + " must be of type " + type + " but is " + typeNameOf(value));
 }
 
@@ -91,7 +96,7 @@ export function checkBounds(value, low, high, field) {
  * @param {number | null | undefined} max
  * @param {string} field
  */
-function checkLength(value, min, max, field) {
+export function checkLength(value, min, max, field) {
   if (min !== null && min !== undefined && value.length < min) {
     throw new Error(field + " must hold at least " + min + " items");
   }
@@ -139,7 +144,8 @@ function derCertToPem(base64Der) {
 }
 
 /**
- * CCF 6 takes a key's material from n/e (RSA), else x/y/crv (EC), else the first x5c certificate.
+ * CCF's checks of a JWK set: every key has a string `kid` and `kty`, and its material as `x5c`
+ * (every certificate valid), else `n` and `e` (RSA), else `x`, `y` and `crv` (EC).
  * @param {Args} value
  * @param {string} field
  */
@@ -151,28 +157,28 @@ export function checkJwks(value, field) {
     const at = field + ".keys[" + i + "]";
     checkType(key, "object", at);
     checkType(key.kid, "string", at + ".kid");
+    checkType(key.kty, "string", at + ".kty");
     if (kids.has(key.kid)) {
       throw new Error(at + ".kid " + JSON.stringify(key.kid) + " appears twice");
     }
     kids.add(key.kid);
-    checkType(key.kty, "string?", at + ".kty");
     checkType(key.issuer, "string?", at + ".issuer");
-    if (key.n !== undefined || key.e !== undefined) {
-      checkType(key.n, "string", at + ".n");
-      checkType(key.e, "string", at + ".e");
-    } else if (key.x !== undefined || key.y !== undefined || key.crv !== undefined) {
-      checkType(key.x, "string", at + ".x");
-      checkType(key.y, "string", at + ".y");
-      checkType(key.crv, "string", at + ".crv");
-    } else if (key.x5c !== undefined) {
+    if (key.x5c) {
       checkType(key.x5c, "array", at + ".x5c");
       checkLength(key.x5c, 1, null, at + ".x5c");
       /** @type {unknown[]} */ (key.x5c).forEach(function (cert, j) {
         checkType(cert, "string", at + ".x5c[" + j + "]");
+        checkX509CertBundle(derCertToPem(/** @type {string} */ (cert)), at + ".x5c[" + j + "]");
       });
-      checkX509CertBundle(derCertToPem(key.x5c[0]), at + ".x5c[0]");
+    } else if (key.n && key.e) {
+      checkType(key.n, "string", at + ".n");
+      checkType(key.e, "string", at + ".e");
+    } else if (key.x && key.y) {
+      checkType(key.x, "string", at + ".x");
+      checkType(key.y, "string", at + ".y");
+      checkType(key.crv, "string", at + ".crv");
     } else {
-      throw new Error(at + " must give its public key as n and e (RSA), x, y and crv (EC), or x5c");
+      throw new Error(at + " must give its public key as x5c, n and e (RSA), or x, y and crv (EC)");
     }
   });
 }
@@ -235,4 +241,55 @@ export function activeMemberIds() {
     if (info.status === "Active") active.add(ccf.bufToStr(key));
   });
   return active;
+}
+
+/**
+ * Drops every Open proposal but `keep`: a change of the rules (a constitution, a code id or
+ * measurement allowed to join) must not let votes cast under the old ones decide.
+ * @param {string} keep
+ */
+export function invalidateOtherOpenProposals(keep) {
+  const info = ccf.kv[GOV_PROPOSALS_INFO];
+  info.forEach(function (value, key) {
+    if (ccf.bufToStr(key) === keep) return;
+    /** @type {{ state: string }} */
+    const proposal = ccf.bufToJsonCompatible(value);
+    if (proposal.state !== "Open") return;
+    proposal.state = "Dropped";
+    info.set(key, ccf.jsonCompatibleToBuf(proposal));
+  });
+}
+
+/**
+ * The bytes of a hexadecimal string.
+ * @param {string} hex
+ * @param {string} field
+ */
+export function hexToBuf(hex, field) {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new Error(field + " must be a hexadecimal string, not " + JSON.stringify(hex));
+  }
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes.buffer;
+}
+
+/**
+ * The JSON value of a singleton table; throws `what` + " could not be found" without one.
+ * @param {string} map
+ * @param {string} what
+ * @returns {Args}
+ */
+export function getSingletonJson(map, what) {
+  const raw = ccf.kv[map].get(getSingletonKvKey());
+  if (raw === undefined) throw new Error(what + " could not be found");
+  return ccf.bufToJsonCompatible(raw);
+}
+
+/**
+ * @param {string} map
+ * @param {unknown} value
+ */
+export function setSingletonJson(map, value) {
+  ccf.kv[map].set(getSingletonKvKey(), ccf.jsonCompatibleToBuf(value));
 }

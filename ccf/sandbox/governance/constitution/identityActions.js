@@ -16,6 +16,7 @@ import {
   checkEnum,
   checkType,
   checkX509CertBundle,
+  GOV_MEMBER_ENCRYPTION_KEYS,
   GOV_MEMBER_INFO,
   govDelete,
   govGetJson,
@@ -24,7 +25,6 @@ import {
 } from "./helpers.js";
 
 const GOV_MEMBER_CERTS = "public:ccf.gov.members.certs";
-const GOV_MEMBER_ENCRYPTION_KEYS = "public:ccf.gov.members.encryption_public_keys";
 const GOV_MEMBER_ACKS = "public:ccf.gov.members.acks";
 const GOV_USER_CERTS = "public:ccf.gov.users.certs";
 const GOV_USER_INFO = "public:ccf.gov.users.info";

@@ -79,16 +79,7 @@ export const jwtActions = [
         checkType(args.name, "string", "name");
       },
       function (args) {
-        ccf.kv[GOV_JWT_ISSUERS].forEach(function (value, key) {
-          /** @type {JwtIssuerMetadata} */
-          const metadata = ccf.bufToJsonCompatible(value);
-          if (metadata.ca_cert_bundle_name === args.name) {
-            throw new Error(
-              "CA cert bundle " + JSON.stringify(args.name) + " is used by issuer " +
-                JSON.stringify(ccf.bufToStr(key)),
-            );
-          }
-        });
+        // As CCF's does, even while an issuer refreshes its keys with it (its refreshes then fail).
         govDelete(GOV_CA_CERT_BUNDLES, args.name);
       },
     ),
