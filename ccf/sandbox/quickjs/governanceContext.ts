@@ -121,6 +121,7 @@ export function runGovernanceFunction(
       body: new Uint8Array(),
       hooks: {},
       logs: [],
+      historicalKvs: [],
     };
     const host = createHostObject(c, {
       scope: () => scope,
@@ -131,7 +132,8 @@ export function runGovernanceFunction(
     keep(host.host);
     // Replacing the host's permission lookup is what turns the app `ccf.kv` into the governance
     // one: every other KV primitive acts on the transaction the same way.
-    const kvAccess = keep(c.newFunction("kvAccess", (name) => {
+    // Governance code has no historical states, so the KV is always the proposal's transaction.
+    const kvAccess = keep(c.newFunction("kvAccess", (_source, name) => {
       const permission = governanceMapPermission(c.getString(name), call.applying);
       return toVm(c, [permission, governanceContextName(call.applying)]);
     }));

@@ -63,27 +63,38 @@ export interface Host {
   isValidX509CertBundle(pem: string): boolean;
   isValidX509CertChain(chain: string, trusted: string): boolean;
 
-  /** The permission on map `name` and the name of the execution context, for error messages. */
-  kvAccess(name: string): [MapPermission, string];
-  kvHas(name: string, key: ArrayBuffer): boolean;
-  kvGet(name: string, key: ArrayBuffer): ArrayBuffer | undefined;
-  kvVersion(name: string, key: ArrayBuffer): number | undefined;
-  kvSize(name: string): number;
+  /**
+   * The permission on map `name` and the name of the execution context, for error messages.
+   * `source` 0 is the request's transaction, n > 0 the n-th historical state of the request.
+   */
+  kvAccess(source: number, name: string): [MapPermission, string];
+  kvHas(source: number, name: string, key: ArrayBuffer): boolean;
+  kvGet(source: number, name: string, key: ArrayBuffer): ArrayBuffer | undefined;
+  kvVersion(source: number, name: string, key: ArrayBuffer): number | undefined;
+  kvSize(source: number, name: string): number;
   /** `[value, key, value, key, ...]`. */
-  kvEntries(name: string): ArrayBuffer[];
+  kvEntries(source: number, name: string): ArrayBuffer[];
   kvSet(name: string, key: ArrayBuffer, value: ArrayBuffer): void;
   kvDelete(name: string, key: ArrayBuffer): void;
   kvClear(name: string): void;
 
   setApplyWrites(apply: boolean): void;
   setClaimsDigest(digest: ArrayBuffer): void;
-  getStateRange(handle: number, from: number, to: number, expiry: number): unknown[] | null;
+  /** States as `{transactionId, receipt, kv}`, `kv` the `source` number of its KV. */
+  getStateRange(handle: number, from: number, to: number, expiry: number): HostState[] | null;
   dropCachedStates(handle: number): boolean;
   getLastCommittedTxId(): { view: number; seqno: number };
   getStatusForTxId(view: number, seqno: number): string;
   getViewForSeqno(seqno: number): number | null;
   bodyText(): string;
   bodyBuffer(): ArrayBuffer;
+}
+
+/** A historical state as the host hands it over: `kv` is the KV's `source` number. */
+export interface HostState {
+  transactionId: string;
+  receipt: unknown;
+  kv: number;
 }
 
 /** `[0]` (not an object), `[1, message, error text, stack]` or `[2, body, type, headers, status]`. */
@@ -95,6 +106,8 @@ export type ResponseReading =
 /** What the prelude returns to the host: the per-request internals, out of app code's reach. */
 export interface PreludeInternals {
   makeRequest(meta: RequestMeta, caller: unknown): unknown;
+  /** Sets (or, given `undefined`, removes) `ccf.historicalState`. */
+  setHistoricalState(state: HostState | undefined): void;
   readResponse(value: unknown): ResponseReading;
 }
 

@@ -13,7 +13,7 @@ import { DEFAULT_VIEW } from "../kv.ts";
 import * as hc from "../hostCrypto.ts";
 import type { Host } from "./host.d.ts";
 import { appMapPermission, executionContextName, ReservedMapError } from "./kvPermissions.ts";
-import type { LogEntry, RequestScope, TxStatus } from "./types.ts";
+import type { HistoricalKv, HistoricalState, LogEntry, RequestScope, TxStatus } from "./types.ts";
 import { bytesOf, type HostValue, newBuffer, toVm } from "./values.ts";
 
 type ErrorClass = "Error" | "TypeError" | "RangeError" | "InternalError";
@@ -51,6 +51,28 @@ const JWK_KINDS = {
   "eddsa-public": [hc.pubEddsaPemToJwk, hc.pubEddsaJwkToPem],
   "eddsa-private": [hc.eddsaPemToJwk, hc.eddsaJwkToPem],
 } as const;
+
+/** The KV of a historical state that came without one: every map empty. */
+const EMPTY_KV: HistoricalKv = {
+  get: () => undefined,
+  has: () => false,
+  size: () => 0,
+  forEach: () => {},
+  getVersionOfPreviousWrite: () => undefined,
+};
+
+/**
+ * `state` as app code receives it: its KV is registered in the request's scope and named by its
+ * `source` number there, which the prelude turns into a read-only `kv` object.
+ */
+export function hostState(scope: RequestScope, state: HistoricalState): HostValue {
+  scope.historicalKvs.push(state.kv ?? EMPTY_KV);
+  return {
+    transactionId: state.transactionId,
+    receipt: state.receipt,
+    kv: scope.historicalKvs.length,
+  };
+}
 
 /**
  * Builds `H` in `ctx`. Returns it with a disposer for the constructor handles it keeps; the
@@ -153,29 +175,30 @@ export function createHostObject(
     isValidX509CertChain: (chain, trusted) =>
       bool(hc.isValidX509CertChain(str(chain), str(trusted))),
 
-    kvAccess: (name) => {
+    kvAccess: (source, name) => {
       const s = scope();
+      const readOnly = s.readOnly || num(source) !== 0;
       try {
-        const permission = appMapPermission(str(name), s.readOnly);
-        return value([permission, executionContextName(s.readOnly)]);
+        const permission = appMapPermission(str(name), readOnly);
+        return value([permission, executionContextName(readOnly)]);
       } catch (e) {
         if (e instanceof ReservedMapError) s.fatal ??= e.message;
         throw e;
       }
     },
-    kvHas: (name, key) => bool(scope().tx.has(str(name), buf(key))),
-    kvGet: (name, key) => {
-      const v = scope().tx.get(str(name), buf(key));
+    kvHas: (source, name, key) => bool(kvOf(source).has(str(name), buf(key))),
+    kvGet: (source, name, key) => {
+      const v = kvOf(source).get(str(name), buf(key));
       return v === undefined ? ctx.undefined : newBuffer(ctx, v);
     },
-    kvVersion: (name, key) => {
-      const v = scope().tx.getVersionOfPreviousWrite(str(name), buf(key));
+    kvVersion: (source, name, key) => {
+      const v = kvOf(source).getVersionOfPreviousWrite(str(name), buf(key));
       return v === undefined ? ctx.undefined : ctx.newNumber(v);
     },
-    kvSize: (name) => ctx.newNumber(scope().tx.size(str(name))),
-    kvEntries: (name) => {
+    kvSize: (source, name) => ctx.newNumber(kvOf(source).size(str(name))),
+    kvEntries: (source, name) => {
       const rows: Uint8Array[] = [];
-      scope().tx.forEach(str(name), (v, k) => rows.push(v, k));
+      kvOf(source).forEach(str(name), (v, k) => rows.push(v, k));
       return value(rows);
     },
     kvSet: (name, key, v) => {
@@ -200,16 +223,24 @@ export function createHostObject(
       return undefined;
     },
     getStateRange: (handle, from, to, expiry) => {
-      const hook = scope().hooks.getStateRange;
+      const s = scope();
+      const [start, end] = [num(from), num(to)];
+      if (end < start) {
+        throw new VmError(
+          "InternalError",
+          `Failed to get state range: Invalid range for historical query: cannot request range ending (${end}) before it starts (${start})`,
+        );
+      }
+      const hook = s.hooks.getStateRange;
       if (!hook) return ctx.null;
       let states;
       try {
-        states = hook(num(handle), num(from), num(to), num(expiry));
+        states = hook(num(handle), start, end, num(expiry));
       } catch (e) {
         throw new VmError("InternalError", `Failed to get state range: ${(e as Error).message}`);
       }
       if (states === null || states.length === 0) return ctx.null;
-      return value(states.map((st) => ({ transactionId: st.transactionId, receipt: st.receipt })));
+      return value(states.map((st) => hostState(s, st)));
     },
     dropCachedStates: (handle) => bool(scope().hooks.dropCachedStates?.(num(handle)) ?? false),
     getLastCommittedTxId: () => {
@@ -235,6 +266,12 @@ export function createHostObject(
     },
     bodyText: () => ctx.newString(utf8Decoder.decode(scope().body)),
     bodyBuffer: () => newBuffer(ctx, scope().body),
+  };
+
+  const kvOf = (source: QuickJSHandle): HistoricalKv => {
+    const s = scope();
+    const n = num(source);
+    return n === 0 ? s.tx : s.historicalKvs[n - 1] ?? EMPTY_KV;
   };
 
   const host = ctx.newObject();

@@ -82,6 +82,7 @@ export class Interpreter {
   readonly #ctx: QuickJSContext;
   readonly #makeRequest: QuickJSHandle;
   readonly #readResponse: QuickJSHandle;
+  readonly #setHistoricalState: QuickJSHandle;
   readonly #disposeHost: () => void;
   readonly #isIntTagged: (h: QuickJSHandle) => boolean;
   readonly #namespaces = new Map<string, QuickJSHandle>();
@@ -129,6 +130,7 @@ export class Interpreter {
     host.dispose();
     this.#makeRequest = ctx.getProp(internals, "makeRequest");
     this.#readResponse = ctx.getProp(internals, "readResponse");
+    this.#setHistoricalState = ctx.getProp(internals, "setHistoricalState");
     internals.dispose();
     this.#isIntTagged = intTagTest(module, ctx);
   }
@@ -154,6 +156,19 @@ export class Interpreter {
   end(): void {
     this.#scope = undefined;
     this.#deadline = Infinity;
+  }
+
+  /**
+   * Sets `ccf.historicalState` (a state from `hostState`), or removes it: call before loading
+   * modules, which may read it at their top level.
+   */
+  setHistoricalState(state: HostValue | undefined): void {
+    const ctx = this.#ctx;
+    const handle = state === undefined ? ctx.undefined : toVm(ctx, state);
+    const result = ctx.callFunction(this.#setHistoricalState, ctx.undefined, handle);
+    if (state !== undefined) handle.dispose();
+    if (result.error) throw this.#failure(result.error, "Failed to set historical state");
+    result.value.dispose();
   }
 
   /**
@@ -212,6 +227,7 @@ export class Interpreter {
     this.#namespaces.clear();
     this.#makeRequest.dispose();
     this.#readResponse.dispose();
+    this.#setHistoricalState.dispose();
     this.#disposeHost();
     this.#ctx.dispose();
     this.#runtime.dispose();

@@ -25,6 +25,7 @@ export type {
   AppResponse,
   AppRuntimeOptions,
   ConsensusHooks,
+  HistoricalKv,
   HistoricalState,
   HostValue,
   LogEntry,

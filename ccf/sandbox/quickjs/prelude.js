@@ -19,7 +19,7 @@
  * (types in JSDoc, `host.d.ts`); the host imports it as text and evaluates it as a script whose
  * value is the function below.
  *
- * @import { Host, JwkKind, LogLevel, PreludeInternals, ResponseReading } from "./host.d.ts"
+ * @import { Host, HostState, JwkKind, LogLevel, PreludeInternals, ResponseReading } from "./host.d.ts"
  */
 /**
  * A value app code passed to a `ccf` function: anything, checked here as CCF's C++ checks it.
@@ -554,9 +554,13 @@
   ccf.crypto = crypto;
 
   // --- kv: a handle per property access, resolved against the current request's transaction ---
-  /** @param {string} name */
-  const makeHandle = (name) => {
-    const access = H.kvAccess(name);
+  // `source` 0 is the request's transaction, n > 0 the n-th historical state of the request.
+  /**
+   * @param {number} source
+   * @param {string} name
+   */
+  const makeHandle = (source, name) => {
+    const access = H.kvAccess(source, name);
     const permission = access[0];
     const where = access[1];
     const canRead = permission !== "none";
@@ -580,13 +584,13 @@
     handle.has = function has(k) {
       if (!canRead) deny("has");
       oneKey(arguments.length, k);
-      return H.kvHas(name, k);
+      return H.kvHas(source, name, k);
     };
     /** @param {AppValue} k */
     handle.get = function get(k) {
       if (!canRead) deny("get");
       oneKey(arguments.length, k);
-      return H.kvGet(name, k);
+      return H.kvGet(source, name, k);
     };
     /** @param {AppValue} callback */
     handle.forEach = function forEach(callback) {
@@ -594,14 +598,14 @@
       argc(arguments.length, 1);
       if (typeof callback !== "function") throw new TypeErr("Argument must be a function");
       // A snapshot of [value, key, ...]: the callback may write to the map while iterating.
-      const rows = H.kvEntries(name);
+      const rows = H.kvEntries(source, name);
       for (let i = 0; i < rows.length; i += 2) callback(rows[i], rows[i + 1], handle);
     };
     /** @param {AppValue} k */
     handle.getVersionOfPreviousWrite = function getVersionOfPreviousWrite(k) {
       if (!canRead) deny("getVersionOfPreviousWrite");
       oneKey(arguments.length, k);
-      return H.kvVersion(name, k);
+      return H.kvVersion(source, name, k);
     };
     /**
      * @param {AppValue} k
@@ -632,16 +636,26 @@
     defineProperty(handle, "size", {
       get: function size() {
         if (!canRead) deny("size");
-        return H.kvSize(name);
+        return H.kvSize(source, name);
       },
       enumerable: true,
       configurable: true,
     });
     return handle;
   };
-  ccf.kv = new Proxy({}, {
-    get: (_target, property) => (typeof property === "string" ? makeHandle(property) : undefined),
-    has: (_target, property) => typeof property === "string",
+  /** @param {number} source */
+  const kvObject = (source) =>
+    new Proxy({}, {
+      get: (_target, property) =>
+        typeof property === "string" ? makeHandle(source, property) : undefined,
+      has: (_target, property) => typeof property === "string",
+    });
+  ccf.kv = kvObject(0);
+  /** @param {HostState} s */
+  const historicalState = (s) => ({
+    transactionId: s.transactionId,
+    receipt: s.receipt,
+    kv: kvObject(s.kv),
   });
 
   // --- rpc ---
@@ -684,7 +698,11 @@
       if (h < 0 || from < 0 || to < 0 || expiry < 0) {
         throw new RangeErr("Invalid handle or seqno or expiry: cannot be negative");
       }
-      return H.getStateRange(h, from, to, expiry);
+      const states = H.getStateRange(h, from, to, expiry);
+      if (states === null) return null;
+      // A loop, not Array.prototype.map, which app code may have replaced.
+      for (let i = 0; i < states.length; i++) states[i] = historicalState(states[i]);
+      return states;
     },
     /** @param {AppValue} handle */
     dropCachedStates: function dropCachedStates(handle) {
@@ -832,5 +850,11 @@
     return [2, payload, contentType, flat, statusCode === null ? undefined : statusCode];
   };
 
-  return { makeRequest, readResponse };
+  /** @type {PreludeInternals["setHistoricalState"]} */
+  const setHistoricalState = (s) => {
+    if (s === undefined) delete ccf.historicalState;
+    else ccf.historicalState = historicalState(s);
+  };
+
+  return { makeRequest, readResponse, setHistoricalState };
 });

@@ -10,12 +10,12 @@
  * `x-ms-ccf-transaction-id`.
  */
 import type { QuickJSWASMModule } from "quickjs-emscripten";
-import type { KvTransaction } from "../kv.ts";
+import { DEFAULT_VIEW, type KvTransaction } from "../kv.ts";
 import { type AppBundle, type EndpointInfo, moduleKey, validateBundle } from "./bundle.ts";
 import { type QuickJSEngine, sharedEngine } from "./engine.ts";
 import { EXCEPTION_MESSAGE, odataError, TIMEOUT_MESSAGE } from "./errors.ts";
 import { HandlerCheck } from "./handlerCheck.ts";
-import { cryptoRandom } from "./hostBridge.ts";
+import { cryptoRandom, hostState } from "./hostBridge.ts";
 import {
   ExecutionError,
   Interpreter,
@@ -28,6 +28,8 @@ import type {
   AppRequest,
   AppResponse,
   AppRuntimeOptions,
+  HistoricalState,
+  HostValue,
   LogEntry,
   RequestHooks,
   RequestScope,
@@ -151,13 +153,21 @@ class BundleRuntime implements AppRuntime {
     hooks: RequestHooks,
   ): AppResponse {
     const props = match.endpoint.properties;
+    let historical: HistoricalState | undefined;
+    if (props.mode === "historical") {
+      const found = historicalTarget(request, tx, hooks);
+      if (!("transactionId" in found)) return framework(found);
+      historical = found;
+    }
     const scope: RequestScope = {
       tx,
       readOnly: props.mode === "readonly" || props.mode === "historical",
       body: request.body ?? new Uint8Array(),
       hooks,
       logs: [],
+      historicalKvs: [],
     };
+    const historicalValue = historical && hostState(scope, historical);
     const reuseKey = props.interpreter_reuse?.key;
     // CCF keeps read-write and read-only interpreters apart even under one reuse key, so module
     // state never passes between a read-only and a read-write handler.
@@ -172,7 +182,7 @@ class BundleRuntime implements AppRuntime {
       // CCF compiles modules to bytecode at deployment; this runtime compiles them when an
       // interpreter first loads them, in wasm, so loading gets a larger budget than the handler.
       interpreter.begin(scope, moduleLoadBudget * this.#limits.maxExecutionTimeMs);
-      parts = this.#run(interpreter, request, match);
+      parts = this.#run(interpreter, request, match, historicalValue);
       interpreter.end();
     } catch (e) {
       interpreter?.end();
@@ -205,9 +215,11 @@ class BundleRuntime implements AppRuntime {
     interpreter: Interpreter,
     request: AppRequest,
     match: Extract<RouteMatch, { kind: "endpoint" }>,
+    historical: HostValue | undefined,
   ): ResponseParts {
     const props = match.endpoint.properties;
     const name = moduleKey(props.js_module);
+    interpreter.setHistoricalState(historical);
     const ns = interpreter.namespace(name);
     interpreter.restartClock(this.#limits.maxExecutionTimeMs);
     const problem = this.#checks.check(name, props.js_function);
@@ -306,6 +318,67 @@ class BundleRuntime implements AppRuntime {
     this.#cache.set(key, interpreter);
     return interpreter;
   }
+}
+
+/** How long the state of a historical endpoint's transaction stays cached, as in CCF. */
+const HISTORICAL_EXPIRY_SECONDS = 1800;
+
+const TX_ID_HEADER = "x-ms-ccf-transaction-id";
+
+/**
+ * The state a `mode: "historical"` endpoint runs on, from the transaction id the client names in
+ * `x-ms-ccf-transaction-id`, or CCF's answer when there is none to run on yet: 400 for a missing
+ * or malformed id, 404 for a transaction not committed (or invalid), 202 while it is fetched.
+ */
+function historicalTarget(
+  request: AppRequest,
+  tx: KvTransaction,
+  hooks: RequestHooks,
+): HistoricalState | Omit<AppResponse, "applyWrites" | "logs"> {
+  const header = Object.entries(request.headers ?? {})
+    .find(([name]) => name.toLowerCase() === TX_ID_HEADER)?.[1];
+  if (header === undefined) {
+    return odataError(
+      400,
+      "MissingRequiredHeader",
+      `Historical query is missing '${TX_ID_HEADER}' header.`,
+    );
+  }
+  const parsed = /^(\d+)\.(\d+)$/.exec(header);
+  if (!parsed) {
+    return odataError(
+      400,
+      "InvalidHeaderValue",
+      `The value '${header}' in header '${TX_ID_HEADER}' could not be converted to a valid Tx ID.`,
+    );
+  }
+  const [view, seqno] = [Number(parsed[1]), Number(parsed[2])];
+  const txId = `${view}.${seqno}`;
+  const status = hooks.consensus?.getStatusForTxId(view, seqno) ??
+    (view === DEFAULT_VIEW && seqno >= 1 && seqno <= tx.startSeqno ? "Committed" : "Unknown");
+  if (status === "Invalid") {
+    return odataError(404, "TransactionInvalid", `Transaction ${txId} is not available.`);
+  }
+  if (status !== "Committed") {
+    return odataError(
+      404,
+      "TransactionPendingOrUnknown",
+      `Transaction ${txId} is not available.`,
+      undefined,
+      { "cache-control": "no-cache" },
+    );
+  }
+  const state = hooks.historicalStateAt
+    ? hooks.historicalStateAt(seqno)
+    : hooks.getStateRange?.(-1 - seqno, seqno, seqno, HISTORICAL_EXPIRY_SECONDS)?.[0] ?? null;
+  if (state === null) {
+    return {
+      status: 202,
+      headers: { "retry-after": "3", "content-type": "text/plain" },
+      body: utf8.encode(`Historical transaction ${txId} is not currently available.`),
+    };
+  }
+  return state;
 }
 
 const framework = (

@@ -49,12 +49,20 @@ export interface AppResponse {
   readonly logs: readonly LogEntry[];
 }
 
+/** The state of the KV as of a historical transaction; app code reads it, never writes it. */
+export type HistoricalKv = Pick<
+  KvTransaction,
+  "get" | "has" | "size" | "forEach" | "getVersionOfPreviousWrite"
+>;
+
 /** One entry of `ccf.historical.getStateRange`'s answer. */
 export interface HistoricalState {
   /** `<view>.<seqno>`. */
   readonly transactionId: string;
   /** The JSON receipt object (CCF's JS form: signature, cert, node_id, leaf_components, proof). */
   readonly receipt: HostValue;
+  /** The KV as of this transaction (app code sees it as a read-only `kv`); absent: no maps. */
+  readonly kv?: HistoricalKv;
 }
 
 /** `ccf.consensus` as the node implements it. */
@@ -79,6 +87,12 @@ export interface RequestHooks {
     to: number,
     secondsUntilExpiry: number,
   ) => readonly HistoricalState[] | null;
+  /**
+   * The state a `mode: "historical"` endpoint runs on: `null` while it is fetched (the endpoint
+   * answers 202). Default: `getStateRange(-1 - seqno, seqno, seqno, 1800)`, so its requests never
+   * share a handle with the app's, which are non-negative.
+   */
+  readonly historicalStateAt?: (seqno: number) => HistoricalState | null;
   /** `ccf.historical.dropCachedStates`. Default: `false`. */
   readonly dropCachedStates?: (handle: number) => boolean;
   /** `ccf.consensus`. Default: everything up to the transaction's start is committed in view 2. */
@@ -112,6 +126,8 @@ export interface RequestScope {
   readonly body: Uint8Array;
   readonly hooks: RequestHooks;
   readonly logs: LogEntry[];
+  /** Historical KV states handed to app code in this request; index + 1 names one in the VM. */
+  readonly historicalKvs: HistoricalKv[];
   applyWrites?: boolean;
   claimsDigest?: Uint8Array;
   /** A failure app code must not be able to catch (CCF raises a C++ exception there). */

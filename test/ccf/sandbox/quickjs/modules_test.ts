@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createAppRuntime } from "../../../../ccf/sandbox/quickjs/mod.ts";
+import { createAppRuntime, type RequestHooks } from "../../../../ccf/sandbox/quickjs/mod.ts";
 import { bundleOf, ep, EXCEPTION_BODY, Harness, json, text } from "./_harness.ts";
 
 const modules = {
@@ -175,7 +175,20 @@ Deno.test("modules: one reuse key keeps read-write and read-only interpreters ap
   assert.deepEqual(json(h.run({ method: "POST", path: "/remember/b" })), ["a", "b"]);
   // What the read-write handler left in module state is not there for the read-only one.
   assert.deepEqual(json(h.run("/recall")), []);
-  assert.deepEqual(json(h.run("/history")), []);
+  const history = {
+    method: "GET",
+    path: "/history",
+    headers: { "x-ms-ccf-transaction-id": "2.1" },
+  };
+  const state: RequestHooks = {
+    historicalStateAt: () => ({ transactionId: "2.1", receipt: null }),
+    consensus: {
+      getLastCommittedTxId: () => ({ view: 2, seqno: 1 }),
+      getStatusForTxId: () => "Committed",
+      getViewForSeqno: () => 2,
+    },
+  };
+  assert.deepEqual(json(h.run(history, state)), []);
   assert.deepEqual(json(h.run({ method: "POST", path: "/remember/c" })), ["a", "b", "c"]);
   app.dispose();
 });
