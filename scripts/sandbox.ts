@@ -13,6 +13,7 @@ import {
   DEFAULT_LOG_RETENTION,
   governanceGenesisWrites,
   installGovernance,
+  type InstallOptions,
   isDeployed,
   type LogEntry,
   type LogFile,
@@ -53,6 +54,11 @@ Options:
                                seconds between refreshes of the signing keys of JWT issuers set
                                with auto_refresh (CCF's jwt.key_refresh_interval_s; default:
                                1800); keys are also refreshed at start and when an issuer is set
+  --accept-all-proposals       accept and apply every valid proposal when it is proposed, without
+                               ballots, as CCF's own sandbox.sh does (for tools written for it,
+                               which propose and never vote); by default a majority of the
+                               members must vote for a proposal. A constitution set by proposal
+                               keeps the resolve it was built from
   -v, --verbose                also print the app's console output (always in sandbox_0/out)
   -h, --help                   show this help
 
@@ -97,6 +103,7 @@ const main = async () => {
         "jwt-key-refresh-interval-s": { type: "string" },
         nodes: { type: "string" },
         "replication-delay-ms": { type: "string" },
+        "accept-all-proposals": { type: "boolean" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
       },
@@ -155,24 +162,28 @@ const main = async () => {
     ),
     genesisWrites: governanceGenesisWrites,
   };
-  const service = nodes === 1 ? await startOne(port, options, log, appLog) : await startNetwork(
-    nodes,
-    port,
-    count(
-      "replication-delay-ms",
-      args["replication-delay-ms"],
-      50,
-      0,
-    ),
-    options,
-    log,
-    appLog,
-    (line) => {
-      // The network's own lines (elections, views) go to the first node's log too.
-      record(0, line);
-      console.log(`[network] ${line.replace(/^network: /, "")}`);
-    },
-  );
+  const governance = { acceptAllProposals: args["accept-all-proposals"] === true };
+  const service = nodes === 1
+    ? await startOne(port, options, governance, log, appLog)
+    : await startNetwork(
+      nodes,
+      port,
+      governance,
+      count(
+        "replication-delay-ms",
+        args["replication-delay-ms"],
+        50,
+        0,
+      ),
+      options,
+      log,
+      appLog,
+      (line) => {
+        // The network's own lines (elections, views) go to the first node's log too.
+        record(0, line);
+        console.log(`[network] ${line.replace(/^network: /, "")}`);
+      },
+    );
   const node = service.primary()!;
 
   if (bundle && !isDeployed(node.readTransaction(), bundle)) {
@@ -194,6 +205,11 @@ ${service.where.join("\n")}
   ledger     ${ws.paths.ledgerDir}   last committed ${node.ledger.view}.${node.ledger.lastSignedSeqno}
   members    ${ws.members.map((m) => m.name).join(", ")}   users ${
     ws.users.map((u) => u.name).join(", ") || "none"
+  }
+  governance ${
+    governance.acceptAllProposals
+      ? "every valid proposal is accepted when proposed (--accept-all-proposals)"
+      : "a proposal is accepted once a majority of the members vote for it"
   }
   workspace  ${ws.paths.root}
 
@@ -245,6 +261,7 @@ type AppLog = (entry: LogEntry, index: number) => void;
 const startOne = async (
   port: number,
   options: Omit<NodeSettings, "port">,
+  governance: InstallOptions,
   log: Log,
   appLog: AppLog,
 ): Promise<Service> => {
@@ -254,7 +271,10 @@ const startOne = async (
     log: (line) => log(line, 0),
     appLog: (entry) => appLog(entry, 0),
   });
-  await installGovernance(sandbox.node, { log: (line) => console.log(`[node] ${line}`) });
+  await installGovernance(sandbox.node, {
+    ...governance,
+    log: (line) => console.log(`[node] ${line}`),
+  });
   const ws = sandbox.node.workspace;
   return {
     title: "a one-node CCF stand-in",
@@ -269,6 +289,7 @@ const startOne = async (
 const startNetwork = async (
   nodes: number,
   port: number,
+  governance: InstallOptions,
   replicationDelayMs: number,
   options: Omit<NodeSettings, "port">,
   log: Log,
@@ -280,7 +301,7 @@ const startNetwork = async (
     nodes,
     port,
     replicationDelayMs,
-    prepare: (node) => installGovernance(node).then(() => {}),
+    prepare: (node) => installGovernance(node, governance).then(() => {}),
     log: (line, index) => index === null ? note(line) : log(line, index),
     appLog,
   });

@@ -11,6 +11,10 @@
  * await installGovernance(sandbox.node);
  * ```
  *
+ * Governance follows CCF's default constitution: a proposal passes once a majority of the members
+ * vote for it. `installGovernance(node, { acceptAllProposals: true })` behaves instead like CCF's
+ * own `sandbox.sh`, which accepts every valid proposal when it is proposed.
+ *
  * Several nodes behind one address, with forwarding, replication lag, per-node historical caches
  * and failover, as a multi-node CCF service shows them to its clients:
  *

@@ -7,22 +7,33 @@
  * const governance = await installGovernance(node, { log: (line) => console.log(line) });
  * ```
  *
- * `governanceGenesisWrites` puts the default constitution into a new service's genesis
- * transaction; {@link installGovernance} also replaces the node's placeholder constitution (an
- * older workspace, or a node started without the genesis hook) in a transaction of its own.
+ * `governanceGenesisWrites` puts the default constitution and service configuration into a new
+ * service's genesis transaction; {@link installGovernance} also replaces the node's placeholder
+ * constitution (an older workspace, or a node started without the genesis hook) in a transaction
+ * of its own.
+ *
+ * With `acceptAllProposals`, governance behaves like CCF's own local sandbox (`sandbox.sh`): its
+ * constitution accepts and applies every valid proposal as soon as it is proposed, so that tools
+ * written for that sandbox, which propose and never vote, work unchanged.
  */
 import type { KvCommit, KvTransaction } from "../kv.ts";
 import type { TxStatus } from "../ledger/ledger.ts";
 import { PLACEHOLDER_CONSTITUTION } from "../node/genesis.ts";
 import type { NodeRequest, NodeResponse } from "../node/types.ts";
 import { sharedEngine } from "../quickjs/engine.ts";
-import { DEFAULT_CONSTITUTION } from "./constitution/mod.ts";
+import { ACCEPT_ALL_CONSTITUTION, DEFAULT_CONSTITUTION } from "./constitution/mod.ts";
 import { type GovernanceStore, ProposalService } from "./proposals.ts";
 import { createGovernanceRoutes } from "./routes.ts";
 import { ConstitutionRunner } from "./runner.ts";
-import { readConstitution, writeConstitution } from "./tables.ts";
+import { singletonKey } from "../govTables.ts";
+import {
+  ensureServiceConfig,
+  readConstitution,
+  serviceConfig,
+  writeConstitution,
+} from "./tables.ts";
 
-export { DEFAULT_CONSTITUTION } from "./constitution/mod.ts";
+export { ACCEPT_ALL_CONSTITUTION, DEFAULT_CONSTITUTION } from "./constitution/mod.ts";
 export { ProposalService } from "./proposals.ts";
 
 /** What governance needs of the node (a `SandboxNode` has all of it). */
@@ -31,6 +42,11 @@ export interface GovernanceNode {
   commitGovernance(fn: (tx: KvTransaction) => void): KvCommit | null;
   /** A transaction over the committed state, to read it. */
   readTransaction(): KvTransaction;
+  /**
+   * Whether this node commits; a backup of a network (`false`) receives governance's writes from
+   * the primary. Absent means it commits.
+   */
+  readonly isPrimary?: boolean;
   /** Serves `/gov` with `handler`, or stops serving it. */
   setGovernanceHandler(handler: ((request: NodeRequest) => Promise<NodeResponse>) | null): void;
   /** What governance reads of the ledger: the view, the signed tip, the root and statuses. */
@@ -55,6 +71,14 @@ export interface InstallOptions {
    * (default `Date.now`).
    */
   readonly clock?: () => number;
+  /**
+   * Accept every valid proposal when it is proposed, without ballots, as CCF's `sandbox.sh` does
+   * (default `false`: a majority of the Active members must vote for it, as on a CCF service
+   * with the default constitution). It applies while the service runs one of the sandbox's
+   * built-in constitutions, which it switches to the accept-all one or back; a constitution set
+   * by proposal (e.g. the default one with custom actions appended) keeps its own `resolve`.
+   */
+  readonly acceptAllProposals?: boolean;
 }
 
 /** Installed governance: a way to uninstall it. */
@@ -63,10 +87,17 @@ export interface InstalledGovernance {
   uninstall(): void;
 }
 
-/** The node's `genesisWrites` hook: the default constitution in the genesis transaction. */
+/**
+ * The node's `genesisWrites` hook: the default constitution and CCF's default service
+ * configuration in the genesis transaction.
+ */
 export function governanceGenesisWrites(tx: KvTransaction): void {
   writeConstitution(tx, DEFAULT_CONSTITUTION);
+  ensureServiceConfig(tx);
 }
+
+/** The constitutions {@link installGovernance} may replace: none, or one of its own. */
+const BUILT_IN = new Set([PLACEHOLDER_CONSTITUTION, DEFAULT_CONSTITUTION, ACCEPT_ALL_CONSTITUTION]);
 
 /** A {@link GovernanceStore} over the node: its committed state, its ledger, its commits. */
 function nodeBackend(node: GovernanceNode): GovernanceStore {
@@ -78,8 +109,9 @@ function nodeBackend(node: GovernanceNode): GovernanceStore {
 }
 
 /**
- * Serves `/gov` on `node`; installs the default constitution if the node holds none or the
- * placeholder of its genesis.
+ * Serves `/gov` on `node`. Installs the default constitution (or, with `acceptAllProposals`, the
+ * accept-all one) if the node holds none or another of the sandbox's built-in ones, and CCF's
+ * default service configuration if it has none.
  */
 export async function installGovernance(
   node: GovernanceNode,
@@ -92,10 +124,20 @@ export async function installGovernance(
     log,
     clock: options.clock,
   });
-  const current = readConstitution(node.readTransaction());
-  if (current === undefined || current === PLACEHOLDER_CONSTITUTION) {
-    const commit = node.commitGovernance((tx) => writeConstitution(tx, DEFAULT_CONSTITUTION));
-    log(`governance: installed the default constitution at ${commit?.txId}`);
+  const wanted = options.acceptAllProposals ? ACCEPT_ALL_CONSTITUTION : DEFAULT_CONSTITUTION;
+  const read = node.readTransaction();
+  const current = readConstitution(read);
+  const replace = current !== wanted && (current === undefined || BUILT_IN.has(current));
+  const missingConfig = read.get(serviceConfig, singletonKey) === undefined;
+  if (node.isPrimary !== false && (replace || missingConfig)) {
+    const commit = node.commitGovernance((tx) => {
+      if (replace) writeConstitution(tx, wanted);
+      ensureServiceConfig(tx);
+    });
+    if (replace) {
+      const which = options.acceptAllProposals ? "accept-all" : "default";
+      log(`governance: installed the ${which} constitution at ${commit?.txId}`);
+    }
   }
   const routes = createGovernanceRoutes(service, {
     transactions: {
