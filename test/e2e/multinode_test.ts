@@ -72,6 +72,17 @@ const committedOn = (kms: Kms, url: string, txId: string) =>
 
 const seqnoOf = (txId: string) => Number(txId.split(".")[1]);
 
+/**
+ * `/app/receipt` of a committed transaction, asked again while the answering node fetches it
+ * (202) or has not learnt yet that it is committed (404 pending): nodes lag one another.
+ */
+const receiptOf = (kms: Kms, txId: string) =>
+  poll(
+    `the receipt of ${txId}`,
+    () => kms.call("GET", `/app/receipt?transaction_id=${txId}`, "anonymous", { fresh: true }),
+    (r) => r.status === 200,
+  );
+
 Deno.test("e2e: the KMS on a three-node network, through its front", async (t) => {
   const kms = await startKms({
     nodes: 3,
@@ -170,15 +181,9 @@ Deno.test("e2e: the KMS on a three-node network, through its front", async (t) =
             fresh: true,
           });
           if (status.body?.status !== "Committed") continue;
-          const receipt = await kms.call(
-            "GET",
-            `/app/receipt?transaction_id=${txId}`,
-            "anonymous",
-            {
-              fresh: true,
-            },
-          );
-          if (receipt.status === 200) committed.set(txId, receipt.body);
+          const receipt = await receiptOf(kms, txId);
+          assert.equal(receipt.status, 200, receipt.text);
+          committed.set(txId, receipt.body);
         }
       };
 
@@ -233,9 +238,7 @@ Deno.test("e2e: the KMS on a three-node network, through its front", async (t) =
           });
           assert.equal(status.body.status, "Committed", `${txId} on ${url}`);
         }
-        const again = await kms.call("GET", `/app/receipt?transaction_id=${txId}`, "anonymous", {
-          fresh: true,
-        });
+        const again = await receiptOf(kms, txId);
         assert.deepEqual(again.body, receipt, `${txId} keeps its receipt`);
       }
       // Every acknowledged write was either committed or lost with the old primary's view.

@@ -24,6 +24,11 @@ export interface BuiltinContext {
   readonly endpoints: () => readonly EndpointInfo[];
   /** The network the node is part of (itself alone on a one-node service). */
   readonly network: () => NetworkDescription;
+  /**
+   * The receipt of a committed `seqno` from the node's historical cache, `null` while the node
+   * fetches it (as CCF's historical endpoints, which answer 202 meanwhile).
+   */
+  readonly historicalReceipt: (seqno: number) => LedgerReceipt | null;
 }
 
 /** The parameter CCF's `/tx` and `/receipt` take. */
@@ -100,7 +105,10 @@ const txStatus = (ctx: BuiltinContext, query: string): NodeResponse => {
   });
 };
 
-/** CCF's historical adapter: 404 while pending or unknown, 404 if invalid, else the receipt. */
+/**
+ * CCF's historical adapter: 404 while pending or unknown, 404 if invalid, 202 while the node
+ * fetches the transaction, else the receipt.
+ */
 const receipt = (ctx: BuiltinContext, query: string): NodeResponse => {
   const id = txIdFrom(query);
   if (isResponse(id)) return id;
@@ -117,7 +125,7 @@ const receipt = (ctx: BuiltinContext, query: string): NodeResponse => {
       { "cache-control": "no-cache" },
     );
   }
-  const found = ctx.ledger.receiptFor(id.seqno);
+  const found = ctx.historicalReceipt(id.seqno);
   if (found === null) {
     return {
       status: 202,

@@ -32,7 +32,13 @@
  * the modules/endpoints tables.
  */
 import { type KvCommit, KvConflictError, KvStore, type KvTransaction } from "../kv.ts";
-import { Ledger, type LedgerEntry, type LedgerRecovery } from "../ledger/ledger.ts";
+import { KvHistory } from "../kvHistory.ts";
+import {
+  Ledger,
+  type LedgerEntry,
+  type LedgerReceipt,
+  type LedgerRecovery,
+} from "../ledger/ledger.ts";
 import { encodeSignatureRecord, signatureKey, SIGNATURES_MAP } from "../ledger/signature.ts";
 import { jwtIssuers, membersCerts, serviceInfo, singletonKey, usersCerts } from "../govTables.ts";
 import {
@@ -120,6 +126,8 @@ const DEFAULT_SIGNATURE_INTERVAL_MS = 1000;
 const DEFAULT_SIGNATURE_TX_INTERVAL = 5000;
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_HISTORICAL_FETCH_MS = 50;
+/** How long the node keeps a state its own historical endpoints fetched (CCF's default expiry). */
+const SYSTEM_EXPIRY_S = 1800;
 const TX_ID_HEADER = "x-ms-ccf-transaction-id";
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -138,6 +146,8 @@ export class SandboxNode {
   readonly #log: (line: string) => void;
   readonly #hooks: RequestHooks;
   readonly #historical: HistoricalCache;
+  /** The cache of the node's own historical endpoints (`/receipt`): CCF keeps their handles apart. */
+  readonly #systemHistorical: HistoricalCache;
   #builtins: BuiltinContext;
   #runtime: AppRuntime | null = null;
   #reload: Promise<void> = Promise.resolve();
@@ -161,13 +171,17 @@ export class SandboxNode {
     this.#recovery = recovery;
     this.#options = options;
     this.#log = options.log ?? ((line) => console.log(line));
-    this.#historical = new HistoricalCache({
-      receiptFor: (seqno) => ledger.receiptFor(seqno),
-      transactionId: (seqno) => `${ledger.viewOf(seqno)}.${seqno}`,
-    }, {
+    const source = {
+      receiptFor: (seqno: number) => ledger.receiptFor(seqno),
+      transactionId: (seqno: number) => `${ledger.viewOf(seqno)}.${seqno}`,
+      stateAt: (seqno: number) => store.history?.stateAt(seqno),
+    };
+    const fetching = {
       fetchDelayMs: options.historicalFetchMs ?? DEFAULT_HISTORICAL_FETCH_MS,
       clock: () => this.#now(),
-    });
+    };
+    this.#historical = new HistoricalCache(source, fetching);
+    this.#systemHistorical = new HistoricalCache(source, fetching);
     this.#hooks = this.#requestHooks();
     this.#builtins = {
       ledger,
@@ -176,6 +190,10 @@ export class SandboxNode {
       serviceCreateTxId: "",
       endpoints: () => this.#runtime?.endpoints() ?? [],
       network: () => this.#network(),
+      historicalReceipt: (seqno) => {
+        const states = this.#systemHistorical.getStateRange(seqno, seqno, seqno, SYSTEM_EXPIRY_S);
+        return states ? states[0].receipt as unknown as LedgerReceipt : null;
+      },
     };
   }
 
@@ -192,7 +210,7 @@ export class SandboxNode {
     });
     const signer = nodeSigner(workspace.nodeKeyPem, workspace.nodeCertPem, workspace.nodeId);
     const opened = Ledger.open(workspace.paths.ledgerDir, { signer, view: options.view });
-    const store = new KvStore({ view: opened.ledger.view });
+    const store = new KvStore({ view: opened.ledger.view, history: new KvHistory() });
     for (const entry of opened.entries) store.replay(entry.seqno, entry.writes);
     if (options.cluster) opened.ledger.holdCommits(options.cluster.committed);
     const node = new SandboxNode(workspace, store, opened.ledger, opened.recovery, options);
@@ -393,6 +411,7 @@ export class SandboxNode {
     return this.#closed ??= (async () => {
       clearInterval(this.#timer);
       this.#historical.clear();
+      this.#systemHistorical.clear();
       await this.#jwtRefresh?.stop();
       await this.#reload.catch(() => {});
       if (sign && this.#failure === undefined) {

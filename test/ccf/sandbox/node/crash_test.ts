@@ -131,7 +131,7 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
       if (seqnoOf(txId) <= committed) assert.equal(status.json.status, "Committed", txId);
       if (status.json.status !== "Committed") continue;
       // Whatever is committed now is that very write: its receipt vouches for its key.
-      const receipt = await call(reader, `${url}/app/receipt?transaction_id=${txId}`);
+      const receipt = await callUntilFetched(reader, `${url}/app/receipt?transaction_id=${txId}`);
       const verified = verifyReceipt(denoReceiptCrypto, {
         receipt: receipt.json,
         serviceCertPem,

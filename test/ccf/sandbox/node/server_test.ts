@@ -250,7 +250,11 @@ Deno.test("sandbox node: the KMS app over HTTPS, authentication, receipts and re
 
         const committed = await call(anonymous, `${url}/app/tx?transaction_id=${txId}`);
         assert.deepEqual(committed.json, { status: "Committed", transaction_id: txId });
-        const rest = await call(anonymous, `${url}/app/receipt?transaction_id=${txId}`);
+        // A historical endpoint: 202 while the node fetches the transaction, as on CCF.
+        const fetching = await call(anonymous, `${url}/app/receipt?transaction_id=${txId}`);
+        assert.equal(fetching.status, 202);
+        assert.ok(fetching.headers.get("retry-after"));
+        const rest = await callUntilFetched(anonymous, `${url}/app/receipt?transaction_id=${txId}`);
         assert.equal(rest.status, 200);
         assert.ok(E.isRight(receiptVerifies(rest.json, serviceCertPem, key.publicKey)));
         const commit = await call(anonymous, `${url}/app/commit`);
@@ -355,7 +359,10 @@ Deno.test("sandbox node: the KMS app over HTTPS, authentication, receipts and re
             E.isRight(receiptVerifies(JSON.parse(entry.receipt), serviceCertPem, entry.publicKey)),
           );
         }
-        const rest = await call(again, `${url}/app/receipt?transaction_id=${key!.txId}`);
+        const rest = await callUntilFetched(
+          again,
+          `${url}/app/receipt?transaction_id=${key!.txId}`,
+        );
         assert.ok(E.isRight(receiptVerifies(rest.json, serviceCertPem, key!.publicKey)));
       },
     );
