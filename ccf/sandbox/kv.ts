@@ -16,6 +16,8 @@
  * in the `ccf.kv` layer of the app runtime: governance and the ledger write any map.
  */
 
+import type { KvHistory } from "./kvHistory.ts";
+
 /** View reported in transaction ids: a one-node network that never changes primary. */
 export const DEFAULT_VIEW = 2;
 
@@ -55,6 +57,8 @@ export interface KvStoreOptions {
   readonly view?: number;
   /** Seqno of the last transaction already applied (default 0: the first commit gets seqno 1). */
   readonly lastSeqno?: number;
+  /** Keeps every applied write set (commits and replays), for historical states. */
+  readonly history?: KvHistory;
 }
 
 interface Entry {
@@ -82,7 +86,7 @@ interface MapWrites {
 }
 
 /** Content identity of a key: one UTF-16 unit per byte, so equal bytes give equal strings. */
-const keyId = (key: Uint8Array): string => {
+export const keyId = (key: Uint8Array): string => {
   let s = "";
   for (let i = 0; i < key.length; i += 4096) {
     s += String.fromCharCode(...key.subarray(i, i + 4096));
@@ -106,11 +110,18 @@ export class KvStore {
   #view: number;
   #lastSeqno: number;
   readonly #maps = new Map<string, MapState>();
+  readonly #history: KvHistory | undefined;
 
   /** An empty store, or one that continues at `options.lastSeqno` in `options.view`. */
   constructor(options: KvStoreOptions = {}) {
     this.#view = options.view ?? DEFAULT_VIEW;
     this.#lastSeqno = options.lastSeqno ?? 0;
+    this.#history = options.history;
+  }
+
+  /** The history of the store's writes, if it keeps one. */
+  get history(): KvHistory | undefined {
+    return this.#history;
   }
 
   /** The view of the next transaction: the last replayed one's, or the one the store began in. */
@@ -230,6 +241,7 @@ export class KvStore {
       state.version = seqno;
     }
     this.#lastSeqno = seqno;
+    this.#history?.record(seqno, writes);
     return { view: this.view, seqno, txId: `${this.view}.${seqno}`, writes };
   }
 }

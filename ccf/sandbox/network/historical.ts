@@ -10,6 +10,7 @@
  * Time comes from `clock`, so a test drives the fetches without waiting. A fetch that completes
  * before the range is committed starts again, as CCF asks the host for the entries again.
  */
+import type { KvStateView } from "../kvHistory.ts";
 import type { LedgerReceipt } from "../ledger/ledger.ts";
 import type { HistoricalState, HostValue } from "../quickjs/mod.ts";
 
@@ -19,6 +20,8 @@ export interface HistoricalSource {
   receiptFor(seqno: number): LedgerReceipt | null;
   /** `<view>.<seqno>` of a committed `seqno`. */
   transactionId(seqno: number): string;
+  /** The KV as it stood once `seqno` was applied, if the node keeps its history. */
+  stateAt?(seqno: number): KvStateView | undefined;
 }
 
 /** How long fetches take and how time passes. */
@@ -104,9 +107,11 @@ export class HistoricalCache {
     for (let seqno = from; seqno <= to; seqno++) {
       const receipt = this.#source.receiptFor(seqno);
       if (receipt === null) return null;
+      const kv = this.#source.stateAt?.(seqno);
       states.push({
         transactionId: this.#source.transactionId(seqno),
         receipt: receipt as unknown as HostValue,
+        ...(kv ? { kv } : {}),
       });
     }
     return states;
