@@ -5,7 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { KvStore } from "../../../../ccf/sandbox/kv.ts";
-import type { HistoricalState, RequestHooks } from "../../../../ccf/sandbox/quickjs/mod.ts";
+import type {
+  AppRequest,
+  HistoricalState,
+  RequestHooks,
+} from "../../../../ccf/sandbox/quickjs/mod.ts";
 import { EXCEPTION_BODY, Harness, json, singleModuleApp, text } from "./_harness.ts";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -41,7 +45,7 @@ const oldKv = () => {
 const app = () =>
   singleModuleApp(source, ["at", "range", "drop", "present"], undefined, { mode: "historical" });
 
-const withTxId = (txId: string | undefined, path = "/at") => ({
+const withTxId = (txId: string | undefined, path = "/at"): AppRequest => ({
   method: "GET",
   path,
   headers: txId === undefined ? {} : { "x-ms-ccf-transaction-id": txId },
