@@ -31,6 +31,7 @@ import { type NodeRequest, type NodeResponse, odataResponse } from "../node/type
 import { prepareWorkspace, workspacePaths } from "../node/workspace.ts";
 import { type Front, startFront } from "./front.ts";
 import { isRecorded, recordNode } from "./nodesTable.ts";
+import { assertLastPrimaryIncluded, lastPrimary, saveLastPrimary } from "./state.ts";
 
 /** How to start a network. */
 export interface NetworkOptions
@@ -70,7 +71,6 @@ export interface NetworkNode {
 
 const DEFAULT_PORT = 8000;
 const DEFAULT_REPLICATION_DELAY_MS = 50;
-const STATE_FILE = "network.json";
 
 interface Slot {
   readonly index: number;
@@ -211,12 +211,13 @@ export class SandboxNetwork {
         if (slot !== primary) await slot.node?.close();
         slot.node = null;
       }
-      if (primary) this.#saveState(primary.index);
+      if (primary) saveLastPrimary(this.#options.workspace, primary.index);
     })();
   }
 
   async #open(): Promise<void> {
     const options = this.#options;
+    assertLastPrimaryIncluded(options.workspace, options.nodes);
     for (let index = 0; index < options.nodes; index++) {
       const ws = await prepareWorkspace({
         dir: options.workspace,
@@ -240,13 +241,13 @@ export class SandboxNetwork {
       });
     }
     for (const slot of this.#slots) await this.#serve(slot);
-    const first = this.#slots[Math.min(this.#loadState(), options.nodes - 1)];
+    const first = this.#slots[lastPrimary(options.workspace)];
     // The ledger on disk was committed when the network stopped: it all counts.
     await this.#startPrimary(first, Number.MAX_SAFE_INTEGER, undefined);
     this.#committed = first.node!.ledger.lastSignedSeqno;
     this.#recordNodes(first.node!);
     for (const slot of this.#slots) if (slot !== first) await this.#joinBackup(slot);
-    this.#saveState(first.index);
+    saveLastPrimary(this.#options.workspace, first.index);
     const base = options.port ?? DEFAULT_PORT;
     this.#front = startFront(
       base,
@@ -486,7 +487,7 @@ export class SandboxNetwork {
       }
       this.#follow(slot);
     }
-    this.#saveState(next.index);
+    saveLastPrimary(this.#options.workspace, next.index);
     this.#note(`node ${next.index} is primary in view ${this.#view} from seqno ${kept}`);
     return next.index;
   }
@@ -522,24 +523,6 @@ export class SandboxNetwork {
 
   #nodeLog(index: number, line: string): void {
     (this.#options.log ?? ((l: string) => console.log(l)))(line, index);
-  }
-
-  #statePath(): string {
-    return join(workspacePaths(this.#options.workspace).common, STATE_FILE);
-  }
-
-  #loadState(): number {
-    try {
-      const { primary } = JSON.parse(Deno.readTextFileSync(this.#statePath()));
-      return Number.isSafeInteger(primary) && primary >= 0 ? primary : 0;
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return 0;
-      throw new Error(`${this.#statePath()} is unreadable: ${errorText(e)}`);
-    }
-  }
-
-  #saveState(primary: number): void {
-    Deno.writeTextFileSync(this.#statePath(), JSON.stringify({ primary }) + "\n");
   }
 }
 

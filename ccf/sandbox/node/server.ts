@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SandboxNode, type SandboxNodeOptions } from "./node.ts";
+import { assertLastPrimaryIncluded } from "../network/state.ts";
 import type { NodeRequest, NodeResponse, NodeSession } from "./types.ts";
 import { odataResponse } from "./types.ts";
 
@@ -202,10 +203,14 @@ export interface RunningSandbox {
   stop(): Promise<void>;
 }
 
-/** Starts a node and serves it; on a listen failure the node is closed again. */
+/**
+ * Starts a node and serves it; on a listen failure the node is closed again. A workspace whose
+ * network last ran with another primary than node 0 is refused: that node has the ledger.
+ */
 export async function startSandbox(
   options: SandboxNodeOptions & ServerOptions,
 ): Promise<RunningSandbox> {
+  assertLastPrimaryIncluded(options.workspace, 1);
   const node = await SandboxNode.start(options);
   let server: SandboxServer;
   try {

@@ -4,6 +4,7 @@ import { SandboxNetwork } from "../../../../ccf/sandbox/network/network.ts";
 import { nodesEndorsedCertificates } from "../../../../ccf/sandbox/network/nodesTable.ts";
 import { isEndorsedBy } from "../../../../ccf/sandbox/node/certificates.ts";
 import { writeAppBundle } from "../../../../ccf/sandbox/node/appTables.ts";
+import { startSandbox } from "../../../../ccf/sandbox/node/server.ts";
 import type { SandboxNode } from "../../../../ccf/sandbox/node/node.ts";
 import type { NodeRequest, NodeSession } from "../../../../ccf/sandbox/node/types.ts";
 import type { AppBundle, EndpointProperties } from "../../../../ccf/sandbox/quickjs/mod.ts";
@@ -281,5 +282,11 @@ Deno.test("network: a failover keeps every committed transaction; lost ones read
       await again.stop();
     }
     assert.ok(await Deno.stat(join(dir, "sandbox_common", "network.json")));
+    // Without the last primary, the service would continue from an older ledger: refused.
+    await assert.rejects(() => startNetwork(dir, elected!), /Node \d was the primary/);
+    await assert.rejects(
+      () => startSandbox({ workspace: dir, port: 0, members: 1, users: 0, log: () => {} }),
+      new RegExp(`Node ${elected} was the primary.*--nodes ${elected! + 1}`),
+    );
   });
 });
