@@ -701,8 +701,10 @@
       const states = H.getStateRange(h, from, to, expiry);
       if (states === null) return null;
       // A loop, not Array.prototype.map, which app code may have replaced.
-      for (let i = 0; i < states.length; i++) states[i] = historicalState(states[i]);
-      return states;
+      /** @type {unknown[]} */
+      const out = [];
+      for (let i = 0; i < states.length; i++) out[i] = historicalState(states[i]);
+      return out;
     },
     /** @param {AppValue} handle */
     dropCachedStates: function dropCachedStates(handle) {
@@ -852,8 +854,10 @@
 
   /** @type {PreludeInternals["setHistoricalState"]} */
   const setHistoricalState = (s) => {
-    if (s === undefined) delete ccf.historicalState;
-    else ccf.historicalState = historicalState(s);
+    // Only historical endpoints see the property at all, as on CCF.
+    const target = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (ccf));
+    if (s === undefined) delete target.historicalState;
+    else target.historicalState = historicalState(s);
   };
 
   return { makeRequest, readResponse, setHistoricalState };
