@@ -7,10 +7,15 @@ import { keyId, type KvWrite } from "./kv.ts";
 
 /** The KV as of one seqno; the methods a read-only transaction has. */
 export interface KvStateView {
+  /** The value of `key` in `map`, if any. */
   get(map: string, key: Uint8Array): Uint8Array | undefined;
+  /** Whether `map` holds `key`. */
   has(map: string, key: Uint8Array): boolean;
+  /** The seqno that last wrote `key` in `map`, if it is present. */
   getVersionOfPreviousWrite(map: string, key: Uint8Array): number | undefined;
+  /** How many keys `map` holds. */
   size(map: string): number;
+  /** Calls `f` with each value and key of `map`. */
   forEach(map: string, f: (value: Uint8Array, key: Uint8Array) => void): void;
 }
 

@@ -76,6 +76,7 @@ export {
   type EndpointInfo,
   type EndpointMode,
   type EndpointProperties,
+  type HistoricalKv,
   type HistoricalState,
   type HostValue,
   type LogEntry,
@@ -85,6 +86,7 @@ export {
   validateBundle,
 } from "./quickjs/mod.ts";
 export { type KvCommit, KvStore, KvTransaction, type KvWrite } from "./kv.ts";
+export { KvHistory, type KvStateView } from "./kvHistory.ts";
 export {
   Ledger,
   type LedgerEntry,
