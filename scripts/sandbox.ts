@@ -15,6 +15,7 @@ import {
   installGovernance,
   type InstallOptions,
   isDeployed,
+  LedgerIntegrityError,
   type LogEntry,
   type LogFile,
   openLogFile,
@@ -50,6 +51,13 @@ Options:
   --js-app-bundle PATH         deploy this set_js_app bundle (bundle.json, or a directory holding
                                one, e.g. dist) at start, unless it is already the deployed app
   --signature-interval-ms N    milliseconds between signature transactions (default: 1000)
+  --recover-to-last-good-signature
+                               start on a ledger that fails its integrity checks at or before
+                               its last signature (altered, damaged or cut short) by cutting it
+                               back to the last good signature: the committed transactions after
+                               it are lost, the removed bytes are kept in
+                               0.ledger/ledger.discarded.<n> and the count is logged. Without it
+                               the node refuses such a ledger, names the seqno and changes no file
   --jwt-key-refresh-interval-s N
                                seconds between refreshes of the signing keys of JWT issuers set
                                with auto_refresh (CCF's jwt.key_refresh_interval_s; default:
@@ -104,6 +112,7 @@ const main = async () => {
         nodes: { type: "string" },
         "replication-delay-ms": { type: "string" },
         "accept-all-proposals": { type: "boolean" },
+        "recover-to-last-good-signature": { type: "boolean" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
       },
@@ -161,6 +170,7 @@ const main = async () => {
       1,
     ),
     genesisWrites: governanceGenesisWrites,
+    recoverToLastGoodSignature: args["recover-to-last-good-signature"] === true,
   };
   const governance = { acceptAllProposals: args["accept-all-proposals"] === true };
   const service = nodes === 1
@@ -330,4 +340,13 @@ const startNetwork = async (
   };
 };
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    // Not a bug to report with a stack: the operator decides what to do with the ledger.
+    if (!(e instanceof LedgerIntegrityError)) throw e;
+    console.error(`sandbox: ${e.message}`);
+    Deno.exit(1);
+  }
+}

@@ -41,6 +41,10 @@ export const proposals = "public:ccf.gov.proposals";
 export const proposalsInfo = "public:ccf.gov.proposals_info";
 /** Service info: singleton (key = 8 zero bytes), value = JSON `{cert, status: "Open"}`. */
 export const serviceInfo = "public:ccf.gov.service.info";
+/** Node info: key = node id (hex SHA-256 of its public key), value = JSON `NodeInfo`. */
+export const nodesInfo = "public:ccf.gov.nodes.info";
+/** Node certificates endorsed by the service identity: key = node id, value = PEM bytes. */
+export const nodesEndorsedCertificates = "public:ccf.gov.nodes.endorsed_certificates";
 /** Signature transactions (written by the node): singleton, value = JSON signature record. */
 export const signatures = "public:ccf.internal.signatures";
 

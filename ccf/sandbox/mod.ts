@@ -38,6 +38,7 @@ export {
   type NodeRequest,
   type NodeResponse,
   type NodeSession,
+  type RecordedNode,
   type RunningSandbox,
   SandboxNode,
   type SandboxNodeOptions,
@@ -88,8 +89,10 @@ export {
 export { type KvCommit, KvStore, KvTransaction, type KvWrite } from "./kv.ts";
 export { KvHistory, type KvStateView } from "./kvHistory.ts";
 export {
+  type FileLedgerOptions,
   Ledger,
   type LedgerEntry,
+  LedgerIntegrityError,
   type LedgerOptions,
   type LedgerReceipt,
   type LedgerRecovery,

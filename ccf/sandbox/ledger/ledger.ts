@@ -22,26 +22,32 @@
  *
  * Durability guarantee (file-backed ledgers, see ledgerFile.ts for the format):
  * - `append` writes each transaction's line at once (to the OS); a signature transaction's line
- *   is followed by an fsync before `append` returns. Only then does the ledger count the
- *   transactions it covers as committed: `txStatus` says `Committed` and `receiptFor` answers.
- *   So whatever is `Committed`, or has a receipt, survives a process crash and a power loss
- *   (on storage that honours fsync), and is replayed by {@link Ledger.open}.
+ *   is followed by an fsync before `append` returns, then by the update of `ledger.signed`. Only
+ *   then does the ledger count the transactions it covers as committed: `txStatus` says
+ *   `Committed` and `receiptFor` answers. So whatever is `Committed`, or has a receipt, survives a
+ *   process crash and a power loss (on storage that honours fsync), and is replayed by
+ *   {@link Ledger.open}.
  * - Transactions after the last signature are `Pending`. A crash may lose them; on open they are
  *   dropped even when intact, because nobody was ever told they were committed and their commit
- *   evidence was never revealed. A node that must not acknowledge a write before it is on disk
- *   waits for `Committed` (or forces a signature transaction) before answering.
- * - Replay verifies every line (JSON shape, consecutive seqnos, private part authenticated,
- *   each signature over the recomputed root). At the first bad line (torn by a crash, altered,
- *   not verifying) the file is cut back to the end of the last good signature and the reason is
- *   returned. Damage inside the committed prefix (a disk error, an edit) cannot be repaired: the
- *   committed transactions after it are then lost, the report says so, and the discarded bytes
- *   are kept aside in `ledger.discarded.<n>`.
+ *   evidence was never revealed. The node then begins a new view ({@link Ledger.beginView}), so
+ *   that their ids read `Invalid`, never `Committed` (as after a CCF recovery).
+ *
+ * Integrity (as CCF's): replay verifies every line (JSON shape, consecutive seqnos, private part
+ * authenticated) and every signature over the recomputed root, by the key of a node certificate
+ * that the ledger recorded in `public:ccf.gov.nodes.endorsed_certificates` before that signature
+ * and that the service certificate endorses. A torn or damaged tail after the last signature on
+ * disk is cut back: it was never committed. Anything wrong at or before that signature, or a file
+ * that ends before it (`ledger.signed` says where it is), is tampering or a disk fault: `open`
+ * throws a {@link LedgerIntegrityError} naming the seqno and changes no file. Only the operator's
+ * explicit `recoverToLastGoodSignature` cuts such a ledger back, saving the removed bytes in
+ * `ledger.discarded.<n>` and reporting how many committed transactions were lost.
  */
 import { join } from "node:path";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { base64 } from "@scure/base";
 import { DEFAULT_VIEW, type KvCommit, type KvWrite } from "../kv.ts";
+import { nodesEndorsedCertificates } from "../govTables.ts";
 import { HASH_SIZE, HashList, MerkleTree, type ProofElement } from "./merkle.ts";
 import {
   createSecretFile,
@@ -53,6 +59,7 @@ import {
 import {
   decodeSignatureRecord,
   encodeSignatureRecord,
+  isEndorsedBy,
   type NodeSigner,
   type SignatureRecord,
   SIGNATURES_MAP,
@@ -65,9 +72,13 @@ import {
   LEDGER_FILE,
   LedgerWriter,
   linesOf,
+  readSignedMark,
   SECRET_FILE,
+  SIGNED_FILE,
+  SignedMarkWriter,
   type StoredEntry,
   syncDirectory,
+  VERSION_1_HEADER_LINE,
 } from "./ledgerFile.ts";
 import { writeSetDigest } from "./writeSet.ts";
 
@@ -128,12 +139,14 @@ export interface LedgerRecovery {
   /**
    * `unsigned-tail`: intact transactions after the last signature, never committed.
    * `torn-tail`: the last line was cut short by a crash (plus any unsigned transactions).
-   * `corrupt`: a complete line failed a check; see `reason`.
+   * `corrupt-tail`: a complete line after the last signature failed a check; see `reason`.
+   * `recovered`: the signed part was damaged or cut short, and the operator asked to recover to
+   * the last good signature: committed transactions were lost (`lostCommitted`).
    */
-  readonly kind: "unsigned-tail" | "torn-tail" | "corrupt";
+  readonly kind: "unsigned-tail" | "torn-tail" | "corrupt-tail" | "recovered";
   /** What happened, for the node's log. */
   readonly message: string;
-  /** The failed check, with its line number; absent for `unsigned-tail`. */
+  /** The failed check, with its seqno and line; absent for `unsigned-tail`. */
   readonly reason?: string;
   /** Seqno of the last signature kept (0: none, the ledger restarts empty). */
   readonly lastSignedSeqno: number;
@@ -141,24 +154,51 @@ export interface LedgerRecovery {
   readonly droppedLines: number;
   /** Bytes removed. */
   readonly droppedBytes: number;
-  /** Signature lines among the removed ones: committed transactions were lost if above 0. */
-  readonly droppedSignatures: number;
-  /** Where the removed bytes were saved (only for `corrupt`). */
+  /** Committed transactions removed: above 0 only for `recovered`. */
+  readonly lostCommitted: number;
+  /** Where the removed bytes were saved (`corrupt-tail` and `recovered`). */
   readonly savedTo?: string;
+}
+
+/**
+ * The ledger on disk fails a check at or before its last signature, or ends before it: it was
+ * altered or damaged after it was written. {@link Ledger.open} changed no file.
+ */
+export class LedgerIntegrityError extends Error {
+  /** The first seqno that failed, or the first one missing. */
+  readonly seqno: number;
+
+  /** `seqno`: the first that failed; `message` says what, and what the operator may do. */
+  constructor(seqno: number, message: string) {
+    super(message);
+    this.name = "LedgerIntegrityError";
+    this.seqno = seqno;
+  }
 }
 
 /** Options of every ledger. */
 export interface LedgerOptions {
   /** Signs the Merkle root of each signature transaction. */
   readonly signer: NodeSigner;
-  /** View of the next transactions (default: the last one's, else {@link DEFAULT_VIEW}). */
-  readonly view?: number;
 }
 
 /** Options of {@link Ledger.inMemory}. */
 export interface MemoryLedgerOptions extends LedgerOptions {
   /** The 32-byte ledger secret (default: a random one). */
   readonly secret?: Uint8Array;
+  /** View of the first transactions (default {@link DEFAULT_VIEW}). */
+  readonly view?: number;
+}
+
+/** Options of {@link Ledger.open}. */
+export interface FileLedgerOptions extends LedgerOptions {
+  /** PEM of the service certificate: it must endorse every node certificate that signed. */
+  readonly serviceCertPem: string;
+  /**
+   * Cut a ledger damaged at or before its last signature back to the last good signature
+   * instead of refusing it (the operator's `--recover-to-last-good-signature`).
+   */
+  readonly recoverToLastGoodSignature?: boolean;
 }
 
 /** The result of {@link Ledger.open}. */
@@ -207,39 +247,55 @@ export class Ledger {
   /** Set by {@link holdCommits}: a signature commits only once {@link acknowledge}d. */
   #holding = false;
   #writer: LedgerWriter | null = null;
+  #mark: SignedMarkWriter | null = null;
   #closed = false;
 
-  private constructor(options: LedgerOptions, secret: LedgerSecret) {
-    this.#signer = options.signer;
+  private constructor(signer: NodeSigner, secret: LedgerSecret, view: number) {
+    this.#signer = signer;
     this.#secret = secret;
-    this.#view = options.view ?? DEFAULT_VIEW;
+    this.#view = view;
   }
 
   /** A ledger that keeps nothing on disk (tests, benchmarks). */
   static inMemory(options: MemoryLedgerOptions): Ledger {
-    return new Ledger(options, ledgerSecret(options.secret ?? newLedgerSecret()));
+    const secret = ledgerSecret(options.secret ?? newLedgerSecret());
+    return new Ledger(options.signer, secret, options.view ?? DEFAULT_VIEW);
   }
 
   /**
-   * Opens (or creates) the ledger in `dir`, replays and verifies its file, cuts off what cannot
-   * be kept, and returns the surviving transactions. Throws when the file is not a ledger file or
-   * its secret is missing or readable by others: those are not for replay to repair.
+   * Opens (or creates) the ledger in `dir`, replays and verifies its file, cuts off the tail that
+   * was never committed, and returns the surviving transactions. Throws a
+   * {@link LedgerIntegrityError} when the signed part fails a check (see the module
+   * documentation), and an `Error` when the file is not a ledger file or its secret is missing or
+   * readable by others; either way no file was changed.
    */
-  static open(dir: string, options: LedgerOptions): OpenedLedger {
+  static open(dir: string, options: FileLedgerOptions): OpenedLedger {
     Deno.mkdirSync(dir, { recursive: true });
     const path = join(dir, LEDGER_FILE);
     const secretPath = join(dir, SECRET_FILE);
+    const markPath = join(dir, SIGNED_FILE);
     const hasLedger = exists(path);
+    const signed = readSignedMark(markPath);
+    if (!hasLedger && signed > 0) {
+      throw new LedgerIntegrityError(
+        1,
+        `The ledger ${path} is missing, but ${markPath} says a signature at seqno ${signed} was ` +
+          `written: restore the ledger, or remove ${dir} to start a new service`,
+      );
+    }
     if (hasLedger && !exists(secretPath)) {
       throw new Error(`The ledger ${path} cannot be opened without its secret ${secretPath}`);
     }
     const secret = exists(secretPath) ? readSecretFile(secretPath) : createSecretFile(secretPath);
-    const ledger = new Ledger(options, ledgerSecret(secret));
+    const ledger = new Ledger(options.signer, ledgerSecret(secret), DEFAULT_VIEW);
     const bytes = hasLedger ? Deno.readFileSync(path) : new Uint8Array(0);
-    const replayed = ledger.#replay(bytes, path);
+    const replayed = ledger.#replay(bytes, path, options.serviceCertPem);
+    const recovery = ledger.#recovery(bytes, replayed, path, signed, options);
+    ledger.#truncate(replayed.kept);
+    const entries = replayed.entries.slice(0, replayed.kept);
     if (replayed.keep < bytes.length || bytes.length === 0) {
-      if (replayed.recovery?.savedTo) {
-        Deno.writeFileSync(replayed.recovery.savedTo, bytes.subarray(replayed.keep));
+      if (recovery?.savedTo) {
+        Deno.writeFileSync(recovery.savedTo, bytes.subarray(replayed.keep));
       }
       if (replayed.keep === 0) {
         Deno.writeTextFileSync(path, HEADER_LINE);
@@ -249,9 +305,18 @@ export class Ledger {
     }
     ledger.#writer = LedgerWriter.open(path);
     ledger.#writer.sync();
+    ledger.#mark = SignedMarkWriter.open(markPath, ledger.lastSignatureSeqno);
     syncDirectory(dir);
-    if (options.view !== undefined) ledger.#view = options.view;
-    return { ledger, entries: replayed.entries, recovery: replayed.recovery };
+    return { ledger, entries, recovery };
+  }
+
+  /**
+   * Begins a new view after the last transaction: the view after it, or `atLeast` if later. The
+   * node does so on every start as the service's writer on an existing ledger, as CCF does on
+   * recovery, so that no transaction id of a lost tail is ever issued again.
+   */
+  beginView(atLeast = 0): void {
+    this.#view = Math.max(atLeast, this.#lastView() + 1);
   }
 
   /** Number of transactions recorded (the last seqno). */
@@ -334,7 +399,10 @@ export class Ledger {
     };
     const digest = writeSetDigest(entry.writes);
     this.#writer?.append(encodeEntryLine(entry, this.#secret));
-    if (signature) this.#writer?.sync();
+    if (signature) {
+      this.#writer?.sync();
+      this.#mark?.write(seqno);
+    }
     this.#record(entry, digest);
   }
 
@@ -394,17 +462,22 @@ export class Ledger {
   }
 
   /**
-   * CCF's status of `<view>.<seqno>`: `Committed` once a signature on disk covers it, `Pending`
-   * before, `Unknown` beyond the last transaction; `Invalid` when `view` names another view than
-   * the committed transaction's (a pending one in another view is `Unknown`).
+   * CCF's status of `<view>.<seqno>` on this node: `Committed` once a signature on disk covers
+   * it, `Pending` before; `Invalid` when it can never commit: another view's transaction holds a
+   * committed seqno, or `view` is older than the view of the last commit and the transaction is
+   * not here (it was lost in a crash or a view change); `Unknown` otherwise. Without `view`, the
+   * view of the transaction at `seqno`.
    */
   txStatus(seqno: number, view?: number): TxStatus {
-    if (!Number.isInteger(seqno) || seqno < 1 || seqno > this.size) return "Unknown";
+    if (!Number.isInteger(seqno) || seqno < 1) return "Unknown";
+    const local = seqno <= this.size ? this.#viewOf(seqno) : undefined;
+    const target = view ?? local;
+    if (target === undefined) return "Unknown";
     const committed = seqno <= this.#committed;
-    if (view !== undefined && view !== this.#viewOf(seqno)) {
-      return committed ? "Invalid" : "Unknown";
-    }
-    return committed ? "Committed" : "Pending";
+    if (target === local) return committed ? "Committed" : "Pending";
+    if (committed) return "Invalid";
+    const committedView = this.#committed === 0 ? 0 : this.#viewOf(this.#committed);
+    return target < committedView ? "Invalid" : "Unknown";
   }
 
   /** Root of the tree of the first `treeSize` transactions (default: all). */
@@ -417,6 +490,8 @@ export class Ledger {
     this.#closed = true;
     this.#writer?.close();
     this.#writer = null;
+    this.#mark?.close();
+    this.#mark = null;
   }
 
   #record(entry: StoredEntry, digest: Uint8Array): void {
@@ -460,36 +535,41 @@ export class Ledger {
     return record;
   }
 
-  /** Replays the file's bytes into this (empty) ledger; returns what to keep. */
-  #replay(bytes: Uint8Array, path: string): {
-    keep: number;
-    entries: LedgerEntry[];
-    recovery: LedgerRecovery | null;
-  } {
+  /**
+   * Replays the file's bytes into this (empty) ledger up to the first line that fails; returns
+   * the byte offset and the number of entries up to the last good signature, and the failure.
+   */
+  #replay(bytes: Uint8Array, path: string, serviceCertPem: string): Replayed {
     const lines = linesOf(bytes);
     const header = lines.next();
     if (header.done || !header.value.terminated) {
       // Empty, or a crash while the header was written: nothing was ever recorded.
-      return { keep: 0, entries: [], recovery: null };
+      return { keep: 0, kept: 0, entries: [] };
     }
     const headerText = new TextDecoder().decode(bytes.subarray(0, header.value.end));
+    if (headerText === VERSION_1_HEADER_LINE) {
+      throw new Error(
+        `${path} was written by an older sandbox that did not record its node, so its ` +
+          `signatures cannot be checked: move its workspace aside and start a new one`,
+      );
+    }
     if (headerText !== HEADER_LINE) {
       throw new Error(`${path} is not a ccf-sandbox ledger file of a version this node reads`);
     }
     const entries: LedgerEntry[] = [];
+    const nodes = new Map<string, string>();
     let keep = header.value.end;
     let kept = 0;
-    let failure: { kind: "torn-tail" | "corrupt"; reason: string } | undefined;
     let lineNo = 1;
     for (const line of lines) {
       lineNo++;
+      const at = `seqno ${this.size + 1} (line ${lineNo})`;
       if (!line.terminated) {
-        failure = { kind: "torn-tail", reason: `line ${lineNo} is incomplete (torn write)` };
-        break;
+        return { keep, kept, entries, failure: { torn: true, reason: `${at} is incomplete` } };
       }
       try {
         const entry = decodeEntryLine(bytes.subarray(line.start, line.end - 1), this.#secret);
-        this.#replayEntry(entry);
+        this.#replayEntry(entry, nodes, serviceCertPem);
         entries.push({
           seqno: entry.seqno,
           view: entry.view,
@@ -501,17 +581,13 @@ export class Ledger {
           kept = entries.length;
         }
       } catch (e) {
-        failure = { kind: "corrupt", reason: `line ${lineNo}: ${errorText(e)}` };
-        break;
+        return { keep, kept, entries, failure: { torn: false, reason: `${at}: ${errorText(e)}` } };
       }
     }
-    if (keep === bytes.length) return { keep, entries, recovery: null };
-    this.#truncate(kept);
-    entries.length = kept;
-    return { keep, entries, recovery: this.#recovery(bytes, keep, path, failure) };
+    return { keep, kept, entries };
   }
 
-  #replayEntry(entry: StoredEntry): void {
+  #replayEntry(entry: StoredEntry, nodes: Map<string, string>, serviceCertPem: string): void {
     const { seqno, view } = entry;
     if (seqno !== this.size + 1) {
       throw new Error(`seqno ${seqno} does not follow ${this.size}`);
@@ -527,6 +603,7 @@ export class Ledger {
       const same = stored.length === repeated.length && stored.every((b, i) => b === repeated[i]);
       if (!same) throw new Error("the signature record and the signature write disagree");
       if (entry.claimsDigest) throw new Error("a signature transaction has a claims digest");
+      checkSigner(record, nodes, serviceCertPem);
       let valid: boolean;
       try {
         valid = verifyRootSignature(
@@ -542,38 +619,75 @@ export class Ledger {
       }
     }
     this.#record(entry, writeSetDigest(entry.writes));
+    for (const w of entry.writes) {
+      if (w.map !== nodesEndorsedCertificates) continue;
+      const id = new TextDecoder().decode(w.key);
+      if (w.value === null) nodes.delete(id);
+      else nodes.set(id, new TextDecoder().decode(w.value));
+    }
   }
 
+  /**
+   * What to do about what replay could not keep: nothing, a tail to cut, or (throws) damage of
+   * the signed part unless the operator asked to recover from it.
+   */
   #recovery(
     bytes: Uint8Array,
-    keep: number,
+    replayed: Replayed,
     path: string,
-    failure: { kind: "torn-tail" | "corrupt"; reason: string } | undefined,
-  ): LedgerRecovery {
-    const dropped = bytes.subarray(keep);
-    const droppedLines = [...linesOf(dropped)].length;
-    const text = new TextDecoder().decode(dropped);
-    const droppedSignatures = text.split(',"signature":{"seqno":').length - 1;
-    const kind = failure?.kind ?? "unsigned-tail";
-    const savedTo = kind === "corrupt"
+    signedMark: number,
+    options: FileLedgerOptions,
+  ): LedgerRecovery | null {
+    const dropped = bytes.subarray(replayed.keep);
+    const lastGood = this.#signatureAtOrBefore(this.size);
+    // A signature the mark records, or a complete one past the failure, was fsynced: committed.
+    const signed = Math.max(signedMark, lastSignatureIn(dropped));
+    const failure = replayed.failure;
+    const damaged = signed > lastGood;
+    if (!damaged && dropped.length === 0) return null;
+    const reason = failure?.reason ??
+      (damaged
+        ? `the file ends at seqno ${this.size}`
+        : "unsigned transactions after the last signature");
+    if (damaged && !options.recoverToLastGoodSignature) {
+      throw new LedgerIntegrityError(
+        this.size + 1,
+        `Ledger ${path}: ${reason}, but its signatures reach seqno ${signed}. It was altered or ` +
+          `damaged after it was written (the last good signature is at seqno ${lastGood}). The ` +
+          `node does not start and changed no file. To start anyway, losing the committed ` +
+          `transactions after seqno ${lastGood}, restart with --recover-to-last-good-signature ` +
+          `(the removed bytes are saved beside the ledger).`,
+      );
+    }
+    const kind = damaged
+      ? "recovered"
+      : failure === undefined
+      ? "unsigned-tail"
+      : failure.torn
+      ? "torn-tail"
+      : "corrupt-tail";
+    const savedTo = kind === "recovered" || kind === "corrupt-tail"
       ? freeName(`${path.replace(/\.jsonl$/, "")}.discarded`)
       : undefined;
-    const at = this.#committed === 0
+    const lostCommitted = damaged ? signed - lastGood : 0;
+    const droppedLines = [...linesOf(dropped)].length;
+    const at = lastGood === 0
       ? "to an empty ledger (no signature survived)"
-      : `to the last good signature at seqno ${this.#committed}`;
-    const lost = droppedSignatures > 0
-      ? ` The removed part held ${droppedSignatures} signature(s): committed transactions were lost.`
+      : `to the last good signature at seqno ${lastGood}`;
+    const lost = damaged
+      ? ` ${lostCommitted} committed transaction(s) were lost (seqnos ${lastGood + 1}..${signed}).`
       : " None of it had been committed.";
-    const head = failure ? `${failure.reason};` : "unsigned transactions after the last signature;";
     return {
       kind,
-      message: `Ledger ${path}: ${head} cut back ${at}, removing ${droppedLines} line(s) ` +
-        `(${dropped.length} bytes)${savedTo ? `, saved to ${savedTo}` : ""}.${lost}`,
+      message: `Ledger ${path}: ${reason}; cut back ${at}` +
+        (damaged ? " as the operator asked" : "") +
+        `, removing ${droppedLines} line(s) (${dropped.length} bytes)` +
+        `${savedTo ? `, saved to ${savedTo}` : ""}.${lost}`,
       ...(failure ? { reason: failure.reason } : {}),
-      lastSignedSeqno: this.#committed,
+      lastSignedSeqno: lastGood,
       droppedLines,
       droppedBytes: dropped.length,
-      droppedSignatures,
+      lostCommitted,
       ...(savedTo ? { savedTo } : {}),
     };
   }
@@ -632,6 +746,63 @@ export class Ledger {
     return runs[lo].view;
   }
 }
+
+/** What {@link Ledger.open}'s replay kept, and the first line it could not. */
+interface Replayed {
+  /** Byte offset just past the last good signature's line (0: not even the header). */
+  readonly keep: number;
+  /** Entries up to the last good signature. */
+  readonly kept: number;
+  /** Every entry replayed, including unsigned ones after the last good signature. */
+  readonly entries: LedgerEntry[];
+  /** The first line that failed, if any: torn (no newline) or failing a check. */
+  readonly failure?: { readonly torn: boolean; readonly reason: string };
+}
+
+/**
+ * Checks that the node that made a signature is one the ledger recorded, with the certificate the
+ * signature names, and that the service certificate endorses it: a signature by any other key is
+ * a forgery, however well it verifies.
+ */
+const checkSigner = (
+  record: SignatureRecord,
+  nodes: ReadonlyMap<string, string>,
+  serviceCertPem: string,
+): void => {
+  const recorded = nodes.get(record.node_id);
+  if (recorded === undefined) {
+    throw new Error(
+      `node ${record.node_id} signed, but the ledger never recorded it in ${nodesEndorsedCertificates}`,
+    );
+  }
+  if (recorded !== record.cert) {
+    throw new Error(
+      `the signature's certificate is not the one recorded for node ${record.node_id}`,
+    );
+  }
+  if (!isEndorsedBy(record.cert, serviceCertPem)) {
+    throw new Error(
+      `node ${record.node_id}'s certificate is not endorsed by the service certificate`,
+    );
+  }
+};
+
+/** Seqno of the last complete signature line in `bytes` that parses (0: none). */
+const lastSignatureIn = (bytes: Uint8Array): number => {
+  let last = 0;
+  const decoder = new TextDecoder();
+  for (const line of linesOf(bytes)) {
+    if (!line.terminated) continue;
+    try {
+      const seqno = JSON.parse(decoder.decode(bytes.subarray(line.start, line.end))).signature
+        ?.seqno;
+      if (Number.isSafeInteger(seqno)) last = Math.max(last, seqno);
+    } catch {
+      // Not JSON: no signature that could have been fsynced whole.
+    }
+  }
+  return last;
+};
 
 const exists = (path: string): boolean => {
   try {

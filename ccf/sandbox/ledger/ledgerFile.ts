@@ -3,7 +3,8 @@
  *
  * ```
  * <dir>/ledger.secret   {"version":1,"ledger_secret":"<base64 of 32 bytes>"}        mode 0600
- * <dir>/ledger.jsonl    {"format":"ccf-sandbox-ledger","version":1}                 header line
+ * <dir>/ledger.signed   {"signed":<seqno>}, padded to 32 bytes                     see below
+ * <dir>/ledger.jsonl    {"format":"ccf-sandbox-ledger","version":2}                 header line
  *                       {"seqno":1,"view":2,
  *                        "public":[{"map":"public:…","key":"<b64>","value":"<b64>"|null}, …],
  *                        "private":"<b64 of AES-256-GCM nonce ‖ ciphertext ‖ tag>",   if any
@@ -18,6 +19,15 @@
  * `signature` repeats, readably, the record that the signature transaction writes to
  * `public:ccf.internal.signatures`; replay checks that both agree. Commit evidence is not stored:
  * it is derived again from the secret.
+ *
+ * `ledger.signed` holds the seqno of the last signature transaction written, rewritten in place
+ * (one 32-byte write, never torn in practice) after the ledger's fsync of that signature. It is
+ * how replay tells a crash (a torn or unsigned tail after the last signature) from damage or a
+ * truncation of the signed part, which the file alone cannot show. It is not fsynced itself: after
+ * a power loss it may lag behind the ledger, never run ahead of it.
+ *
+ * Version 2 ledgers record every signing node in `public:ccf.gov.nodes.endorsed_certificates`
+ * before its first signature; version 1 ledgers did not, so their signatures cannot be checked.
  */
 import { base64 } from "@scure/base";
 import type { KvWrite } from "../kv.ts";
@@ -31,8 +41,13 @@ export const LEDGER_FILE = "ledger.jsonl";
 /** Name of the ledger secret file in the ledger directory. */
 export const SECRET_FILE = "ledger.secret";
 
+/** Name of the file that holds the seqno of the last signature written. */
+export const SIGNED_FILE = "ledger.signed";
+
 /** The first line of every ledger file. */
-export const HEADER_LINE = '{"format":"ccf-sandbox-ledger","version":1}\n';
+export const HEADER_LINE = '{"format":"ccf-sandbox-ledger","version":2}\n';
+/** The first line of a ledger written before signing nodes were recorded. */
+export const VERSION_1_HEADER_LINE = '{"format":"ccf-sandbox-ledger","version":1}\n';
 
 /** One transaction as the ledger file holds it, with its private writes in the clear. */
 export interface StoredEntry {
@@ -187,6 +202,64 @@ export class LedgerWriter {
   /** fsync: everything appended so far survives a crash or power loss once this returns. */
   sync(): void {
     this.#file.syncSync();
+  }
+
+  close(): void {
+    this.#file.close();
+  }
+}
+
+const SIGNED_MARK_BYTES = 32;
+
+/** The content of `ledger.signed` for `seqno`. */
+const signedMark = (seqno: number): Uint8Array =>
+  new TextEncoder().encode(JSON.stringify({ signed: seqno }).padEnd(SIGNED_MARK_BYTES - 1) + "\n");
+
+/**
+ * The seqno `ledger.signed` at `path` holds: 0 when the file does not exist. Throws when it
+ * holds anything else than the node writes, which only an edit can cause.
+ */
+export const readSignedMark = (path: string): number => {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw e;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const seqno = (parsed as { signed?: unknown } | undefined)?.signed;
+  if (text.length !== SIGNED_MARK_BYTES || !Number.isSafeInteger(seqno) || (seqno as number) < 0) {
+    throw new Error(`${path} is not a signature mark this node wrote: restore it or remove it`);
+  }
+  return seqno as number;
+};
+
+/** Rewrites `ledger.signed` in place, with one write of its 32 bytes. */
+export class SignedMarkWriter {
+  readonly #file: Deno.FsFile;
+
+  private constructor(file: Deno.FsFile) {
+    this.#file = file;
+  }
+
+  /** Opens (creating) the mark at `path`, setting it to `seqno`. */
+  static open(path: string, seqno: number): SignedMarkWriter {
+    const writer = new SignedMarkWriter(Deno.openSync(path, { write: true, create: true }));
+    writer.write(seqno);
+    return writer;
+  }
+
+  /** Records that the signature at `seqno` is on disk. */
+  write(seqno: number): void {
+    const bytes = signedMark(seqno);
+    this.#file.seekSync(0, Deno.SeekMode.Start);
+    for (let at = 0; at < bytes.length;) at += this.#file.writeSync(bytes.subarray(at));
   }
 
   close(): void {

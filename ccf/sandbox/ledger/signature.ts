@@ -5,6 +5,7 @@
  * A signature is ECDSA P-384 over the 32-byte Merkle root used directly as the digest (CCF's
  * "prehashed" signature), DER-encoded; receipts carry it in base64.
  */
+import { X509Certificate } from "node:crypto";
 import { publicKeyOf } from "../../gov/x509.ts";
 import { p384 } from "@noble/curves/nist.js";
 import { base64, base64urlnopad } from "@scure/base";
@@ -135,4 +136,30 @@ export const verifyRootSignature = (
   } catch {
     return false;
   }
+};
+
+// Replay is synchronous and @peculiar/x509 verifies only through WebCrypto, asynchronously: the
+// endorsement of a node certificate is checked with node:crypto's X509Certificate. A ledger is
+// signed by a few node certificates, so each pair is checked once.
+const endorsements = new Map<string, boolean>();
+
+/**
+ * Whether `certPem` was issued and signed by the key of `issuerPem` (the service certificate).
+ * Validity periods are not checked: a ledger keeps signatures of certificates that have expired.
+ */
+export const isEndorsedBy = (certPem: string, issuerPem: string): boolean => {
+  const key = `${certPem}\n${issuerPem}`;
+  let endorsed = endorsements.get(key);
+  if (endorsed === undefined) {
+    try {
+      const cert = new X509Certificate(certPem);
+      const issuer = new X509Certificate(issuerPem);
+      endorsed = cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+    } catch {
+      endorsed = false;
+    }
+    if (endorsements.size >= 16) endorsements.clear();
+    endorsements.set(key, endorsed);
+  }
+  return endorsed;
 };

@@ -30,7 +30,7 @@ import { type SandboxServer, serveNode, type ServerOptions } from "../node/serve
 import { type NodeRequest, type NodeResponse, odataResponse } from "../node/types.ts";
 import { prepareWorkspace, workspacePaths } from "../node/workspace.ts";
 import { type Front, startFront } from "./front.ts";
-import { isRecorded, recordNode } from "./nodesTable.ts";
+import { isRecorded, recordNode } from "../node/nodesTable.ts";
 import { assertLastPrimaryIncluded, lastPrimary, saveLastPrimary } from "./state.ts";
 
 /** How to start a network. */
@@ -271,15 +271,15 @@ export class SandboxNetwork {
   }
 
   /**
-   * Starts `slot` as the primary, in `view` if given (a failover's new view, which it opens with a
-   * signature as CCF's new primary does), else in the view its ledger starts.
+   * Starts `slot` as the primary in a new view (at least `view`, a failover's), which it opens
+   * with a signature as CCF's new primary does.
    */
   async #startPrimary(slot: Slot, committed: number, view: number | undefined): Promise<void> {
     const node = await this.#startNode(slot, true, committed, view);
     this.#view = node.ledger.view;
     this.#primary = slot.index;
     slot.match = node.ledger.size;
-    node.emitSignature(view !== undefined);
+    node.openView();
   }
 
   async #startNode(

@@ -1,6 +1,7 @@
 /**
  * The genesis transaction of a new sandbox service: what CCF's `start_network.py` leaves in the
- * governance tables once the network is open — active members, users, the service info and a
+ * governance tables once the network is open — active members, users, the service info, the
+ * first node in the nodes tables (replay accepts only signatures by recorded nodes) and a
  * constitution.
  *
  * The constitution written here is a placeholder that refuses every proposal; governance replaces
@@ -20,6 +21,7 @@ import {
 } from "../govTables.ts";
 import { utf8 } from "./types.ts";
 import type { Identity } from "./workspace.ts";
+import { type RecordedNode, recordNode } from "./nodesTable.ts";
 
 /** What the genesis transaction registers. */
 export interface GenesisInfo {
@@ -29,6 +31,8 @@ export interface GenesisInfo {
   readonly members: readonly Identity[];
   /** The users the genesis transaction records. */
   readonly users: readonly Identity[];
+  /** The node that runs it: the first node of the service, whose signatures follow. */
+  readonly node: RecordedNode;
   /** `<view>.<seqno>` of the genesis transaction itself. */
   readonly txId: string;
 }
@@ -71,4 +75,5 @@ export function writeGenesis(tx: KvTransaction, info: GenesisInfo): void {
     }),
   );
   tx.set(constitution, singletonKey, json(PLACEHOLDER_CONSTITUTION));
+  recordNode(tx, info.node);
 }

@@ -25,6 +25,7 @@ export {
   writeAppBundle,
 } from "./appTables.ts";
 export { type GenesisInfo, PLACEHOLDER_CONSTITUTION, writeGenesis } from "./genesis.ts";
+export type { RecordedNode } from "./nodesTable.ts";
 export { type Identity, prepareWorkspace, type Workspace, workspacePaths } from "./workspace.ts";
 export { certificateDer, certificateId, certificatePem } from "./certificates.ts";
 export { committedTxId, restReceipt } from "./builtins.ts";

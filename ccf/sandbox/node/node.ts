@@ -28,10 +28,18 @@
  * writes) and refuses to commit the writes of the others with CCF's 503. Signatures then commit
  * only once the network acknowledges that a majority holds them.
  *
- * A restart replays the ledger into a fresh store (same seqnos, same state) and loads the app from
- * the modules/endpoints tables.
+ * A restart replays the ledger into a fresh store (same seqnos, same state), loads the app from
+ * the modules/endpoints tables and, as the service's writer, opens a new view with a signature
+ * ({@link SandboxNode.openView}), as a CCF service does on recovery. A ledger that fails its
+ * integrity checks stops the start (ledger/ledger.ts) unless `recoverToLastGoodSignature` is set.
  */
-import { type KvCommit, KvConflictError, KvStore, type KvTransaction } from "../kv.ts";
+import {
+  DEFAULT_VIEW,
+  type KvCommit,
+  KvConflictError,
+  KvStore,
+  type KvTransaction,
+} from "../kv.ts";
 import { KvHistory } from "../kvHistory.ts";
 import {
   Ledger,
@@ -59,6 +67,7 @@ import { appBuiltin, type BuiltinContext, nodeBuiltin } from "./builtins.ts";
 import { type GenesisInfo, writeGenesis } from "./genesis.ts";
 import { DEFAULT_JWT_KEY_REFRESH_INTERVAL_S, JwtKeyRefresher } from "./jwtRefresh.ts";
 import { HistoricalCache } from "../network/historical.ts";
+import { isRecorded, type RecordedNode, recordNode } from "./nodesTable.ts";
 import { nodeSigner } from "./signer.ts";
 import {
   fromUtf8,
@@ -114,8 +123,17 @@ export interface SandboxNodeOptions {
   readonly historicalFetchMs?: number;
   /** Which node of the network this is (default 0): its files are in `sandbox_<node>`. */
   readonly node?: number;
-  /** The view the node starts in, at least (default: its ledger's). */
+  /**
+   * The view the node starts in as the writer, at least (default: the one after its ledger's
+   * last, or CCF's first view on a new ledger).
+   */
   readonly view?: number;
+  /**
+   * Start on a ledger damaged at or before its last signature by cutting it back to the last good
+   * signature (committed transactions are lost; the removed bytes are kept beside the ledger).
+   * Without it, such a ledger stops the start with a `LedgerIntegrityError`.
+   */
+  readonly recoverToLastGoodSignature?: boolean;
   /** Its part in a network of several nodes; absent, it is a one-node service. */
   readonly cluster?: ClusterLink;
 }
@@ -209,7 +227,13 @@ export class SandboxNode {
       node: options.node,
     });
     const signer = nodeSigner(workspace.nodeKeyPem, workspace.nodeCertPem, workspace.nodeId);
-    const opened = Ledger.open(workspace.paths.ledgerDir, { signer, view: options.view });
+    const opened = Ledger.open(workspace.paths.ledgerDir, {
+      signer,
+      serviceCertPem: workspace.serviceCertPem,
+      recoverToLastGoodSignature: options.recoverToLastGoodSignature,
+    });
+    const primary = options.cluster?.primary ?? true;
+    if (primary) opened.ledger.beginView(options.view ?? DEFAULT_VIEW);
     const store = new KvStore({ view: opened.ledger.view, history: new KvHistory() });
     for (const entry of opened.entries) store.replay(entry.seqno, entry.writes);
     if (options.cluster) opened.ledger.holdCommits(options.cluster.committed);
@@ -218,10 +242,12 @@ export class SandboxNode {
       for (const change of workspace.changes) node.#log(`workspace: ${change}`);
       if (opened.recovery) node.#log(opened.recovery.message);
       if (opened.entries.length === 0) {
-        if (!node.isPrimary) {
+        if (!primary) {
           throw new Error("A backup starts from a copy of its primary's ledger, not an empty one");
         }
         node.#genesis();
+      } else if (!options.cluster) {
+        node.openView();
       }
       node.#warnUnregistered();
       node.#builtins = { ...node.#builtins, serviceCreateTxId: node.#serviceCreateTxId() };
@@ -356,6 +382,24 @@ export class SandboxNode {
   /** Resolves once the app matches the committed modules/endpoints tables. */
   appReady(): Promise<void> {
     return this.#reload;
+  }
+
+  /**
+   * Opens the writer's view on an existing ledger: records the node's certificate if the ledger
+   * does not have it (a renewed certificate), since replay accepts only signatures by recorded
+   * nodes, then commits a signature, so that the new view is the committed one and the ids of a
+   * lost tail read `Invalid`. The network calls it once a node is its primary.
+   */
+  openView(): void {
+    const self: RecordedNode = {
+      nodeId: this.#workspace.nodeId,
+      certPem: this.#workspace.nodeCertPem,
+    };
+    if (!isRecorded(this.readTransaction(), self)) {
+      this.commitGovernance((tx) => recordNode(tx, self));
+    }
+    this.emitSignature(true);
+    this.#log(`view ${this.#ledger.view} opened at ${this.#store.lastTxId}`);
   }
 
   /**
@@ -604,6 +648,7 @@ export class SandboxNode {
     const tx = this.#store.begin();
     const info: GenesisInfo = {
       serviceCertPem: this.#workspace.serviceCertPem,
+      node: { nodeId: this.#workspace.nodeId, certPem: this.#workspace.nodeCertPem },
       members: this.#workspace.members,
       users: this.#workspace.users,
       txId: `${this.#store.view}.${this.#store.lastSeqno + 1}`,

@@ -18,7 +18,7 @@ import { decodeReceipt, leafOf, rootOf } from "../../../../core/receipt/receipt.
 import { verifyReceipt } from "../../../../core/receipt/verify.ts";
 import { denoReceiptCrypto } from "../../../../client/receiptCrypto.ts";
 import { createReceiptIssuer, signRoot } from "../../../fixtures/receipts.ts";
-import { bytes, commit, fixtureNode, memoized, sign } from "./_harness.ts";
+import { bytes, commit, fixtureNode, memoized, sign, storeFor } from "./_harness.ts";
 
 const { issuer, signer } = await fixtureNode();
 const SERVICE = issuer.serviceCertPem;
@@ -320,4 +320,35 @@ Deno.test("ledger: with commits held, a signature commits only once acknowledged
   assert.ok(ledger.receiptFor(3));
   assert.equal(ledger.viewOf(3), 2);
   assert.equal(ledger.viewOf(5), null);
+});
+
+Deno.test("ledger: after a new view, ids of the old view that did not survive read Invalid", () => {
+  const ledger = Ledger.inMemory({ signer });
+  let store = storeFor(ledger);
+  for (let i = 1; i <= 3; i++) commit(store, ledger, [["public:a", `${i}`, "x"]]);
+  sign(store, ledger); // 2.4 commits 2.1..2.3
+  commit(store, ledger, [["public:a", "5", "lost"]]); // 2.5, never signed
+  assert.equal(ledger.txStatus(5, 2), "Pending");
+  assert.equal(ledger.txStatus(6, 2), "Unknown");
+
+  // What a restart does: the unsigned tail is gone and the writer begins a view after the last.
+  const restarted = Ledger.inMemory({ signer });
+  store = storeFor(restarted);
+  for (let i = 1; i <= 3; i++) commit(store, restarted, [["public:a", `${i}`, "x"]]);
+  sign(store, restarted);
+  restarted.beginView();
+  assert.equal(restarted.view, 3);
+  store = new KvStore({ view: restarted.view, lastSeqno: restarted.size });
+  assert.equal(restarted.txStatus(5, 2), "Unknown", "before the new view commits anything");
+  commit(store, restarted, [["public:a", "5", "new"]]); // 3.5
+  assert.equal(restarted.txStatus(5, 2), "Unknown", "3.5 could still be lost");
+  sign(store, restarted); // 3.6 commits the new view
+  assert.equal(restarted.txStatus(5, 2), "Invalid", "another view's transaction holds seqno 5");
+  assert.equal(restarted.txStatus(7, 2), "Invalid", "view 2 can no longer reach seqno 7");
+  assert.equal(restarted.txStatus(7, 3), "Unknown", "view 3 can");
+  assert.equal(restarted.txStatus(5, 3), "Committed");
+  assert.equal(restarted.txStatus(2, 2), "Committed", "the old view's committed ids stay");
+  assert.equal(restarted.txStatus(5), "Committed", "without a view: the local one");
+  restarted.beginView(7);
+  assert.equal(restarted.view, 7, "a failover's view, when later");
 });

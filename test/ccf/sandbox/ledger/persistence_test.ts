@@ -4,13 +4,31 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { base64 } from "@scure/base";
 import { KvStore } from "../../../../ccf/sandbox/kv.ts";
-import { Ledger, type LedgerEntry } from "../../../../ccf/sandbox/ledger/ledger.ts";
-import { LEDGER_FILE, SECRET_FILE } from "../../../../ccf/sandbox/ledger/ledgerFile.ts";
-import { encodeSignatureRecord } from "../../../../ccf/sandbox/ledger/signature.ts";
+import {
+  Ledger,
+  type LedgerEntry,
+  LedgerIntegrityError,
+} from "../../../../ccf/sandbox/ledger/ledger.ts";
+import {
+  LEDGER_FILE,
+  SECRET_FILE,
+  SIGNED_FILE,
+  SignedMarkWriter,
+} from "../../../../ccf/sandbox/ledger/ledgerFile.ts";
+import { nodesEndorsedCertificates } from "../../../../ccf/sandbox/govTables.ts";
+import {
+  encodeSignatureRecord,
+  type NodeSigner,
+  SIGNATURES_MAP,
+} from "../../../../ccf/sandbox/ledger/signature.ts";
 import { signRoot } from "../../../fixtures/receipts.ts";
-import { bytes, commit, fixtureNode, sign, storeFor } from "./_harness.ts";
+import { bytes, commit, fixtureNode, type Put, sign, storeFor } from "./_harness.ts";
 
 const { issuer, signer } = await fixtureNode();
+/** How the node opens its ledger: replay trusts the nodes the service certificate endorses. */
+const trusting = { signer, serviceCertPem: issuer.serviceCertPem };
+/** The write that records the fixture node, as genesis does, before its first signature. */
+const nodeRecord: Put = [nodesEndorsedCertificates, signer.nodeId, signer.certPem];
 
 interface Scratch extends Disposable {
   readonly dir: string;
@@ -28,7 +46,7 @@ const scratch = (): Scratch => {
 
 /** Opens `dir` and runs `count` transactions, signing after every `every`; returns the ledger. */
 const write = (dir: string, count: number, every: number, signAtEnd = true) => {
-  const { ledger, entries } = Ledger.open(dir, { signer });
+  const { ledger, entries } = Ledger.open(dir, trusting);
   const store = storeFor(ledger);
   entries.forEach((e) => store.replay(e.seqno, e.writes));
   for (let i = 1; i <= count; i++) {
@@ -39,6 +57,7 @@ const write = (dir: string, count: number, every: number, signAtEnd = true) => {
       [
         ["public:kms.keys", `key ${n % 17}`, i % 11 === 0 ? null : `public value ${n}`],
         ["kms.private", `private ${n % 5}`, `private value ${n}`],
+        ...(n === 1 ? [nodeRecord] : []),
       ],
       n % 5 === 0 ? sha256(bytes(`claim ${n}`)) : undefined,
     );
@@ -72,7 +91,7 @@ const rebuild = (entries: readonly LedgerEntry[]): KvStore => {
 
 Deno.test("persistence: write, close, reopen gives the same roots, receipts and store", () => {
   using tmp = scratch();
-  const first = Ledger.open(tmp.dir, { signer });
+  const first = Ledger.open(tmp.dir, trusting);
   assert.equal(first.recovery, null);
   assert.deepEqual(first.entries, []);
   first.ledger.close();
@@ -83,7 +102,7 @@ Deno.test("persistence: write, close, reopen gives the same roots, receipts and 
   const receipts = Array.from({ length: size }, (_, i) => JSON.stringify(ledger.receiptFor(i + 1)));
   ledger.close();
 
-  const reopened = Ledger.open(tmp.dir, { signer });
+  const reopened = Ledger.open(tmp.dir, trusting);
   assert.equal(reopened.recovery, null);
   assert.equal(reopened.entries.length, size);
   assert.deepEqual(reopened.entries.map((e) => e.seqno), roots.map((_, i) => i + 1));
@@ -112,7 +131,7 @@ Deno.test("persistence: write, close, reopen gives the same roots, receipts and 
   commit(rebuilt, again, [["public:kms.keys", "after", "restart"]]);
   sign(rebuilt, again);
   again.close();
-  const third = Ledger.open(tmp.dir, { signer });
+  const third = Ledger.open(tmp.dir, trusting);
   assert.equal(third.recovery, null);
   assert.equal(third.ledger.size, size + 2);
   assert.equal(bytesToHex(third.ledger.merkleRoot(size)), roots[size - 1]);
@@ -130,11 +149,11 @@ Deno.test("persistence: transactions after the last signature are dropped on reo
   ledger.close();
   const sizeBefore = Deno.statSync(tmp.file).size;
 
-  const { ledger: again, entries, recovery } = Ledger.open(tmp.dir, { signer });
+  const { ledger: again, entries, recovery } = Ledger.open(tmp.dir, trusting);
   assert.equal(recovery?.kind, "unsigned-tail");
   assert.equal(recovery.lastSignedSeqno, 11);
   assert.equal(recovery.droppedLines, 3);
-  assert.equal(recovery.droppedSignatures, 0);
+  assert.equal(recovery.lostCommitted, 0);
   assert.equal(recovery.savedTo, undefined);
   assert.match(recovery.message, /seqno 11.*3 line\(s\).*None of it had been committed/);
   assert.equal(entries.length, 11);
@@ -148,7 +167,7 @@ Deno.test("persistence: transactions after the last signature are dropped on reo
   assert.equal(commit(store2, again, [["public:a", "x", "new 12"]]).seqno, 12);
   sign(store2, again);
   again.close();
-  const third = Ledger.open(tmp.dir, { signer });
+  const third = Ledger.open(tmp.dir, trusting);
   assert.equal(third.recovery, null);
   assert.equal(third.entries.length, 13);
   third.ledger.close();
@@ -158,7 +177,7 @@ Deno.test("persistence: a crash before the first signature leaves an empty ledge
   using tmp = scratch();
   const { ledger } = write(tmp.dir, 5, 100, false);
   ledger.close();
-  const { ledger: again, entries, recovery } = Ledger.open(tmp.dir, { signer });
+  const { ledger: again, entries, recovery } = Ledger.open(tmp.dir, trusting);
   assert.deepEqual(entries, []);
   assert.equal(recovery?.kind, "unsigned-tail");
   assert.equal(recovery.lastSignedSeqno, 0);
@@ -167,49 +186,81 @@ Deno.test("persistence: a crash before the first signature leaves an empty ledge
   again.close();
 });
 
-/** A ledger with signatures at every 20th transaction, closed: its file is ready to damage. */
-const damaged = (tmp: Scratch, damage: (text: string[]) => string[]) => {
+/** A ledger with signatures at every 20th transaction (21, 42, 63, 84, 105), closed, damaged. */
+const damage = (tmp: Scratch, change: (text: string[]) => string[]) => {
   const { ledger } = write(tmp.dir, 100, 20);
   const roots = Array.from({ length: ledger.size }, (_, i) => ledger.merkleRoot(i + 1));
   ledger.close();
-  writeLines(tmp.file, damage(lines(tmp.file)));
-  const opened = Ledger.open(tmp.dir, { signer });
-  opened.ledger.close();
-  return { ...opened, roots };
+  writeLines(tmp.file, change(lines(tmp.file)));
+  return roots;
+};
+
+/** Every file of a directory, by name, for before/after comparisons. */
+const files = (dir: string): Record<string, string> =>
+  Object.fromEntries(
+    [...Deno.readDirSync(dir)].map((
+      e,
+    ) => [e.name, bytesToHex(Deno.readFileSync(join(dir, e.name)))]),
+  );
+
+/** Opens a damaged ledger that must be refused; checks that no file changed; returns the error. */
+const refused = (tmp: Scratch, change: (text: string[]) => string[]): LedgerIntegrityError => {
+  damage(tmp, change);
+  const before = files(tmp.dir);
+  let error: unknown;
+  try {
+    Ledger.open(tmp.dir, trusting).ledger.close();
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof LedgerIntegrityError, `not refused: ${error}`);
+  assert.deepEqual(files(tmp.dir), before, "a refused ledger is left as it was");
+  assert.match(error.message, /changed no file.*--recover-to-last-good-signature/s);
+  return error;
+};
+
+/** A crash while the last signature was written: its line is torn, the mark is still older. */
+const crashDuringSignature = (tmp: Scratch, keepBytes: number) => (text: string[]) => {
+  const last = text.length - 2; // the final signature; the file ends with a newline
+  text[last] = text[last].slice(0, keepBytes);
+  text.pop();
+  SignedMarkWriter.open(join(tmp.dir, SIGNED_FILE), 84).close();
+  return text;
 };
 
 /** Seqnos of the signature lines of a file. */
 const signatureSeqnos = (file: string): number[] =>
   lines(file).filter(isSignatureLine).map((l) => JSON.parse(l).seqno);
 
-Deno.test("persistence: a torn last line is cut back to the previous signature", () => {
+Deno.test("persistence: a line torn by a crash is cut back to the previous signature", () => {
   using tmp = scratch();
-  const { recovery, entries, roots, ledger } = damaged(tmp, (text) => {
-    const last = text.length - 2; // the final signature; the file ends with a newline
-    text[last] = text[last].slice(0, 100);
-    text.pop();
-    return text;
-  });
-  // Signatures at 21, 42, 63, 84, 105; the torn one was 105.
+  const roots = damage(tmp, crashDuringSignature(tmp, 100));
+  const { recovery, entries, ledger } = Ledger.open(tmp.dir, trusting);
+  ledger.close();
   assert.equal(recovery?.kind, "torn-tail");
   assert.equal(recovery.lastSignedSeqno, 84);
-  assert.match(recovery.reason!, /line \d+ is incomplete/);
+  assert.match(recovery.reason!, /^seqno 105 \(line 106\) is incomplete$/);
   assert.equal(recovery.droppedLines, 21);
-  assert.equal(recovery.droppedSignatures, 0, "a torn signature was never fsynced whole");
+  assert.equal(recovery.lostCommitted, 0, "a torn signature was never fsynced whole");
   assert.equal(entries.length, 84);
   assert.deepEqual(ledger.merkleRoot(), roots[83]);
   assert.deepEqual(signatureSeqnos(tmp.file), [21, 42, 63, 84]);
   assert.ok(Deno.readTextFileSync(tmp.file).endsWith("\n"));
+  // A torn signature line that still shows its seqno does not count as written.
+  using again = scratch();
+  damage(again, crashDuringSignature(again, 30));
+  const opened = Ledger.open(again.dir, trusting);
+  opened.ledger.close();
+  assert.equal(opened.recovery?.kind, "torn-tail");
 });
 
 Deno.test("persistence: garbage after the last signature is cut off and kept aside", () => {
   using tmp = scratch();
-  const { recovery, entries } = damaged(
-    tmp,
-    (text) => [...text.slice(0, -1), "garbage", '{"seqno"'],
-  );
-  assert.equal(recovery?.kind, "corrupt");
-  assert.match(recovery.reason!, /^line 107: not UTF-8 JSON$/);
+  damage(tmp, (text) => [...text.slice(0, -1), "garbage", '{"seqno"']);
+  const { recovery, entries, ledger } = Ledger.open(tmp.dir, trusting);
+  ledger.close();
+  assert.equal(recovery?.kind, "corrupt-tail");
+  assert.match(recovery.reason!, /^seqno 106 \(line 107\): not UTF-8 JSON$/);
   assert.equal(recovery.lastSignedSeqno, 105);
   assert.equal(entries.length, 105);
   assert.ok(recovery.savedTo);
@@ -218,9 +269,25 @@ Deno.test("persistence: garbage after the last signature is cut off and kept asi
   assert.deepEqual(signatureSeqnos(tmp.file), [21, 42, 63, 84, 105]);
 });
 
-Deno.test("persistence: a signature that does not verify is cut back to the one before", () => {
+Deno.test("persistence: a truncation inside the signed part is refused", () => {
   using tmp = scratch();
-  const { recovery, entries } = damaged(tmp, (text) => {
+  // Mid-line, as a crash would tear it, but the mark says seqno 105 was signed.
+  const midLine = refused(tmp, (text) => [...text.slice(0, 70), text[70].slice(0, 50)]);
+  assert.equal(midLine.seqno, 70);
+  assert.match(midLine.message, /seqno 70 \(line 71\) is incomplete, but its signatures reach/);
+  // At a line boundary, which the file alone cannot tell from a complete ledger.
+  using boundary = scratch();
+  const clean = refused(boundary, (text) => [...text.slice(0, 85), ""]);
+  assert.equal(clean.seqno, 85);
+  assert.match(clean.message, /the file ends at seqno 84, but its signatures reach seqno 105/);
+  // The ledger file is gone but its mark is not.
+  Deno.removeSync(boundary.file);
+  assert.throws(() => Ledger.open(boundary.dir, trusting), /ledger\.jsonl is missing/);
+});
+
+Deno.test("persistence: a signature that does not verify is refused, naming its seqno", () => {
+  using tmp = scratch();
+  const error = refused(tmp, (text) => {
     const at = text.findIndex((l) => l.startsWith('{"seqno":63,'));
     const line = JSON.parse(text[at]);
     // A well-formed signature, by the right key, over another root: only the check can tell.
@@ -233,91 +300,175 @@ Deno.test("persistence: a signature that does not verify is cut back to the one 
     text[at] = JSON.stringify(line);
     return text;
   });
-  assert.equal(recovery?.kind, "corrupt");
+  assert.equal(error.seqno, 63);
   assert.match(
-    recovery.reason!,
-    /line 64: the signature does not verify over the root of seqnos 1\.\.62/,
+    error.message,
+    /seqno 63 \(line 64\): the signature does not verify over the root of seqnos 1\.\.62, but its signatures reach seqno 105.*last good signature is at seqno 42/s,
   );
-  assert.equal(recovery.lastSignedSeqno, 42);
-  assert.equal(entries.length, 42);
-  assert.equal(recovery.droppedSignatures, 3);
-  assert.match(recovery.message, /held 3 signature\(s\): committed transactions were lost/);
 });
 
-Deno.test("persistence: a signature record that disagrees with its write is refused", () => {
-  using tmp = scratch();
-  const { recovery } = damaged(tmp, (text) => {
-    const at = text.findIndex((l) => l.startsWith('{"seqno":84,'));
-    text[at] = text[at].replace('"node_id":"', '"node_id":"0');
-    return text;
-  });
-  assert.match(
-    recovery?.reason ?? "",
-    /line 85: the signature record and the signature write disagree/,
-  );
-  assert.equal(recovery?.lastSignedSeqno, 63);
+Deno.test("persistence: damage anywhere in the signed part is refused", async (t) => {
+  const cases: [string, (text: string[]) => string[], RegExp][] = [
+    ["a signature record that disagrees with its write", (text) => {
+      const at = text.findIndex((l) => l.startsWith('{"seqno":84,'));
+      text[at] = text[at].replace('"node_id":"', '"node_id":"0');
+      return text;
+    }, /seqno 84 \(line 85\): the signature record and the signature write disagree/],
+    ["a changed public value (caught by the next signature)", (text) => {
+      const at = text.findIndex((l) => l.startsWith('{"seqno":50,'));
+      const line = JSON.parse(text[at]);
+      line.public[0].value = base64.encode(bytes("public value 5O"));
+      text[at] = JSON.stringify(line);
+      return text;
+    }, /seqno 63 \(line 64\): .* does not sign the Merkle root of the transactions before/],
+    ["a flipped byte in a private part", (text) => {
+      const at = text.findIndex((l) => l.startsWith('{"seqno":30,'));
+      const line = JSON.parse(text[at]);
+      const sealed = base64.decode(line.private);
+      sealed[20] ^= 0x80;
+      line.private = base64.encode(sealed);
+      text[at] = JSON.stringify(line);
+      return text;
+    }, /seqno 30 \(line 31\): the private writes do not decrypt/],
+    ["a private part moved to another transaction", (text) => {
+      const a = text.findIndex((l) => l.startsWith('{"seqno":30,'));
+      const b = text.findIndex((l) => l.startsWith('{"seqno":31,'));
+      const lineA = JSON.parse(text[a]);
+      lineA.private = JSON.parse(text[b]).private;
+      text[a] = JSON.stringify(lineA);
+      return text;
+    }, /seqno 30 \(line 31\): the private writes do not decrypt/],
+    [
+      "a missing line (gap in seqnos)",
+      (text) => text.filter((l) => !l.startsWith('{"seqno":70,')),
+      /seqno 70 \(line 71\): seqno 71 does not follow 69/,
+    ],
+    ["a flipped byte in a line's JSON", (text) => {
+      const at = text.findIndex((l) => l.startsWith('{"seqno":12,'));
+      text[at] = text[at].replace('"view":', '"vie\\u0000":');
+      return text;
+    }, /seqno 12 \(line 13\): unknown field/],
+  ];
+  for (const [name, change, reason] of cases) {
+    await t.step(name, () => {
+      using tmp = scratch();
+      assert.match(refused(tmp, change).message, reason);
+    });
+  }
 });
 
-Deno.test("persistence: a changed public value is caught by the next signature", () => {
+/**
+ * A copy of the ledger in `from`, written to `to` by someone who holds its secret and a node key
+ * of their own: seqno 50's public value is changed and every signature is made again by
+ * `forger`, which with `recordForger` also records itself as a node in the first transaction.
+ */
+const forgeCopy = (from: string, to: string, forger: NodeSigner, recordForger: boolean) => {
+  const original = Ledger.open(from, trusting);
+  original.ledger.close();
+  Deno.mkdirSync(to);
+  Deno.copyFileSync(join(from, SECRET_FILE), join(to, SECRET_FILE));
+  const forged = Ledger.open(to, { signer: forger, serviceCertPem: issuer.serviceCertPem });
+  const store = storeFor(forged.ledger);
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  for (const e of original.entries) {
+    if (e.writes.some((w) => w.map === SIGNATURES_MAP)) {
+      sign(store, forged.ledger);
+      continue;
+    }
+    const puts = e.writes.map((w): Put => [
+      w.map,
+      text(w.key),
+      w.value && (e.seqno === 50 && w.map === "public:kms.keys" ? "forged" : text(w.value)),
+    ]);
+    if (e.seqno === 1 && recordForger) {
+      puts.push([nodesEndorsedCertificates, forger.nodeId, forger.certPem]);
+    }
+    commit(store, forged.ledger, puts, e.claimsDigest);
+  }
+  forged.ledger.close();
+};
+
+Deno.test("persistence: a ledger re-signed by a node the service did not endorse is refused", async () => {
   using tmp = scratch();
-  const { recovery, entries } = damaged(tmp, (text) => {
+  write(join(tmp.dir, "real"), 100, 20).ledger.close();
+  // A node key and certificate of another service, as anyone can make.
+  const { issuer: otherService, signer: forger } = await fixtureNode();
+  for (
+    const [recordForger, reason] of [
+      [false, /seqno 21 \(line 22\): node \w+ signed, but the ledger never recorded it/],
+      [true, /seqno 21 \(line 22\): node \w+'s certificate is not endorsed by the service/],
+    ] as const
+  ) {
+    const dir = join(tmp.dir, `forged-${recordForger}`);
+    forgeCopy(join(tmp.dir, "real"), dir, forger, recordForger);
+    if (recordForger) {
+      // The forgery is consistent in itself: it replays for whoever trusts the forger's service.
+      const opts = { signer: forger, serviceCertPem: otherService.serviceCertPem };
+      const forged = Ledger.open(dir, opts);
+      forged.ledger.close();
+      assert.equal(forged.recovery, null);
+    }
+    const before = files(dir);
+    let error: unknown;
+    try {
+      Ledger.open(dir, trusting).ledger.close();
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof LedgerIntegrityError, `accepted: ${error}`);
+    assert.equal(error.seqno, 21);
+    assert.match(error.message, reason);
+    assert.deepEqual(files(dir), before);
+  }
+});
+
+Deno.test("persistence: the operator's flag cuts a damaged ledger back, saving what it removed", () => {
+  using tmp = scratch();
+  damage(tmp, (text) => {
     const at = text.findIndex((l) => l.startsWith('{"seqno":50,'));
     const line = JSON.parse(text[at]);
     line.public[0].value = base64.encode(bytes("public value 5O"));
     text[at] = JSON.stringify(line);
     return text;
   });
-  assert.match(
-    recovery?.reason ?? "",
-    /line 64: .* does not sign the Merkle root of the transactions before/,
-  );
-  assert.equal(recovery?.lastSignedSeqno, 42);
+  const original = Deno.readFileSync(tmp.file);
+  const { ledger, entries, recovery } = Ledger.open(tmp.dir, {
+    ...trusting,
+    recoverToLastGoodSignature: true,
+  });
+  ledger.close();
+  assert.equal(recovery?.kind, "recovered");
+  assert.equal(recovery.lastSignedSeqno, 42);
+  assert.equal(recovery.lostCommitted, 63);
   assert.equal(entries.length, 42);
-});
-
-Deno.test("persistence: a flipped byte in a private part does not decrypt", () => {
-  using tmp = scratch();
-  const { recovery } = damaged(tmp, (text) => {
-    const at = text.findIndex((l) => l.startsWith('{"seqno":30,'));
-    const line = JSON.parse(text[at]);
-    const sealed = base64.decode(line.private);
-    sealed[20] ^= 0x80;
-    line.private = base64.encode(sealed);
-    text[at] = JSON.stringify(line);
-    return text;
-  });
-  assert.match(recovery?.reason ?? "", /line 31: the private writes do not decrypt/);
-  assert.equal(recovery?.lastSignedSeqno, 21);
-});
-
-Deno.test("persistence: a private part moved to another transaction does not decrypt", () => {
-  using tmp = scratch();
-  const { recovery } = damaged(tmp, (text) => {
-    const a = text.findIndex((l) => l.startsWith('{"seqno":30,'));
-    const b = text.findIndex((l) => l.startsWith('{"seqno":31,'));
-    const lineA = JSON.parse(text[a]);
-    lineA.private = JSON.parse(text[b]).private;
-    text[a] = JSON.stringify(lineA);
-    return text;
-  });
-  assert.match(recovery?.reason ?? "", /line 31: the private writes do not decrypt/);
-});
-
-Deno.test("persistence: a missing line (gap in seqnos) is cut back", () => {
-  using tmp = scratch();
-  const { recovery, entries } = damaged(
-    tmp,
-    (text) => text.filter((l) => !l.startsWith('{"seqno":70,')),
+  assert.match(recovery.message, /63 committed transaction\(s\) were lost \(seqnos 43\.\.105\)/);
+  const kept = Deno.readFileSync(tmp.file);
+  assert.deepEqual(
+    [...kept, ...Deno.readFileSync(recovery.savedTo!)],
+    [...original],
+    "the removed bytes are saved whole",
   );
-  assert.match(recovery?.reason ?? "", /line 71: seqno 71 does not follow 69/);
-  assert.equal(recovery?.lastSignedSeqno, 63);
-  assert.equal(entries.length, 63);
+  // The mark follows the cut: the next start needs no flag.
+  const again = Ledger.open(tmp.dir, trusting);
+  again.ledger.close();
+  assert.equal(again.recovery, null);
+  assert.equal(again.entries.length, 42);
+});
+
+Deno.test("persistence: a ledger of version 1 is refused with what to do", () => {
+  using tmp = scratch();
+  write(tmp.dir, 3, 3).ledger.close();
+  const text = lines(tmp.file);
+  text[0] = '{"format":"ccf-sandbox-ledger","version":1}';
+  writeLines(tmp.file, text);
+  assert.throws(() => Ledger.open(tmp.dir, trusting), /older sandbox.*start a new one/);
 });
 
 Deno.test("persistence: private maps are encrypted in the file, public ones are not", () => {
   using tmp = scratch();
-  const { ledger, entries } = Ledger.open(tmp.dir, { signer });
+  const { ledger, entries } = Ledger.open(tmp.dir, trusting);
   const store = rebuild(entries);
+  commit(store, ledger, [nodeRecord]);
   const privateValue = "PRIVATE-d1f0c3-release-key-material";
   const publicValue = "PUBLIC-7a2b9e-key-config";
   commit(store, ledger, [
@@ -349,7 +500,7 @@ Deno.test("persistence: private maps are encrypted in the file, public ones are 
   assert.ok(text.includes(base64.encode(bytes(publicValue))));
   assert.ok(text.includes('"map":"public:kms.keyconfig"'));
 
-  const reopened = Ledger.open(tmp.dir, { signer });
+  const reopened = Ledger.open(tmp.dir, trusting);
   const restored = rebuild(reopened.entries);
   assert.equal(
     new TextDecoder().decode(restored.get("kms.private_keys", bytes("kid-1-private"))),
@@ -366,15 +517,15 @@ Deno.test("persistence: the secret file is private and required", () => {
   if (Deno.build.os !== "windows") {
     assert.equal(Deno.statSync(secretPath).mode! & 0o777, 0o600);
     Deno.chmodSync(secretPath, 0o644);
-    assert.throws(() => Ledger.open(tmp.dir, { signer }), /chmod 600/);
+    assert.throws(() => Ledger.open(tmp.dir, trusting), /chmod 600/);
     Deno.chmodSync(secretPath, 0o600);
   }
-  const reopened = Ledger.open(tmp.dir, { signer });
+  const reopened = Ledger.open(tmp.dir, trusting);
   assert.equal(reopened.entries.length, 4);
   reopened.ledger.close();
 
   Deno.removeSync(secretPath);
-  assert.throws(() => Ledger.open(tmp.dir, { signer }), /without its secret/);
+  assert.throws(() => Ledger.open(tmp.dir, trusting), /without its secret/);
 });
 
 Deno.test("persistence: a file that is not a ledger is left alone", () => {
@@ -382,10 +533,10 @@ Deno.test("persistence: a file that is not a ledger is left alone", () => {
   Deno.writeTextFileSync(tmp.file, '{"something":"else"}\n');
   Deno.writeTextFileSync(join(tmp.dir, SECRET_FILE), "", { mode: 0o600 });
   Deno.removeSync(join(tmp.dir, SECRET_FILE));
-  assert.throws(() => Ledger.open(tmp.dir, { signer }), /without its secret/);
+  assert.throws(() => Ledger.open(tmp.dir, trusting), /without its secret/);
   const { ledger } = write(join(tmp.dir, "real"), 1, 1);
   ledger.close();
   Deno.copyFileSync(join(tmp.dir, "real", SECRET_FILE), join(tmp.dir, SECRET_FILE));
-  assert.throws(() => Ledger.open(tmp.dir, { signer }), /not a ccf-sandbox ledger file/);
+  assert.throws(() => Ledger.open(tmp.dir, trusting), /not a ccf-sandbox ledger file/);
   assert.equal(Deno.readTextFileSync(tmp.file), '{"something":"else"}\n');
 });

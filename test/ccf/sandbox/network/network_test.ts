@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SandboxNetwork } from "../../../../ccf/sandbox/network/network.ts";
-import { nodesEndorsedCertificates } from "../../../../ccf/sandbox/network/nodesTable.ts";
+import { nodesEndorsedCertificates } from "../../../../ccf/sandbox/govTables.ts";
 import { isEndorsedBy } from "../../../../ccf/sandbox/node/certificates.ts";
 import { writeAppBundle } from "../../../../ccf/sandbox/node/appTables.ts";
 import { startSandbox } from "../../../../ccf/sandbox/node/server.ts";

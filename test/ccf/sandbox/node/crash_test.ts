@@ -58,7 +58,7 @@ class SandboxProcess {
   }
 }
 
-Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged write", async () => {
+Deno.test("sandbox process: kill -9 mid-write loses no signed write; lost ids read Invalid", async () => {
   const ws = await tempWorkspace();
   const bundlePath = join(ws.dir, "bundle.json");
   await Deno.writeTextFile(bundlePath, JSON.stringify(await kmsBundle()));
@@ -90,6 +90,7 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
 
     const acknowledged: { txId: string; publicKey: string }[] = [];
     let committed = 0;
+    const receiptsBefore = new Map<string, string>();
     // Once some writes are signed, the kill is timed to land while later requests are in flight.
     let killer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -104,8 +105,12 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
           const c = await call(member, `${url}/app/commit`);
           committed = Math.max(committed, seqnoOf(c.json.transaction_id));
         }
-        const signedSoFar = acknowledged.filter((a) => seqnoOf(a.txId) <= committed).length;
-        if (killer === undefined && signedSoFar >= 10) {
+        const signedSoFar = acknowledged.filter((a) => seqnoOf(a.txId) <= committed);
+        if (killer === undefined && signedSoFar.length >= 10) {
+          for (const { txId } of signedSoFar.slice(0, 3)) {
+            const r = await callUntilFetched(member, `${url}/app/receipt?transaction_id=${txId}`);
+            receiptsBefore.set(txId, r.text);
+          }
           killer = setTimeout(() => void child.stop("SIGKILL"), 20 + Math.random() * 100);
         }
       }
@@ -129,7 +134,11 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
     for (const { txId, publicKey } of acknowledged) {
       const status = await call(reader, `${url}/app/tx?transaction_id=${txId}`);
       if (seqnoOf(txId) <= committed) assert.equal(status.json.status, "Committed", txId);
-      if (status.json.status !== "Committed") continue;
+      // The restart began a new view: a write the kill lost can never read Committed.
+      if (status.json.status !== "Committed") {
+        assert.equal(status.json.status, "Invalid", txId);
+        continue;
+      }
       // Whatever is committed now is that very write: its receipt vouches for its key.
       const receipt = await callUntilFetched(reader, `${url}/app/receipt?transaction_id=${txId}`);
       const verified = verifyReceipt(denoReceiptCrypto, {
@@ -141,6 +150,10 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
       survivors++;
     }
     assert.ok(survivors >= signed.length);
+    for (const [txId, before] of receiptsBefore) {
+      const after = await callUntilFetched(reader, `${url}/app/receipt?transaction_id=${txId}`);
+      assert.equal(after.text, before, `${txId}'s receipt changed`);
+    }
     // Every signed key is still served, by its OHTTP id (the listing shows only the newest).
     for (const { publicKey } of signed) {
       const kid = parseInt(publicKey.slice(0, 2), 16);
@@ -157,7 +170,8 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed, acknowledged writ
       await Deno.readTextFile(paths.nodeCert),
       nodeIdOf(nodeKeyPem),
     );
-    const opened = Ledger.open(paths.ledgerDir, { signer });
+    const serviceCertPem2 = await Deno.readTextFile(paths.serviceCert);
+    const opened = Ledger.open(paths.ledgerDir, { signer, serviceCertPem: serviceCertPem2 });
     try {
       assert.equal(opened.recovery, null);
       assert.equal(opened.ledger.lastSignedSeqno, opened.ledger.size);

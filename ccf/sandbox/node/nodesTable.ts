@@ -7,11 +7,7 @@
  */
 import { createPublicKey } from "node:crypto";
 import type { KvTransaction } from "../kv.ts";
-
-/** Node info: key = node id, value = JSON {@link NodeInfo}. */
-export const nodesInfo = "public:ccf.gov.nodes.info";
-/** Endorsed node certificates: key = node id, value = PEM bytes. */
-export const nodesEndorsedCertificates = "public:ccf.gov.nodes.endorsed_certificates";
+import { nodesEndorsedCertificates, nodesInfo } from "../govTables.ts";
 
 /** A node as the network records it. */
 export interface RecordedNode {
