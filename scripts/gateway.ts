@@ -125,6 +125,8 @@ const main = async (): Promise<number> => {
     return 1;
   }
 
+  // Listening before the banner: a signal right after it stops cleanly, not by default.
+  const interrupted = waitForInterrupt();
   const url = `http://${HOSTNAME}:${server.addr.port}${DEFAULT_PATH}`;
   console.log(`OHTTP gateway listening on ${url}`);
   console.log(`  target:    ${args.target.origin}`);
@@ -134,7 +136,7 @@ const main = async (): Promise<number> => {
   console.log(`Try it with:\n  deno task ohttp ${url} --data hello`);
   console.log("Press Ctrl-C to stop.");
 
-  const signal = await waitForInterrupt();
+  const signal = await interrupted;
   console.log(`${signal}: stopping`);
   await server.shutdown();
   kms.close();

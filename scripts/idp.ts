@@ -108,6 +108,8 @@ const main = async (): Promise<number> => {
     return 1;
   }
 
+  // Listening before the banner: a signal right after it stops cleanly, not by default.
+  const interrupted = waitForInterrupt();
   console.log(`Demo attestation issuer listening on ${issuer.url}`);
   console.log(`  token:     POST ${issuer.url}/token`);
   console.log(`  keys:      GET  ${issuer.url}/keys`);
@@ -125,7 +127,7 @@ const main = async (): Promise<number> => {
   }
   console.log("Press Ctrl-C to stop.");
 
-  const signal = await waitForInterrupt();
+  const signal = await interrupted;
   console.log(`${signal}: stopping`);
   await issuer.stop();
   console.log("stopped");

@@ -208,6 +208,8 @@ const main = async () => {
   const app = node.appEndpoints.length > 0
     ? `${node.appEndpoints.length} endpoints deployed`
     : "no app deployed yet (propose set_js_app)";
+  // Listening before the banner: a signal right after it stops cleanly, not by default.
+  const interrupted = waitForInterrupt();
   console.log(`
 ccf-sandbox: ${service.title} (started in ${Math.round(performance.now() - started)} ms)
 ${service.where.join("\n")}
@@ -240,7 +242,7 @@ ${
 
 Press Ctrl-C to stop.`);
 
-  const signal = await waitForInterrupt();
+  const signal = await interrupted;
   console.log(`${service.tag} ${signal}: signing pending transactions and closing the ledger`);
   const last = service.primary();
   await service.stop();

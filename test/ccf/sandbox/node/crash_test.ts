@@ -8,6 +8,7 @@ import { Ledger } from "../../../../ccf/sandbox/ledger/ledger.ts";
 import { nodeSigner } from "../../../../ccf/sandbox/node/signer.ts";
 import { nodeIdOf } from "../../../../ccf/sandbox/node/certificates.ts";
 import { workspacePaths } from "../../../../ccf/sandbox/node/workspace.ts";
+import { LEDGER_FILE } from "../../../../ccf/sandbox/ledger/ledgerFile.ts";
 import { call, callUntilFetched, kmsBundle, seqnoOf, tempWorkspace } from "./_harness.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -182,6 +183,35 @@ Deno.test("sandbox process: kill -9 mid-write loses no signed write; lost ids re
   } finally {
     for (const c of clients) c.close();
     await child.stop("SIGKILL");
+    await ws.remove();
+  }
+});
+
+Deno.test("sandbox process: a damaged ledger stops the start with exit 1; the flag recovers", async () => {
+  const ws = await tempWorkspace();
+  const workspace = join(ws.dir, "workspace");
+  const args = ["--workspace", workspace, "--port", "0", "--members", "1"];
+  try {
+    let child = new SandboxProcess(args);
+    await child.url;
+    assert.equal((await child.stop("SIGTERM")).code, 0, child.output);
+    // Flip the genesis transaction's view: its signature no longer covers what the file says.
+    const file = join(workspacePaths(workspace).ledgerDir, LEDGER_FILE);
+    const text = await Deno.readTextFile(file);
+    await Deno.writeTextFile(file, text.replace('{"seqno":1,"view":2,', '{"seqno":1,"view":3,'));
+
+    child = new SandboxProcess(args);
+    await assert.rejects(child.url);
+    const refused = await child.stop("SIGKILL");
+    assert.equal(refused.code, 1, child.output);
+    assert.match(child.output, /sandbox: Ledger .*seqno \d+ \(line \d+\).*changed no file/s);
+    assert.doesNotMatch(child.output, /\n\s+at /, "no stack trace for the operator");
+
+    child = new SandboxProcess([...args, "--recover-to-last-good-signature"]);
+    await child.url;
+    assert.match(child.output, /committed transaction\(s\) were lost/);
+    assert.equal((await child.stop("SIGTERM")).code, 0, child.output);
+  } finally {
     await ws.remove();
   }
 });
