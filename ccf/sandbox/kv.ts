@@ -16,7 +16,6 @@
  * in the `ccf.kv` layer of the app runtime: governance and the ledger write any map.
  */
 
-import type { KvHistory } from "./kvHistory.ts";
 
 /** View reported in transaction ids: a one-node network that never changes primary. */
 export const DEFAULT_VIEW = 2;
@@ -57,8 +56,6 @@ export interface KvStoreOptions {
   readonly view?: number;
   /** Seqno of the last transaction already applied (default 0: the first commit gets seqno 1). */
   readonly lastSeqno?: number;
-  /** Keeps every applied write set (commits and replays), for historical states. */
-  readonly history?: KvHistory;
 }
 
 interface Entry {
@@ -110,18 +107,11 @@ export class KvStore {
   #view: number;
   #lastSeqno: number;
   readonly #maps = new Map<string, MapState>();
-  readonly #history: KvHistory | undefined;
 
   /** An empty store, or one that continues at `options.lastSeqno` in `options.view`. */
   constructor(options: KvStoreOptions = {}) {
     this.#view = options.view ?? DEFAULT_VIEW;
     this.#lastSeqno = options.lastSeqno ?? 0;
-    this.#history = options.history;
-  }
-
-  /** The history of the store's writes, if it keeps one. */
-  get history(): KvHistory | undefined {
-    return this.#history;
   }
 
   /** The view of the next transaction: the last replayed one's, or the one the store began in. */
@@ -241,7 +231,6 @@ export class KvStore {
       state.version = seqno;
     }
     this.#lastSeqno = seqno;
-    this.#history?.record(seqno, writes);
     return { view: this.view, seqno, txId: `${this.view}.${seqno}`, writes };
   }
 }

@@ -87,7 +87,6 @@ export {
   validateBundle,
 } from "./quickjs/mod.ts";
 export { type KvCommit, KvStore, KvTransaction, type KvWrite } from "./kv.ts";
-export { KvHistory, type KvStateView } from "./kvHistory.ts";
 export {
   type FileLedgerOptions,
   Ledger,

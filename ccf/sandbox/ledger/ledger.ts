@@ -247,10 +247,15 @@ export class Ledger {
   /** Set by {@link holdCommits}: a signature commits only once {@link acknowledge}d. */
   #holding = false;
   #writer: LedgerWriter | null = null;
+  /** Byte ranges of the file's lines, two numbers per transaction (file-backed ledgers). */
+  readonly #lines: number[] = [];
+  /** The write sets themselves, for ledgers without a file. */
+  readonly #memory: (readonly KvWrite[])[] | null;
   #mark: SignedMarkWriter | null = null;
   #closed = false;
 
-  private constructor(signer: NodeSigner, secret: LedgerSecret, view: number) {
+  private constructor(signer: NodeSigner, secret: LedgerSecret, view: number, inMemory: boolean) {
+    this.#memory = inMemory ? [] : null;
     this.#signer = signer;
     this.#secret = secret;
     this.#view = view;
@@ -259,7 +264,7 @@ export class Ledger {
   /** A ledger that keeps nothing on disk (tests, benchmarks). */
   static inMemory(options: MemoryLedgerOptions): Ledger {
     const secret = ledgerSecret(options.secret ?? newLedgerSecret());
-    return new Ledger(options.signer, secret, options.view ?? DEFAULT_VIEW);
+    return new Ledger(options.signer, secret, options.view ?? DEFAULT_VIEW, true);
   }
 
   /**
@@ -287,7 +292,7 @@ export class Ledger {
       throw new Error(`The ledger ${path} cannot be opened without its secret ${secretPath}`);
     }
     const secret = exists(secretPath) ? readSecretFile(secretPath) : createSecretFile(secretPath);
-    const ledger = new Ledger(options.signer, ledgerSecret(secret), DEFAULT_VIEW);
+    const ledger = new Ledger(options.signer, ledgerSecret(secret), DEFAULT_VIEW, false);
     const bytes = hasLedger ? Deno.readFileSync(path) : new Uint8Array(0);
     const replayed = ledger.#replay(bytes, path, options.serviceCertPem);
     const recovery = ledger.#recovery(bytes, replayed, path, signed, options);
@@ -398,12 +403,12 @@ export class Ledger {
       ...(signature ? { signature } : {}),
     };
     const digest = writeSetDigest(entry.writes);
-    this.#writer?.append(encodeEntryLine(entry, this.#secret));
+    const [start, end] = this.#writer?.append(encodeEntryLine(entry, this.#secret)) ?? [0, 0];
     if (signature) {
       this.#writer?.sync();
       this.#mark?.write(seqno);
     }
-    this.#record(entry, digest);
+    this.#record(entry, digest, start, end);
   }
 
   /**
@@ -480,6 +485,18 @@ export class Ledger {
     return target < committedView ? "Invalid" : "Unknown";
   }
 
+  /**
+   * The writes of transaction `seqno`, read back from the file as CCF's historical queries read
+   * ledger entries; `null` beyond the last transaction. Throws once the ledger is closed.
+   */
+  writesOf(seqno: number): readonly KvWrite[] | null {
+    if (!Number.isInteger(seqno) || seqno < 1 || seqno > this.size) return null;
+    if (this.#memory) return this.#memory[seqno - 1];
+    if (!this.#writer) throw new Error("The ledger is closed");
+    const [start, end] = this.#lines.slice(2 * (seqno - 1), 2 * seqno);
+    return decodeEntryLine(this.#writer.read(start, end - 1), this.#secret).writes;
+  }
+
   /** Root of the tree of the first `treeSize` transactions (default: all). */
   merkleRoot(treeSize: number = this.size): Uint8Array {
     return this.#tree.root(treeSize);
@@ -494,7 +511,9 @@ export class Ledger {
     this.#mark = null;
   }
 
-  #record(entry: StoredEntry, digest: Uint8Array): void {
+  #record(entry: StoredEntry, digest: Uint8Array, start: number, end: number): void {
+    if (this.#memory) this.#memory.push(entry.writes);
+    else this.#lines.push(start, end);
     const { seqno, view } = entry;
     const evidence = this.#secret.commitEvidence(view, seqno);
     this.#tree.append(leafHash(digest, evidence, entry.claimsDigest));
@@ -569,7 +588,7 @@ export class Ledger {
       }
       try {
         const entry = decodeEntryLine(bytes.subarray(line.start, line.end - 1), this.#secret);
-        this.#replayEntry(entry, nodes, serviceCertPem);
+        this.#replayEntry(entry, nodes, serviceCertPem, line.start, line.end);
         entries.push({
           seqno: entry.seqno,
           view: entry.view,
@@ -587,7 +606,13 @@ export class Ledger {
     return { keep, kept, entries };
   }
 
-  #replayEntry(entry: StoredEntry, nodes: Map<string, string>, serviceCertPem: string): void {
+  #replayEntry(
+    entry: StoredEntry,
+    nodes: Map<string, string>,
+    serviceCertPem: string,
+    start: number,
+    end: number,
+  ): void {
     const { seqno, view } = entry;
     if (seqno !== this.size + 1) {
       throw new Error(`seqno ${seqno} does not follow ${this.size}`);
@@ -618,7 +643,7 @@ export class Ledger {
         throw new Error(`the signature does not verify over the root of seqnos 1..${seqno - 1}`);
       }
     }
-    this.#record(entry, writeSetDigest(entry.writes));
+    this.#record(entry, writeSetDigest(entry.writes), start, end);
     for (const w of entry.writes) {
       if (w.map !== nodesEndorsedCertificates) continue;
       const id = new TextDecoder().decode(w.key);
@@ -693,6 +718,8 @@ export class Ledger {
   }
 
   #truncate(size: number): void {
+    this.#lines.length = 2 * size;
+    if (this.#memory) this.#memory.length = size;
     this.#tree.truncate(size);
     this.#digests.truncate(size);
     while ((this.#views[this.#views.length - 1]?.from ?? 0) > size) this.#views.pop();

@@ -179,24 +179,47 @@ export function* linesOf(bytes: Uint8Array): Generator<Line> {
   }
 }
 
-/** Appends lines to the ledger file and flushes them to the disk on request. */
+/**
+ * Appends lines to the ledger file, flushes them to the disk on request, and reads them back by
+ * their byte range (historical queries read entries from the file, as CCF's do).
+ */
 export class LedgerWriter {
   readonly #file: Deno.FsFile;
+  readonly #reader: Deno.FsFile;
   readonly #encoder = new TextEncoder();
+  #size: number;
 
-  private constructor(file: Deno.FsFile) {
+  private constructor(file: Deno.FsFile, reader: Deno.FsFile) {
     this.#file = file;
+    this.#reader = reader;
+    this.#size = file.statSync().size;
   }
 
-  /** Opens `path` for appending (creating it if needed). */
+  /** Opens `path` for appending (creating it if needed) and for reading. */
   static open(path: string): LedgerWriter {
-    return new LedgerWriter(Deno.openSync(path, { append: true, create: true }));
+    const file = Deno.openSync(path, { append: true, create: true });
+    return new LedgerWriter(file, Deno.openSync(path, { read: true }));
   }
 
-  /** Writes `text` entirely (a single write may be short). */
-  append(text: string): void {
+  /** Writes `text` entirely (a single write may be short); returns the byte range it took. */
+  append(text: string): readonly [start: number, end: number] {
     const bytes = this.#encoder.encode(text);
     for (let at = 0; at < bytes.length;) at += this.#file.writeSync(bytes.subarray(at));
+    const start = this.#size;
+    this.#size += bytes.length;
+    return [start, this.#size];
+  }
+
+  /** The bytes from `start` to `end` (exclusive), which must have been appended. */
+  read(start: number, end: number): Uint8Array {
+    const bytes = new Uint8Array(end - start);
+    this.#reader.seekSync(start, Deno.SeekMode.Start);
+    for (let at = 0; at < bytes.length;) {
+      const n = this.#reader.readSync(bytes.subarray(at));
+      if (n === null) throw new Error(`The ledger file ends before byte ${end}`);
+      at += n;
+    }
+    return bytes;
   }
 
   /** fsync: everything appended so far survives a crash or power loss once this returns. */
@@ -206,6 +229,7 @@ export class LedgerWriter {
 
   close(): void {
     this.#file.close();
+    this.#reader.close();
   }
 }
 

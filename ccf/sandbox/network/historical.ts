@@ -9,10 +9,15 @@
  *
  * Time comes from `clock`, so a test drives the fetches without waiting. A fetch that completes
  * before the range is committed starts again, as CCF asks the host for the entries again.
+ *
+ * A state's `kv` is what CCF gives: the one ledger entry deserialised into an empty store, so it
+ * holds the writes of that transaction and nothing else (a key written earlier reads as absent,
+ * one it deleted too). The entries are read back from the node's ledger file, so no history of
+ * the KV is kept in memory.
  */
-import type { KvStateView } from "../kvHistory.ts";
+import { keyId, type KvWrite } from "../kv.ts";
 import type { LedgerReceipt } from "../ledger/ledger.ts";
-import type { HistoricalState, HostValue } from "../quickjs/mod.ts";
+import type { HistoricalKv, HistoricalState, HostValue } from "../quickjs/mod.ts";
 
 /** Where the cache reads the states it fetches: the node's own ledger. */
 export interface HistoricalSource {
@@ -20,8 +25,8 @@ export interface HistoricalSource {
   receiptFor(seqno: number): LedgerReceipt | null;
   /** `<view>.<seqno>` of a committed `seqno`. */
   transactionId(seqno: number): string;
-  /** The KV as it stood once `seqno` was applied, if the node keeps its history. */
-  stateAt?(seqno: number): KvStateView | undefined;
+  /** The writes of a committed `seqno`. */
+  writesOf(seqno: number): readonly KvWrite[] | null;
 }
 
 /** How long fetches take and how time passes. */
@@ -107,11 +112,11 @@ export class HistoricalCache {
     for (let seqno = from; seqno <= to; seqno++) {
       const receipt = this.#source.receiptFor(seqno);
       if (receipt === null) return null;
-      const kv = this.#source.stateAt?.(seqno);
+      const writes = this.#source.writesOf(seqno);
       states.push({
         transactionId: this.#source.transactionId(seqno),
         receipt: receipt as unknown as HostValue,
-        ...(kv ? { kv } : {}),
+        ...(writes ? { kv: writeSetKv(seqno, writes) } : {}),
       });
     }
     return states;
@@ -126,3 +131,24 @@ export class HistoricalCache {
     }
   }
 }
+
+/** The read-only KV of a historical state: the writes of transaction `seqno` (see above). */
+export const writeSetKv = (seqno: number, writes: readonly KvWrite[]): HistoricalKv => {
+  const maps = new Map<string, Map<string, KvWrite & { value: Uint8Array }>>();
+  for (const w of writes) {
+    if (w.value === null) continue;
+    let keys = maps.get(w.map);
+    if (!keys) maps.set(w.map, keys = new Map());
+    keys.set(keyId(w.key), { ...w, value: w.value });
+  }
+  const find = (map: string, key: Uint8Array) => maps.get(map)?.get(keyId(key));
+  return {
+    get: (map, key) => find(map, key)?.value.slice(),
+    has: (map, key) => find(map, key) !== undefined,
+    size: (map) => maps.get(map)?.size ?? 0,
+    forEach: (map, f) => {
+      for (const w of maps.get(map)?.values() ?? []) f(w.value.slice(), w.key.slice());
+    },
+    getVersionOfPreviousWrite: (map, key) => find(map, key) ? seqno : undefined,
+  };
+};

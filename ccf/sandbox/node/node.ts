@@ -40,7 +40,6 @@ import {
   KvStore,
   type KvTransaction,
 } from "../kv.ts";
-import { KvHistory } from "../kvHistory.ts";
 import {
   Ledger,
   type LedgerEntry,
@@ -192,7 +191,7 @@ export class SandboxNode {
     const source = {
       receiptFor: (seqno: number) => ledger.receiptFor(seqno),
       transactionId: (seqno: number) => `${ledger.viewOf(seqno)}.${seqno}`,
-      stateAt: (seqno: number) => store.history?.stateAt(seqno),
+      writesOf: (seqno: number) => ledger.writesOf(seqno),
     };
     const fetching = {
       fetchDelayMs: options.historicalFetchMs ?? DEFAULT_HISTORICAL_FETCH_MS,
@@ -234,7 +233,7 @@ export class SandboxNode {
     });
     const primary = options.cluster?.primary ?? true;
     if (primary) opened.ledger.beginView(options.view ?? DEFAULT_VIEW);
-    const store = new KvStore({ view: opened.ledger.view, history: new KvHistory() });
+    const store = new KvStore({ view: opened.ledger.view });
     for (const entry of opened.entries) store.replay(entry.seqno, entry.writes);
     if (options.cluster) opened.ledger.holdCommits(options.cluster.committed);
     const node = new SandboxNode(workspace, store, opened.ledger, opened.recovery, options);

@@ -119,6 +119,9 @@ Deno.test("persistence: write, close, reopen gives the same roots, receipts and 
   );
   const rebuilt = rebuild(reopened.entries);
   assert.deepEqual(contents(rebuilt), contents(store));
+  // Each transaction's writes read back from the file, private ones decrypted.
+  for (const entry of reopened.entries) assert.deepEqual(again.writesOf(entry.seqno), entry.writes);
+  assert.equal(again.writesOf(size + 1), null);
   assert.deepEqual(
     reopened.entries.filter((e) => e.claimsDigest).map((e) => bytesToHex(e.claimsDigest!)),
     roots.map((_, i) => i + 1).filter((n) =>

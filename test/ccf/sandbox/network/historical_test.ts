@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HistoricalCache } from "../../../../ccf/sandbox/network/historical.ts";
+import { HistoricalCache, writeSetKv } from "../../../../ccf/sandbox/network/historical.ts";
 import type { LedgerReceipt } from "../../../../ccf/sandbox/ledger/ledger.ts";
 
 /** A ledger stand-in whose transactions up to `committed` have receipts. */
@@ -10,8 +10,12 @@ const source = () => {
     receiptFor: (seqno: number) =>
       seqno <= state.committed ? { node_id: `r${seqno}` } as unknown as LedgerReceipt : null,
     transactionId: (seqno: number) => `2.${seqno}`,
+    writesOf: (seqno: number) => [{ map: "public:m", key: b("k"), value: b(`v${seqno}`) }],
   };
 };
+
+const b = (s: string) => new TextEncoder().encode(s);
+const s = (v: Uint8Array | undefined) => v && new TextDecoder().decode(v);
 
 const setup = (fetchDelayMs = 100) => {
   const time = { now: 1_000_000 };
@@ -99,4 +103,30 @@ Deno.test("historical: ranges that cannot be served answer null without a reques
     assert.equal(cache.getStateRange(1, from, to, 60), null);
   }
   assert.equal(cache.size, 0);
+});
+
+Deno.test("historical: a state's kv holds that transaction's writes, nothing else", () => {
+  const { time, ledger, cache } = setup();
+  ledger.state.committed = 3;
+  cache.getStateRange(1, 3, 3, 60);
+  time.now += 100;
+  assert.equal(s(cache.getStateRange(1, 3, 3, 60)![0].kv!.get("public:m", b("k"))), "v3");
+
+  const kv = writeSetKv(7, [
+    { map: "m", key: b("a"), value: b("1") },
+    { map: "m", key: b("b"), value: null },
+    { map: "n", key: b("c"), value: b("2") },
+  ]);
+  assert.equal(s(kv.get("m", b("a"))), "1");
+  assert.equal(kv.has("m", b("b")), false, "a key the transaction deleted is absent");
+  assert.equal(kv.get("other", b("a")), undefined, "a map it did not write is empty");
+  assert.equal(kv.size("m"), 1);
+  assert.equal(kv.getVersionOfPreviousWrite("m", b("a")), 7);
+  assert.equal(kv.getVersionOfPreviousWrite("m", b("b")), undefined);
+  const rows: string[] = [];
+  kv.forEach("n", (v, k) => rows.push(`${s(k)}=${s(v)}`));
+  assert.deepEqual(rows, ["c=2"]);
+  // Values handed out are copies: the state cannot be changed through them.
+  kv.get("m", b("a"))![0] = 0;
+  assert.equal(s(kv.get("m", b("a"))), "1");
 });
