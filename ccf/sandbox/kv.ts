@@ -16,7 +16,6 @@
  * in the `ccf.kv` layer of the app runtime: governance and the ledger write any map.
  */
 
-
 /** View reported in transaction ids: a one-node network that never changes primary. */
 export const DEFAULT_VIEW = 2;
 
