@@ -35,6 +35,7 @@ import { canonicalWrites, decodeWriteSet, encodeWriteSet } from "./writeSet.ts";
 import type { LedgerSecret } from "./secrets.ts";
 import { asSignatureRecord, type SignatureRecord } from "./signature.ts";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { readStateField } from "../stateFile.ts";
 
 /** Name of the ledger file in the ledger directory. */
 export const LEDGER_FILE = "ledger.jsonl";
@@ -244,21 +245,12 @@ const signedMark = (seqno: number): Uint8Array =>
  * holds anything else than the node writes, which only an edit can cause.
  */
 export const readSignedMark = (path: string): number => {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return 0;
-    throw e;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  const seqno = (parsed as { signed?: unknown } | undefined)?.signed;
-  if (text.length !== SIGNED_MARK_BYTES || !Number.isSafeInteger(seqno) || (seqno as number) < 0) {
+  const file = readStateField(path, "signed");
+  if (file === undefined) return 0;
+  const seqno = file.value;
+  if (
+    file.text.length !== SIGNED_MARK_BYTES || !Number.isSafeInteger(seqno) || (seqno as number) < 0
+  ) {
     throw new Error(`${path} is not a signature mark this node wrote: restore it or remove it`);
   }
   return seqno as number;

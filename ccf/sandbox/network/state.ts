@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { workspacePaths } from "../node/workspace.ts";
+import { readStateField } from "../stateFile.ts";
 
 const STATE_FILE = "network.json";
 
@@ -13,19 +14,9 @@ const statePath = (workspace: string): string => join(workspacePaths(workspace).
 /** The index of the last primary (0 for a workspace that never ran as a network). */
 export function lastPrimary(workspace: string): number {
   const path = statePath(workspace);
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return 0;
-    throw e;
-  }
-  let primary: unknown;
-  try {
-    primary = JSON.parse(text).primary;
-  } catch {
-    primary = undefined;
-  }
+  const file = readStateField(path, "primary");
+  if (file === undefined) return 0;
+  const primary = file.value;
   if (!Number.isSafeInteger(primary) || (primary as number) < 0) {
     throw new Error(`${path} does not name the last primary ({"primary": <node index>})`);
   }

@@ -283,6 +283,10 @@ Deno.test("persistence: a truncation inside the signed part is refused", () => {
   const clean = refused(boundary, (text) => [...text.slice(0, 85), ""]);
   assert.equal(clean.seqno, 85);
   assert.match(clean.message, /the file ends at seqno 84, but its signatures reach seqno 105/);
+  // A mark that is not the node's.
+  Deno.writeTextFileSync(join(boundary.dir, SIGNED_FILE), '{"signed":"105"}');
+  assert.throws(() => Ledger.open(boundary.dir, trusting), /not a signature mark this node wrote/);
+  SignedMarkWriter.open(join(boundary.dir, SIGNED_FILE), 105).close();
   // The ledger file is gone but its mark is not.
   Deno.removeSync(boundary.file);
   assert.throws(() => Ledger.open(boundary.dir, trusting), /ledger\.jsonl is missing/);

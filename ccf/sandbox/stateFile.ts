@@ -1,0 +1,26 @@
+/**
+ * The sandbox's small state files (`ledger.signed`, `network.json`): one JSON object each, whose
+ * absence means "nothing recorded yet".
+ */
+
+/**
+ * The file at `path`: its text and the value of its JSON field `field` (`undefined` when the text
+ * is not a JSON object with it), or `undefined` when there is no such file.
+ */
+export const readStateField = (
+  path: string,
+  field: string,
+): { readonly text: string; readonly value: unknown } | undefined => {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  try {
+    return { text, value: (JSON.parse(text) as Record<string, unknown> | null)?.[field] };
+  } catch {
+    return { text, value: undefined };
+  }
+};
