@@ -199,6 +199,8 @@ export interface FileLedgerOptions extends LedgerOptions {
    * instead of refusing it (the operator's `--recover-to-last-good-signature`).
    */
   readonly recoverToLastGoodSignature?: boolean;
+  /** Told how many bytes of the file replay has verified, every 16 MiB: a long replay shows. */
+  readonly progress?: (verifiedBytes: number, totalBytes: number) => void;
 }
 
 /** The result of {@link Ledger.open}. */
@@ -212,6 +214,7 @@ export interface OpenedLedger {
 }
 
 const encoder = new TextEncoder();
+const PROGRESS_BYTES = 16 * 2 ** 20;
 const NO_CLAIMS = new Uint8Array(0);
 
 /** A transaction's Merkle leaf from its components (CCF's `entry_leaf`). */
@@ -294,7 +297,7 @@ export class Ledger {
     const secret = exists(secretPath) ? readSecretFile(secretPath) : createSecretFile(secretPath);
     const ledger = new Ledger(options.signer, ledgerSecret(secret), DEFAULT_VIEW, false);
     const bytes = hasLedger ? Deno.readFileSync(path) : new Uint8Array(0);
-    const replayed = ledger.#replay(bytes, path, options.serviceCertPem);
+    const replayed = ledger.#replay(bytes, path, options);
     const recovery = ledger.#recovery(bytes, replayed, path, signed, options);
     ledger.#truncate(replayed.kept);
     const entries = replayed.entries.slice(0, replayed.kept);
@@ -558,7 +561,7 @@ export class Ledger {
    * Replays the file's bytes into this (empty) ledger up to the first line that fails; returns
    * the byte offset and the number of entries up to the last good signature, and the failure.
    */
-  #replay(bytes: Uint8Array, path: string, serviceCertPem: string): Replayed {
+  #replay(bytes: Uint8Array, path: string, options: FileLedgerOptions): Replayed {
     const lines = linesOf(bytes);
     const header = lines.next();
     if (header.done || !header.value.terminated) {
@@ -580,15 +583,20 @@ export class Ledger {
     let keep = header.value.end;
     let kept = 0;
     let lineNo = 1;
+    let reported = 0;
     for (const line of lines) {
       lineNo++;
+      if (line.start - reported >= PROGRESS_BYTES) {
+        reported = line.start;
+        options.progress?.(reported, bytes.length);
+      }
       const at = `seqno ${this.size + 1} (line ${lineNo})`;
       if (!line.terminated) {
         return { keep, kept, entries, failure: { torn: true, reason: `${at} is incomplete` } };
       }
       try {
         const entry = decodeEntryLine(bytes.subarray(line.start, line.end - 1), this.#secret);
-        this.#replayEntry(entry, nodes, serviceCertPem, line.start, line.end);
+        this.#replayEntry(entry, nodes, options.serviceCertPem, line.start, line.end);
         entries.push({
           seqno: entry.seqno,
           view: entry.view,

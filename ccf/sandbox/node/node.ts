@@ -226,11 +226,19 @@ export class SandboxNode {
       node: options.node,
     });
     const signer = nodeSigner(workspace.nodeKeyPem, workspace.nodeCertPem, workspace.nodeId);
+    const log = options.log ?? ((line: string) => console.log(line));
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+    const started = performance.now();
     const opened = Ledger.open(workspace.paths.ledgerDir, {
       signer,
       serviceCertPem: workspace.serviceCertPem,
       recoverToLastGoodSignature: options.recoverToLastGoodSignature,
+      progress: (done, total) => log(`ledger: verified ${mib(done)} of ${mib(total)} MiB`),
     });
+    const seconds = (performance.now() - started) / 1000;
+    if (seconds >= 1) {
+      log(`ledger: replayed ${opened.entries.length} transactions in ${seconds.toFixed(1)} s`);
+    }
     const primary = options.cluster?.primary ?? true;
     if (primary) opened.ledger.beginView(options.view ?? DEFAULT_VIEW);
     const store = new KvStore({ view: opened.ledger.view });

@@ -547,3 +547,23 @@ Deno.test("persistence: a file that is not a ledger is left alone", () => {
   assert.throws(() => Ledger.open(tmp.dir, trusting), /not a ccf-sandbox ledger file/);
   assert.equal(Deno.readTextFileSync(tmp.file), '{"something":"else"}\n');
 });
+
+Deno.test("persistence: a long replay reports its progress every 16 MiB", () => {
+  using tmp = scratch();
+  const { ledger, entries } = Ledger.open(tmp.dir, trusting);
+  const store = rebuild(entries);
+  commit(store, ledger, [nodeRecord]);
+  const big = "x".repeat(2 ** 20); // 1.33 MiB per line once in base64
+  for (let i = 0; i < 30; i++) commit(store, ledger, [["public:big", `${i % 3}`, big]]);
+  sign(store, ledger);
+  ledger.close();
+  const reports: [number, number][] = [];
+  const total = Deno.statSync(tmp.file).size;
+  const reopened = Ledger.open(tmp.dir, { ...trusting, progress: (d, t) => reports.push([d, t]) });
+  reopened.ledger.close();
+  assert.equal(reports.length, Math.floor(total / 2 ** 24));
+  reports.forEach(([done, all], i) => {
+    assert.equal(all, total);
+    assert.ok(done >= (i + 1) * 2 ** 24 && done < (i + 2) * 2 ** 24, `${done}`);
+  });
+});
