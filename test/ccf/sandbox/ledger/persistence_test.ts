@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { base64 } from "@scure/base";
+import fc from "fast-check";
 import { KvStore } from "../../../../ccf/sandbox/kv.ts";
 import {
   Ledger,
@@ -566,4 +567,35 @@ Deno.test("persistence: a long replay reports its progress every 16 MiB", () => 
     assert.equal(all, total);
     assert.ok(done >= (i + 1) * 2 ** 24 && done < (i + 2) * 2 ** 24, `${done}`);
   });
+});
+
+Deno.test("persistence: no flipped byte of the signed part opens as a different ledger", () => {
+  using tmp = scratch();
+  const { ledger } = write(tmp.dir, 30, 10);
+  const roots = bytesToHex(ledger.merkleRoot());
+  ledger.close();
+  const original = Deno.readFileSync(tmp.file);
+  const headerEnd = original.indexOf(0x0a) + 1;
+  fc.assert(
+    fc.property(
+      fc.integer({ min: headerEnd, max: original.length - 2 }), // the last newline stays
+      fc.integer({ min: 1, max: 255 }),
+      (at, mask) => {
+        const flipped = original.slice();
+        flipped[at] ^= mask;
+        Deno.writeFileSync(tmp.file, flipped);
+        try {
+          const opened = Ledger.open(tmp.dir, trusting);
+          opened.ledger.close();
+          // Only a flip that changes nothing the ledger reads may open, as the same ledger.
+          assert.equal(bytesToHex(opened.ledger.merkleRoot()), roots);
+          assert.equal(opened.recovery, null);
+        } catch (e) {
+          assert.ok(e instanceof LedgerIntegrityError, String(e));
+          assert.deepEqual(Deno.readFileSync(tmp.file), flipped, "a refused ledger is unchanged");
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
 });
