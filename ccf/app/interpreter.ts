@@ -9,7 +9,6 @@ import { answer, type AppRequest, type Endpoint } from "../../core/api/request.t
 import type { Effect, Program, ReceiptLookup } from "../../core/effects.ts";
 import { internal, type KmsError } from "../../core/errors.ts";
 
-const kvKey = (key: string): ArrayBuffer => ccf.strToBuf(key);
 
 /** Seconds a receipt stays cached by the historical query system. */
 const receiptCacheSeconds = 1800;
@@ -26,6 +25,12 @@ const remember = <K, V>(memo: Map<K, V>, key: K, value: V): V => {
 // Module state lives as long as the interpreter CCF reuses (`interpreter_reuse`), one per node and
 // per interpreter kind, and starts empty after a restart. The memos hold only what can never
 // change under its key, so a fresh or a warm interpreter answers alike.
+
+// KV keys as buffers: each conversion is a call into the host, and the same few keys (the key
+// ring, the policies) are read on every request. The KV copies what it is given.
+const keyBuffers = new Map<string, ArrayBuffer>();
+const kvKey = (key: string): ArrayBuffer =>
+  keyBuffers.get(key) ?? remember(keyBuffers, key, ccf.strToBuf(key));
 
 // Receipts by the seqno of the transaction they prove: a historical query only serves committed
 // transactions, whose receipts never change.

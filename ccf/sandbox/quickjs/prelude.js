@@ -554,12 +554,17 @@
   ccf.crypto = crypto;
 
   // --- kv: a handle per property access, resolved against the current request's transaction ---
-  // `source` 0 is the request's transaction, n > 0 the n-th historical state of the request.
+  // `source` 0 is the request's transaction, n > 0 the n-th historical state of the request. As in
+  // CCF, each access makes a new handle object. Its methods live on a prototype per map: a map's
+  // access (permission, execution context) depends only on its name, on whether it is the
+  // request's transaction, and on whether the interpreter serves read-only requests, which never
+  // changes (read-write and read-only requests never share one), so the prototype of a map of the
+  // request's transaction is made once per interpreter and an access costs one small object.
   /**
    * @param {number} source
    * @param {string} name
    */
-  const makeHandle = (source, name) => {
+  const mapPrototype = (source, name) => {
     const access = H.kvAccess(source, name);
     const permission = access[0];
     const where = access[1];
@@ -578,31 +583,30 @@
       argc(n, 1);
       needBuffer(k, "Argument must be an ArrayBuffer");
     };
-    const handle = {};
-    handle._map_name = name;
+    const proto = {};
     /** @param {AppValue} k */
-    handle.has = function has(k) {
+    proto.has = function has(k) {
       if (!canRead) deny("has");
       oneKey(arguments.length, k);
       return H.kvHas(source, name, k);
     };
     /** @param {AppValue} k */
-    handle.get = function get(k) {
+    proto.get = function get(k) {
       if (!canRead) deny("get");
       oneKey(arguments.length, k);
       return H.kvGet(source, name, k);
     };
     /** @param {AppValue} callback */
-    handle.forEach = function forEach(callback) {
+    proto.forEach = function forEach(callback) {
       if (!canRead) deny("forEach");
       argc(arguments.length, 1);
       if (typeof callback !== "function") throw new TypeErr("Argument must be a function");
       // A snapshot of [value, key, ...]: the callback may write to the map while iterating.
       const rows = H.kvEntries(source, name);
-      for (let i = 0; i < rows.length; i += 2) callback(rows[i], rows[i + 1], handle);
+      for (let i = 0; i < rows.length; i += 2) callback(rows[i], rows[i + 1], this);
     };
     /** @param {AppValue} k */
-    handle.getVersionOfPreviousWrite = function getVersionOfPreviousWrite(k) {
+    proto.getVersionOfPreviousWrite = function getVersionOfPreviousWrite(k) {
       if (!canRead) deny("getVersionOfPreviousWrite");
       oneKey(arguments.length, k);
       return H.kvVersion(source, name, k);
@@ -611,16 +615,16 @@
      * @param {AppValue} k
      * @param {AppValue} v
      */
-    handle.set = function set(k, v) {
+    proto.set = function set(k, v) {
       if (!canWrite) deny("set");
       argc(arguments.length, 2);
       if (!isArrayBuffer(k) || !isArrayBuffer(v)) {
         throw new TypeErr("Arguments must be ArrayBuffers");
       }
       H.kvSet(name, k, v);
-      return handle;
+      return this;
     };
-    handle.delete = {
+    proto.delete = {
       /** @param {AppValue} k */
       delete(k) {
         if (!canWrite) deny("delete");
@@ -628,12 +632,12 @@
         H.kvDelete(name, k);
       },
     }.delete;
-    handle.clear = function clear() {
+    proto.clear = function clear() {
       if (!canWrite) deny("clear");
       argc(arguments.length, 0);
       H.kvClear(name);
     };
-    defineProperty(handle, "size", {
+    defineProperty(proto, "size", {
       get: function size() {
         if (!canRead) deny("size");
         return H.kvSize(source, name);
@@ -641,6 +645,22 @@
       enumerable: true,
       configurable: true,
     });
+    return proto;
+  };
+  /** @type {Map<string, object>} */
+  const transactionMaps = new Map();
+  /**
+   * @param {number} source
+   * @param {string} name
+   */
+  const makeHandle = (source, name) => {
+    let proto = source === 0 ? transactionMaps.get(name) : undefined;
+    if (proto === undefined) {
+      proto = mapPrototype(source, name);
+      if (source === 0) transactionMaps.set(name, proto);
+    }
+    const handle = O.create(proto);
+    handle._map_name = name;
     return handle;
   };
   /** @param {number} source */

@@ -131,7 +131,7 @@ Deno.test("property: the key endpoints' programs keep the KMS's promises over an
           assert.equal(statusOf(out.result), expected);
           if (E.isRight(out.result)) {
             const listed: { publicKey: string; receipt: string }[] = JSON.parse(
-              (out.result.right as JsonText).text,
+              new TextDecoder().decode((out.result.right as JsonText).bytes),
             );
             assert.deepEqual(listed.map((l) => l.publicKey), signed.map((k) => k.publicKey));
             for (const l of listed) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createAppRuntime } from "../../../../ccf/sandbox/quickjs/mod.ts";
+import { createAppRuntime, type EndpointProperties } from "../../../../ccf/sandbox/quickjs/mod.ts";
 import { bundleOf, ep, EXCEPTION_BODY, Harness, json, text } from "./_harness.ts";
 
 const b = (s: string) => new TextEncoder().encode(s);
@@ -90,14 +90,25 @@ export function claims(r) {
   ccf.rpc.setClaimsDigest(ccf.crypto.digest("SHA-256", ccf.strToBuf("claim")));
   return { statusCode: 201 };
 }
+export function handles() {
+  const a = ccf.kv["public:records"];
+  const b = ccf.kv["public:records"];
+  return { body: {
+    fresh: a !== b && a !== map,
+    sharedMethods: a.get === b.get && a.set === map.set,
+    name: a._map_name,
+    denied: attempt(() => a.set(ccf.strToBuf("k"), ccf.strToBuf("v"))),
+  } };
+}
 export function consensus() {
   return { body: { last: ccf.consensus.getLastCommittedTxId(),
     status: ccf.consensus.getStatusForTxId(2, 1), view: ccf.consensus.getViewForSeqno(1) } };
 }
 `;
 
-const rw = (f: string) => ep("records.js", f);
-const ro = (f: string) => ep("records.js", f, { mode: "readonly" });
+const rw = (f: string, more: Partial<EndpointProperties> = {}) => ep("records.js", f, more);
+const ro = (f: string, more: Partial<EndpointProperties> = {}) =>
+  ep("records.js", f, { mode: "readonly", ...more });
 
 const setup = async () =>
   new Harness(
@@ -116,6 +127,8 @@ const setup = async () =>
       "/negative": { get: ro("negativeRange") },
       "/claims/{id}": { post: rw("claims") },
       "/consensus": { get: ro("consensus") },
+      "/handles": { get: ro("handles", { interpreter_reuse: { key: "kv" } }) },
+      "/handles-rw": { post: rw("handles", { interpreter_reuse: { key: "kv" } }) },
     }, { "records.js": source })),
   );
 
@@ -270,5 +283,26 @@ Deno.test("app consensus: hooks answer, with defaults from the transaction", asy
     },
   });
   assert.deepEqual(json(hooked), { last: { view: 3, seqno: 9 }, status: "Pending", view: null });
+  h.app.dispose();
+});
+
+Deno.test("app kv: each access is a new handle; handles of a map share CCF's methods", async () => {
+  const h = await setup();
+  const denied = "TypeError: Cannot call .set() on read-only table named public:records in " +
+    "read-only application execution context. See " +
+    "https://microsoft.github.io/CCF/main/audit/read_write_restrictions.html for more detail.";
+  // A reused read-only interpreter answers alike every time; the read-write one of the same reuse
+  // key is another interpreter, where the same map is writable.
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual(json(h.run("/handles")), {
+      fresh: true,
+      sharedMethods: true,
+      name: "public:records",
+      denied,
+    });
+    const rwAnswer = json(h.run({ method: "POST", path: "/handles-rw" })) as { denied: string };
+    assert.equal(rwAnswer.denied, "ok");
+  }
+  assert.equal(s(h.store.get("public:records", b("k"))), "v");
   h.app.dispose();
 });
