@@ -9,7 +9,6 @@ import { answer, type AppRequest, type Endpoint } from "../../core/api/request.t
 import type { Effect, Program, ReceiptLookup } from "../../core/effects.ts";
 import { internal, type KmsError } from "../../core/errors.ts";
 
-
 /** Seconds a receipt stays cached by the historical query system. */
 const receiptCacheSeconds = 1800;
 
