@@ -19,7 +19,7 @@ import { base64urlnopad } from "@scure/base";
 import { concat, equal } from "../../core/bytes.ts";
 import { hexToBytes } from "@noble/hashes/utils.js";
 import { Aes128GcmTuned, Aes256GcmTuned } from "./aesGcm.ts";
-import { DhkemP384HkdfSha384Fast, HkdfSha384Noble } from "./p384.ts";
+import { DhkemP384HkdfSha384Fast, HkdfSha384Tuned } from "./p384.ts";
 import { invalidInput, type KmsError } from "../../core/errors.ts";
 import {
   Aead,
@@ -68,7 +68,7 @@ const kems = {
 
 const kdfs = {
   [Kdf.HKDF_SHA256]: { make: () => new HkdfSha256(), hash: sha256 },
-  [Kdf.HKDF_SHA384]: { make: () => new HkdfSha384Noble(), hash: sha384 },
+  [Kdf.HKDF_SHA384]: { make: () => new HkdfSha384Tuned(), hash: sha384 },
   [Kdf.HKDF_SHA512]: { make: () => new HkdfSha512(), hash: sha512 },
 } as const;
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { DhkemP384HkdfSha384, HkdfSha384 } from "@hpke/core";
-import { DhkemP384HkdfSha384Fast, HkdfSha384Noble } from "../../../client/ohttp/p384.ts";
+import { DhkemP384HkdfSha384Fast, HkdfSha384Tuned } from "../../../client/ohttp/p384.ts";
 
 const ours = new DhkemP384HkdfSha384Fast();
 const theirs = new DhkemP384HkdfSha384();
@@ -47,8 +47,8 @@ Deno.test("property: the tuned P-384 KEM agrees with @hpke's", async () => {
   );
 });
 
-Deno.test("property: HKDF-SHA384 on @noble/hashes gives @hpke's WebCrypto output", async () => {
-  const noble = new HkdfSha384Noble();
+Deno.test("property: the tuned HKDF-SHA384 gives @hpke's WebCrypto output", async () => {
+  const noble = new HkdfSha384Tuned();
   const web = new HkdfSha384();
   await fc.assert(
     fc.asyncProperty(
@@ -85,5 +85,26 @@ Deno.test("property: HKDF-SHA384 on @noble/hashes gives @hpke's WebCrypto output
       },
     ),
     { numRuns: 50 },
+  );
+});
+
+Deno.test("property: the key schedule's remembered hashes equal @hpke's, call after call", async () => {
+  const suiteId = new TextEncoder().encode("HPKE\x00\x11\x00\x02\x00\x02");
+  const ours = new HkdfSha384Tuned();
+  const web = new HkdfSha384();
+  ours.init(suiteId);
+  web.init(suiteId);
+  const labels = ["psk_id_hash", "info_hash", "secret"].map((l) => new TextEncoder().encode(l));
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...labels),
+      fc.uint8Array({ maxLength: 64 }),
+      async (label, ikm) => {
+        const expected = hex(await web.labeledExtract(new ArrayBuffer(0), label, ikm));
+        assert.equal(hex(await ours.labeledExtract(new ArrayBuffer(0), label, ikm)), expected);
+        assert.equal(hex(await ours.labeledExtract(new ArrayBuffer(0), label, ikm)), expected);
+      },
+    ),
+    { numRuns: 60 },
   );
 });
