@@ -149,6 +149,10 @@ const TX_ID_HEADER = "x-ms-ccf-transaction-id";
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** Where the node's log lines go. */
+const logOf = (options: SandboxNodeOptions): (line: string) => void =>
+  options.log ?? ((line) => console.log(line));
+
 /** Strips CCF's `/app` actor prefix. */
 const appLocalPath = (path: string): string =>
   path === "/app" ? "/" : path.startsWith("/app/") ? path.slice(4) : path;
@@ -187,7 +191,7 @@ export class SandboxNode {
     this.#ledger = ledger;
     this.#recovery = recovery;
     this.#options = options;
-    this.#log = options.log ?? ((line) => console.log(line));
+    this.#log = logOf(options);
     const source = {
       receiptFor: (seqno: number) => ledger.receiptFor(seqno),
       transactionId: (seqno: number) => `${ledger.viewOf(seqno)}.${seqno}`,
@@ -226,7 +230,7 @@ export class SandboxNode {
       node: options.node,
     });
     const signer = nodeSigner(workspace.nodeKeyPem, workspace.nodeCertPem, workspace.nodeId);
-    const log = options.log ?? ((line: string) => console.log(line));
+    const log = logOf(options);
     const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
     const started = performance.now();
     const opened = Ledger.open(workspace.paths.ledgerDir, {
