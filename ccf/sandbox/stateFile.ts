@@ -24,3 +24,13 @@ export const readStateField = (
     return { text, value: undefined };
   }
 };
+
+/**
+ * Replaces the file at `path` by `value` as JSON, through a temporary file and a rename, so that a
+ * crash leaves the old content or the new one, never half of it.
+ */
+export const writeStateFile = (path: string, value: unknown): void => {
+  const tmp = `${path}.tmp`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(value) + "\n");
+  Deno.renameSync(tmp, path);
+};

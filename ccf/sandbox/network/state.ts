@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { workspacePaths } from "../node/workspace.ts";
-import { readStateField } from "../stateFile.ts";
+import { readStateField, writeStateFile } from "../stateFile.ts";
 
 const STATE_FILE = "network.json";
 
@@ -25,7 +25,7 @@ export function lastPrimary(workspace: string): number {
 
 /** Records `primary` as the node a restart continues from. */
 export function saveLastPrimary(workspace: string, primary: number): void {
-  Deno.writeTextFileSync(statePath(workspace), JSON.stringify({ primary }) + "\n");
+  writeStateFile(statePath(workspace), { primary });
 }
 
 /**
