@@ -49,13 +49,14 @@ export type Effect =
    */
   | { readonly _tag: "Receipts"; readonly map: string; readonly keys: readonly string[] }
   /**
-   * Give the result of `program`, or the one it gave before under `key`, kept once `final` says
-   * it can no longer change: `key` must name everything that result depends on.
+   * Give the result of `program()`, or the one it gave before under `key`, kept once `final`
+   * says it can no longer change: `key` must name everything that result depends on. The program
+   * is built only when it runs.
    */
   | {
     readonly _tag: "Memo";
     readonly key: string;
-    readonly program: Program<unknown>;
+    readonly program: () => Program<unknown>;
     readonly final: (value: unknown) => boolean;
   }
   /**
@@ -147,12 +148,13 @@ export const get = <A, B = A>(
 ): Program<B> => perform({ _tag: "Get", map, key, decode }, (r) => then(r as A));
 
 /**
- * `program`, whose result an interpreter may keep under `key` once `final` of it holds and give
- * again without running it: for values that never change once complete (a listing of signed keys).
+ * `program()`, whose result an interpreter may keep under `key` once `final` of it holds and give
+ * again without building or running it: for values that never change once complete (a listing of
+ * signed keys).
  */
 export const memo = <A>(
   key: string,
-  program: Program<A>,
+  program: () => Program<A>,
   final: (value: A) => boolean,
 ): Program<A> =>
   perform(

@@ -62,12 +62,13 @@ const memos = new Map<string, unknown>();
 
 /** Runs the effects of one request; `written` keeps what it wrote, whose versions are not final. */
 const interpreter = () => {
-  const written = new Set<string>();
+  // Most requests write nothing: the set of written keys is made on the first write.
+  let written: Set<string> | undefined;
   const perform = (effect: Effect): unknown => {
     switch (effect._tag) {
       case "Get": {
         const at = `${effect.map}\u0000${effect.key}`;
-        if (!effect.map.startsWith("public:") || written.has(at)) {
+        if (!effect.map.startsWith("public:") || written?.has(at)) {
           return read(effect.map, effect.key, effect.decode);
         }
         const version = ccf.kv[effect.map].getVersionOfPreviousWrite(kvKey(effect.key));
@@ -85,13 +86,13 @@ const interpreter = () => {
         return entries;
       }
       case "Put":
-        written.add(`${effect.map}\u0000${effect.key}`);
+        (written ??= new Set()).add(`${effect.map}\u0000${effect.key}`);
         return void ccf.kv[effect.map].set(
           kvKey(effect.key),
           ccf.jsonCompatibleToBuf(effect.value as never),
         );
       case "Delete":
-        written.add(`${effect.map}\u0000${effect.key}`);
+        (written ??= new Set()).add(`${effect.map}\u0000${effect.key}`);
         return void ccf.kv[effect.map].delete(kvKey(effect.key));
       case "SetClaimsDigest":
         return ccf.rpc.setClaimsDigest(effect.digest.slice().buffer);
@@ -104,7 +105,7 @@ const interpreter = () => {
         return effect.keys.map((key) => receipt(effect.map, key));
       case "Memo": {
         if (memos.has(effect.key)) return E.right(memos.get(effect.key));
-        const result = steps(effect.program, perform);
+        const result = steps(effect.program(), perform);
         if (E.isRight(result) && effect.final(result.right)) {
           remember(memos, effect.key, result.right);
         }

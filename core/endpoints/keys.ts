@@ -127,20 +127,22 @@ export const listpubkeys = (request: AppRequest): Program<unknown> =>
       // reused: the indexes name a complete listing, which is kept serialized.
       return memo(
         `listpubkeys:${listed.map((k) => k.index).join(",")}`,
-        pipe(
-          receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
-          map((receipts) => ({
-            complete: receipts.every(E.isRight),
-            answer: pipe(
-              keyListing(receipts.map((r, i) =>
-                E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
-              )),
-              E.map(jsonText),
-            ),
-          })),
-        ),
-        (listing) =>
-          listing.complete,
+        () =>
+          pipe(
+            receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
+            map((receipts) => ({
+              complete: receipts.every(E.isRight),
+              answer: pipe(
+                keyListing(
+                  receipts.map((r, i) =>
+                    E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
+                  ),
+                ),
+                E.map(jsonText),
+              ),
+            })),
+          ),
+        (listing) => listing.complete,
       );
     }),
     flatMapEither((listing) => listing.answer),

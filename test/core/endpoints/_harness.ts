@@ -113,7 +113,7 @@ export const memoryKms = () => {
           });
         case "Memo": {
           if (memos.has(effect.key)) return E.right(memos.get(effect.key));
-          const result = steps(effect.program);
+          const result = steps(effect.program());
           if (E.isRight(result) && effect.final(result.right)) memos.set(effect.key, result.right);
           return result;
         }
