@@ -58,7 +58,7 @@ const read = (map: string, key: string, decode: (stored: unknown) => unknown): u
 };
 
 // Results of memoized programs by the key the core gave them (see `memo` in core/effects.ts).
-const memos = new Map<string, unknown>();
+const memos = new Map<string, E.Right<unknown>>();
 
 /** Runs the effects of one request; `written` keeps what it wrote, whose versions are not final. */
 const interpreter = () => {
@@ -104,11 +104,10 @@ const interpreter = () => {
       case "Receipts":
         return effect.keys.map((key) => receipt(effect.map, key));
       case "Memo": {
-        if (memos.has(effect.key)) return E.right(memos.get(effect.key));
+        const known = memos.get(effect.key);
+        if (known !== undefined) return known;
         const result = steps(effect.program(), perform);
-        if (E.isRight(result) && effect.final(result.right)) {
-          remember(memos, effect.key, result.right);
-        }
+        if (E.isRight(result) && effect.final(result.right)) remember(memos, effect.key, result);
         return result;
       }
       case "Sha256":
