@@ -5,6 +5,9 @@ import { nodesEndorsedCertificates } from "../../../../ccf/sandbox/govTables.ts"
 import { isEndorsedBy } from "../../../../ccf/sandbox/node/certificates.ts";
 import { writeAppBundle } from "../../../../ccf/sandbox/node/appTables.ts";
 import { startSandbox } from "../../../../ccf/sandbox/node/server.ts";
+import { workspacePaths } from "../../../../ccf/sandbox/node/workspace.ts";
+import { LedgerIntegrityError } from "../../../../ccf/sandbox/ledger/ledger.ts";
+import { LEDGER_FILE } from "../../../../ccf/sandbox/ledger/ledgerFile.ts";
 import type { SandboxNode } from "../../../../ccf/sandbox/node/node.ts";
 import type { NodeRequest, NodeSession } from "../../../../ccf/sandbox/node/types.ts";
 import type { AppBundle, EndpointProperties } from "../../../../ccf/sandbox/quickjs/mod.ts";
@@ -289,4 +292,50 @@ Deno.test("network: a failover keeps every committed transaction; lost ones read
       new RegExp(`Node ${elected} was the primary.*--nodes ${elected! + 1}`),
     );
   });
+});
+
+Deno.test("network: a restart begins a new view; a damaged ledger of the last primary stops it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sandbox-network-" });
+  try {
+    let network = await startNetwork(dir, 2);
+    const firstView = network.view;
+    network.primary!.commitGovernance((tx) => writeAppBundle(tx, counterApp));
+    network.primary!.emitSignature();
+    await settled(network);
+    await network.stop();
+
+    network = await startNetwork(dir, 2);
+    assert.equal(network.view, firstView + 1);
+    await network.stop();
+
+    // Alter the deployed module in the primary's ledger (node 0): the signature after it no
+    // longer verifies.
+    const file = join(workspacePaths(dir, 0).ledgerDir, LEDGER_FILE);
+    const lines = (await Deno.readTextFile(file)).split("\n");
+    const at = lines.findIndex((l) => l.includes('"map":"public:ccf.gov.modules"'));
+    const line = JSON.parse(lines[at]);
+    const write = line.public.find((w: { map: string }) => w.map === "public:ccf.gov.modules");
+    write.value = btoa("export function bump() { return { body: 'forged' }; }");
+    lines[at] = JSON.stringify(line);
+    await Deno.writeTextFile(file, lines.join("\n"));
+    await assert.rejects(() => startNetwork(dir, 2), LedgerIntegrityError);
+
+    network = await SandboxNetwork.start({
+      workspace: dir,
+      nodes: 2,
+      port: 0,
+      members: 1,
+      users: 0,
+      signatureIntervalMs: 0,
+      replicationDelayMs: 30,
+      historicalFetchMs: 0,
+      jwtKeyRefreshIntervalS: 0,
+      log: () => {},
+      recoverToLastGoodSignature: true,
+    });
+    assert.equal(network.primary!.recovery?.kind, "recovered");
+    await network.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
