@@ -23,8 +23,8 @@
  * `ledger.signed` holds the seqno of the last signature transaction written, rewritten in place
  * (one 32-byte write, never torn in practice) after the ledger's fsync of that signature. It is
  * how replay tells a crash (a torn or unsigned tail after the last signature) from damage or a
- * truncation of the signed part, which the file alone cannot show. It is not fsynced itself: after
- * a power loss it may lag behind the ledger, never run ahead of it.
+ * truncation of the signed part, which the file alone cannot show. It is fsynced after the ledger,
+ * so a crash between the two leaves it behind the ledger, never ahead of it.
  *
  * Version 2 ledgers record every signing node in `public:ccf.gov.nodes.endorsed_certificates`
  * before its first signature; version 1 ledgers did not, so their signatures cannot be checked.
@@ -271,11 +271,12 @@ export class SignedMarkWriter {
     return writer;
   }
 
-  /** Records that the signature at `seqno` is on disk. */
+  /** Records, durably, that the signature at `seqno` is on disk. */
   write(seqno: number): void {
     const bytes = signedMark(seqno);
     this.#file.seekSync(0, Deno.SeekMode.Start);
     for (let at = 0; at < bytes.length;) at += this.#file.writeSync(bytes.subarray(at));
+    this.#file.syncSync();
   }
 
   close(): void {
