@@ -30,6 +30,7 @@
   const g = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis));
   const O = Object;
   const defineProperty = O.defineProperty;
+  const objectCreate = O.create;
   const apply = Reflect.apply;
   const keys = O.keys;
   const stringify = JSON.stringify;
@@ -647,19 +648,21 @@
     });
     return proto;
   };
-  /** @type {Map<string, object>} */
-  const transactionMaps = new Map();
+  // A dictionary without a prototype, and Object.create captured: app code that replaces
+  // Map.prototype.get or Object.create later must not break ccf.kv.
+  /** @type {Record<string, object | undefined>} */
+  const transactionMaps = objectCreate(null);
   /**
    * @param {number} source
    * @param {string} name
    */
   const makeHandle = (source, name) => {
-    let proto = source === 0 ? transactionMaps.get(name) : undefined;
+    let proto = source === 0 ? transactionMaps[name] : undefined;
     if (proto === undefined) {
       proto = mapPrototype(source, name);
-      if (source === 0) transactionMaps.set(name, proto);
+      if (source === 0) transactionMaps[name] = proto;
     }
-    const handle = O.create(proto);
+    const handle = objectCreate(proto);
     handle._map_name = name;
     return handle;
   };

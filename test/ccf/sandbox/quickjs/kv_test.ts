@@ -100,6 +100,12 @@ export function handles() {
     denied: attempt(() => a.set(ccf.strToBuf("k"), ccf.strToBuf("v"))),
   } };
 }
+export function sabotage() {
+  Map.prototype.get = () => { throw new Error("replaced"); };
+  Map.prototype.set = () => { throw new Error("replaced"); };
+  Object.create = () => { throw new Error("replaced"); };
+  return { body: "done" };
+}
 export function consensus() {
   return { body: { last: ccf.consensus.getLastCommittedTxId(),
     status: ccf.consensus.getStatusForTxId(2, 1), view: ccf.consensus.getViewForSeqno(1) } };
@@ -129,6 +135,7 @@ const setup = async () =>
       "/consensus": { get: ro("consensus") },
       "/handles": { get: ro("handles", { interpreter_reuse: { key: "kv" } }) },
       "/handles-rw": { post: rw("handles", { interpreter_reuse: { key: "kv" } }) },
+      "/sabotage": { post: rw("sabotage", { interpreter_reuse: { key: "kv" } }) },
     }, { "records.js": source })),
   );
 
@@ -304,5 +311,15 @@ Deno.test("app kv: each access is a new handle; handles of a map share CCF's met
     assert.equal(rwAnswer.denied, "ok");
   }
   assert.equal(s(h.store.get("public:records", b("k"))), "v");
+  h.app.dispose();
+});
+
+Deno.test("app kv: app code replacing Map or Object.create does not break ccf.kv", async () => {
+  const h = await setup();
+  assert.equal(text(h.run({ method: "POST", path: "/sabotage" })), "done");
+  // The same read-write interpreter: handles of a new map and of a known one still work.
+  const answer = json(h.run({ method: "POST", path: "/handles-rw" })) as Record<string, unknown>;
+  assert.equal(answer.denied, "ok");
+  assert.equal(answer.sharedMethods, true);
   h.app.dispose();
 });
