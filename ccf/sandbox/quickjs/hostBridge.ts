@@ -12,6 +12,7 @@ import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten";
 import { DEFAULT_VIEW } from "../kv.ts";
 import * as hc from "../hostCrypto.ts";
 import type { Host } from "./host.d.ts";
+import { installDirectHostCalls } from "./hostCalls.ts";
 import { appMapPermission, executionContextName, ReservedMapError } from "./kvPermissions.ts";
 import type { HistoricalKv, HistoricalState, LogEntry, RequestScope, TxStatus } from "./types.ts";
 import { bytesOf, type HostValue, newBuffer, toVm } from "./values.ts";
@@ -82,6 +83,7 @@ export function createHostObject(
   ctx: QuickJSContext,
   env: HostEnvironment,
 ): { host: QuickJSHandle; dispose: () => void } {
+  installDirectHostCalls(ctx);
   const ctors = new Map<ErrorClass, QuickJSHandle>(
     (["Error", "TypeError", "RangeError", "InternalError"] as const).map((
       name,
