@@ -202,7 +202,7 @@ export class Interpreter {
   /** Calls `handler(request)` with `this` undefined and reads the response parts. */
   call(handler: QuickJSHandle, meta: RequestMeta, caller: HostValue): ResponseParts {
     const ctx = this.#ctx;
-    const metaHandle = toVm(ctx, meta as unknown as HostValue);
+    const metaHandle = ctx.newString(JSON.stringify(meta));
     const callerHandle = toVm(ctx, caller);
     const req = ctx.callFunction(this.#makeRequest, ctx.undefined, metaHandle, callerHandle);
     metaHandle.dispose();

@@ -47,6 +47,7 @@
   );
   const abByteLength = getter(ArrayBuffer.prototype, "byteLength");
   const abSlice = ArrayBuffer.prototype.slice;
+  const isView = ArrayBuffer.isView;
   const TypedArrayProto = O.getPrototypeOf(Uint8Array.prototype);
   const taBuffer = getter(TypedArrayProto, "buffer");
   const taOffset = getter(TypedArrayProto, "byteOffset");
@@ -60,6 +61,9 @@
    * @returns {v is ArrayBuffer}
    */
   const isArrayBuffer = (v) => {
+    // A failed brand check throws, and a QuickJS exception costs microseconds: primitives are
+    // told apart without one.
+    if (typeof v !== "object" || v === null) return false;
     try {
       apply(abByteLength, v, []);
       return true;
@@ -73,6 +77,8 @@
    * @returns {ArrayBuffer | undefined}
    */
   const typedArrayBytes = (v) => {
+    // ArrayBuffer.isView checks the internal slot without throwing: only views reach the getters.
+    if (!isView(v)) return undefined;
     try {
       const buffer = apply(taBuffer, v, []);
       const start = /** @type {number} */ (apply(taOffset, v, []));
@@ -767,7 +773,8 @@
     if (n !== 0) throw new TypeErr("Passed " + n + " arguments, but expected none");
   };
   /** @type {PreludeInternals["makeRequest"]} */
-  const makeRequest = (m, caller) => {
+  const makeRequest = (meta, caller) => {
+    const m = parse(meta);
     const body = {};
     body.text = function text() {
       noArgs(arguments.length);
