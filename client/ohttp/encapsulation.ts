@@ -36,6 +36,7 @@ import {
   importPublicKey,
   isPublicKey,
 } from "./suite.ts";
+import { type RecipientContext, setupBaseR } from "./hpkeRecipient.ts";
 
 /** Length of the request header `key_id ‖ kem ‖ kdf ‖ aead`. */
 export const REQUEST_HEADER_LENGTH = 7;
@@ -307,6 +308,23 @@ const recipientKey = async (
   key instanceof Uint8Array ? await importPrivateKey(config, key) : E.right(key);
 
 /**
+ * HPKE's recipient context for a request: ./hpkeRecipient.ts where it runs the suite and has the
+ * key pair (the gateway's case), @hpke/core otherwise (X25519, or a lone private key whose public
+ * half @hpke derives).
+ */
+const recipientContext = (
+  suite: HpkeSuite,
+  key: CryptoKeyPair | CryptoKey,
+  enc: Uint8Array,
+  body: Uint8Array,
+): Promise<RecipientContext> => {
+  const info = requestInfo(body.subarray(0, REQUEST_HEADER_LENGTH));
+  return suite.recipient && !(key instanceof CryptoKey)
+    ? setupBaseR(suite.recipient, key, enc, info)
+    : suite.cipherSuite.createRecipientContext({ recipientKey: key, enc, info });
+};
+
+/**
  * Opens an encapsulated request with the gateway's key for `config`. A wrong key id, KEM or
  * suite, a truncated body, an invalid `enc` or a ciphertext that fails authentication is a Left.
  */
@@ -334,11 +352,7 @@ export const decapsulateRequest = async (
   if (E.isLeft(recipient)) return recipient;
   let context;
   try {
-    context = await suite.cipherSuite.createRecipientContext({
-      recipientKey: recipient.right,
-      enc,
-      info: requestInfo(body.subarray(0, REQUEST_HEADER_LENGTH)),
-    });
+    context = await recipientContext(suite, recipient.right, enc, body);
   } catch {
     return E.left(invalidInput(
       "encapsulated request: the gateway's private key is unusable for this request",

@@ -10,7 +10,13 @@
  * it is reported as unsupported instead.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256, HkdfSha512 } from "@hpke/core";
+import {
+  CipherSuite,
+  DhkemX25519HkdfSha256,
+  HkdfSha256,
+  HkdfSha512,
+  type KemInterface,
+} from "@hpke/core";
 import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import type { CHash } from "@noble/hashes/utils.js";
 import { p384 } from "@noble/curves/nist.js";
@@ -20,6 +26,7 @@ import { concat, equal } from "../../core/bytes.ts";
 import { hexToBytes } from "@noble/hashes/utils.js";
 import { Aes128GcmTuned, Aes256GcmTuned } from "./aesGcm.ts";
 import { DhkemP384HkdfSha384Fast, HkdfSha384Tuned } from "./p384.ts";
+import type { DhKem, HkdfHash, RecipientSuite } from "./hpkeRecipient.ts";
 import { invalidInput, type KmsError } from "../../core/errors.ts";
 import {
   Aead,
@@ -48,28 +55,45 @@ export interface HpkeSuite {
   readonly nonceLength: number;
   /** The KDF's hash, for the response key schedule (plain HKDF, not HPKE's labeled form). */
   readonly hash: Hash;
+  /** The KDF's hash by its node:crypto name, for the response key schedule on `hkdfSync`. */
+  readonly digest: HkdfHash["name"];
+  /** The suite for ./hpkeRecipient.ts, which opens requests faster than `cipherSuite`. */
+  readonly recipient?: RecipientSuite;
 }
 
 /** An HPKE algorithm id as RFC 9180 writes it, e.g. `0x0011`, for error messages. */
 export const hex4 = (n: number): string => `0x${n.toString(16).padStart(4, "0")}`;
 
-const kems = {
+const SHA256: HkdfHash = { name: "sha256", hash: sha256, size: 32 };
+const SHA384: HkdfHash = { name: "sha384", hash: sha384, size: 48 };
+const SHA512: HkdfHash = { name: "sha512", hash: sha512, size: 64 };
+
+const kems: {
+  readonly [id: number]: {
+    make: () => KemInterface;
+    encLength: number;
+    skLength: number;
+    /** Set where ./hpkeRecipient.ts can be the recipient (WebCrypto's NIST curves). */
+    dhkem?: DhKem;
+  };
+} = {
   [Kem.P384_HKDF_SHA384]: {
     make: () => new DhkemP384HkdfSha384Fast(),
     encLength: 97,
     skLength: 48,
+    dhkem: { id: Kem.P384_HKDF_SHA384, curve: "P-384", dhBits: 384, hash: SHA384, secretSize: 48 },
   },
   [Kem.X25519_HKDF_SHA256]: {
     make: () => new DhkemX25519HkdfSha256(),
     encLength: 32,
     skLength: 32,
   },
-} as const;
+};
 
 const kdfs = {
-  [Kdf.HKDF_SHA256]: { make: () => new HkdfSha256(), hash: sha256 },
-  [Kdf.HKDF_SHA384]: { make: () => new HkdfSha384Tuned(), hash: sha384 },
-  [Kdf.HKDF_SHA512]: { make: () => new HkdfSha512(), hash: sha512 },
+  [Kdf.HKDF_SHA256]: { make: () => new HkdfSha256(), hash: SHA256 },
+  [Kdf.HKDF_SHA384]: { make: () => new HkdfSha384Tuned(), hash: SHA384 },
+  [Kdf.HKDF_SHA512]: { make: () => new HkdfSha512(), hash: SHA512 },
 } as const;
 
 const aeads: { readonly [id: number]: { make: () => Aes128GcmTuned; keyLength: number } } = {
@@ -107,7 +131,13 @@ export const hpkeSuite = (
     encLength: k.encLength,
     keyLength: a.keyLength,
     nonceLength: 12,
-    hash: f.hash,
+    hash: f.hash.hash,
+    digest: f.hash.name,
+    ...(k.dhkem
+      ? {
+        recipient: { kem: k.dhkem, kdf, aead, hash: f.hash, keySize: a.keyLength, nonceSize: 12 },
+      }
+      : {}),
   };
   suites.set(name, suite);
   return E.right(suite);
