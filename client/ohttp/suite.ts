@@ -18,7 +18,6 @@ import {
   type KemInterface,
 } from "@hpke/core";
 import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
-import type { CHash } from "@noble/hashes/utils.js";
 import { p384 } from "@noble/curves/nist.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { base64urlnopad } from "@scure/base";
@@ -38,9 +37,6 @@ import {
   type KeyConfig,
 } from "../../core/ohttp/keyConfig.ts";
 
-/** The hash of an HKDF, as @noble/hashes exposes it. */
-export type Hash = CHash;
-
 /** One supported (KEM, KDF, AEAD) combination with the lengths OHTTP needs. */
 export interface HpkeSuite {
   readonly kem: KemId;
@@ -53,9 +49,7 @@ export interface HpkeSuite {
   readonly keyLength: number;
   /** Nn: AEAD nonce length. */
   readonly nonceLength: number;
-  /** The KDF's hash, for the response key schedule (plain HKDF, not HPKE's labeled form). */
-  readonly hash: Hash;
-  /** The KDF's hash by its node:crypto name, for the response key schedule on `hkdfSync`. */
+  /** The KDF's hash by its node:crypto name, for the response key schedule (plain HKDF). */
   readonly digest: HkdfHash["name"];
   /** The suite for ./hpkeRecipient.ts, which opens requests faster than `cipherSuite`. */
   readonly recipient?: RecipientSuite;
@@ -131,7 +125,6 @@ export const hpkeSuite = (
     encLength: k.encLength,
     keyLength: a.keyLength,
     nonceLength: 12,
-    hash: f.hash.hash,
     digest: f.hash.name,
     ...(k.dhkem
       ? {
