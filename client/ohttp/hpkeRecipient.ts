@@ -68,44 +68,55 @@ const labeledInfo = (
   length: number,
 ): Uint8Array => concat(u16(length), HPKE_V1, suiteId, label, info);
 
+/** Labels are built once per suite: encoding them takes longer than an HKDF. */
+const once = <K extends object, V>(build: (key: K) => V): (key: K) => V => {
+  const built = new WeakMap<K, V>();
+  return (key) => {
+    let value = built.get(key);
+    if (value === undefined) {
+      value = build(key);
+      built.set(key, value);
+    }
+    return value;
+  };
+};
+
+/** `"HPKE" ‖ kem_id ‖ kdf_id ‖ aead_id`. */
+const suiteId = once((s: RecipientSuite) =>
+  concat(utf8("HPKE"), u16(s.kem.id), u16(s.kdf), u16(s.aead))
+);
+
+/** The KEM's labeled inputs up to what varies per request: the ECDH output, `enc ‖ pkRm`. */
+const kemLabels = once((kem: DhKem) => {
+  const id = concat(utf8("KEM"), u16(kem.id));
+  return {
+    ikm: labeledIkm(id, utf8("eae_prk"), EMPTY),
+    info: labeledInfo(id, utf8("shared_secret"), EMPTY, kem.secretSize),
+  };
+});
+
 /**
- * LabeledExpand(LabeledExtract(salt, extractLabel, ikm), expandLabel, info, L) in one native
- * HKDF. An empty salt stands for Nh zero bytes (RFC 5869), which HMAC's key padding makes equal.
+ * DHKEM's ExtractAndExpand (RFC 9180 §4.1), the KEM's shared secret from the ECDH output, in one
+ * native HKDF. The empty salt stands for Nh zero bytes (RFC 5869), which HMAC's key padding makes
+ * equal.
  */
-const labeledHkdf = (
-  hash: HkdfHash,
-  suiteId: Uint8Array,
-  salt: Uint8Array,
-  extract: [label: Uint8Array, ikm: Uint8Array],
-  expand: [label: Uint8Array, info: Uint8Array],
-  length: number,
-): Uint8Array =>
-  new Uint8Array(hkdfSync(
-    hash.name,
-    labeledIkm(suiteId, ...extract),
-    salt,
-    labeledInfo(suiteId, ...expand, length),
-    length,
-  ));
-
-const EAE_PRK = utf8("eae_prk");
-const SHARED_SECRET = utf8("shared_secret");
-
-/** DHKEM's ExtractAndExpand (RFC 9180 §4.1): the KEM's shared secret from the ECDH output. */
 export const kemSharedSecret = (
   kem: DhKem,
   dh: Uint8Array,
   enc: Uint8Array,
   pkRm: Uint8Array,
-): Uint8Array =>
-  labeledHkdf(
-    kem.hash,
-    concat(utf8("KEM"), u16(kem.id)),
-    EMPTY,
-    [EAE_PRK, dh],
-    [SHARED_SECRET, concat(enc, pkRm)],
-    kem.secretSize,
+): Uint8Array => {
+  const labels = kemLabels(kem);
+  return new Uint8Array(
+    hkdfSync(
+      kem.hash.name,
+      concat(labels.ikm, dh),
+      EMPTY,
+      concat(labels.info, enc, pkRm),
+      kem.secretSize,
+    ),
   );
+};
 
 /** What the key schedule yields for a context. */
 export interface KeySchedule {
@@ -113,9 +124,6 @@ export interface KeySchedule {
   readonly baseNonce: Uint8Array;
   readonly exporterSecret: Uint8Array;
 }
-
-const suiteId = (s: RecipientSuite): Uint8Array =>
-  concat(utf8("HPKE"), u16(s.kem.id), u16(s.kdf), u16(s.aead));
 
 const PSK_ID_HASH = utf8("psk_id_hash");
 const INFO_HASH = utf8("info_hash");
@@ -128,34 +136,51 @@ const labeledExtractUnsalted = (
 ): Uint8Array =>
   new Uint8Array(createHmac(hash.name, EMPTY).update(labeledIkm(id, label, ikm)).digest());
 
-/** (suite, info) pairs whose context is kept; a gateway serves a handful of key configs. */
-const MAX_CONTEXTS = 64;
-const contexts = new Map<string, Uint8Array>();
-
-/**
- * key_schedule_context in base mode: `0x00 ‖ psk_id_hash ‖ info_hash`. Both hashes are the same
- * for every request to a key config (an empty psk_id, the config's info), so it is computed once.
- */
-const scheduleContext = (s: RecipientSuite, id: Uint8Array, info: Uint8Array): Uint8Array => {
-  const name = `${toHex(id)}/${toHex(info)}`;
-  let context = contexts.get(name);
-  if (context === undefined) {
-    context = concat(
-      Uint8Array.of(0),
-      labeledExtractUnsalted(s.hash, id, PSK_ID_HASH, EMPTY),
-      labeledExtractUnsalted(s.hash, id, INFO_HASH, info),
-    );
-    if (contexts.size >= MAX_CONTEXTS) contexts.clear();
-    contexts.set(name, context);
-  }
-  return context;
-};
-
 const SECRET = utf8("secret");
 const KEY = utf8("key");
 const BASE_NONCE = utf8("base_nonce");
 const EXP = utf8("exp");
 const SEC = utf8("sec");
+
+/** The inputs of a key schedule's HKDFs besides the shared secret. */
+interface ScheduleInputs {
+  /** LabeledExtract's input `HPKE-v1 ‖ suite_id ‖ "secret" ‖ psk` with an empty psk. */
+  readonly secretIkm: Uint8Array;
+  /** LabeledExpand's info for key, base_nonce and exporter_secret. */
+  readonly keyInfo: Uint8Array;
+  readonly baseNonceInfo: Uint8Array;
+  readonly expInfo: Uint8Array;
+}
+
+/** (suite, info) pairs whose inputs are kept; a gateway serves a handful of key configs. */
+const MAX_KEPT = 64;
+const kept = new Map<string, ScheduleInputs>();
+
+/**
+ * In base mode, key_schedule_context is `0x00 ‖ psk_id_hash ‖ info_hash`, and both hashes are the
+ * same for every request to a key config (an empty psk_id, the config's info); so are the labeled
+ * inputs built from it, which are built once. Only the shared secret changes per request.
+ */
+const scheduleInputs = (s: RecipientSuite, id: Uint8Array, info: Uint8Array): ScheduleInputs => {
+  const name = `${toHex(id)}/${toHex(info)}`;
+  let inputs = kept.get(name);
+  if (inputs === undefined) {
+    const context = concat(
+      Uint8Array.of(0),
+      labeledExtractUnsalted(s.hash, id, PSK_ID_HASH, EMPTY),
+      labeledExtractUnsalted(s.hash, id, INFO_HASH, info),
+    );
+    inputs = {
+      secretIkm: labeledIkm(id, SECRET, EMPTY),
+      keyInfo: labeledInfo(id, KEY, context, s.keySize),
+      baseNonceInfo: labeledInfo(id, BASE_NONCE, context, s.nonceSize),
+      expInfo: labeledInfo(id, EXP, context, s.hash.size),
+    };
+    if (kept.size >= MAX_KEPT) kept.clear();
+    kept.set(name, inputs);
+  }
+  return inputs;
+};
 
 /** KeySchedule in base mode (no PSK) for a shared secret and info (RFC 9180 §5.1). */
 export const keySchedule = (
@@ -163,15 +188,14 @@ export const keySchedule = (
   sharedSecret: Uint8Array,
   info: Uint8Array,
 ): KeySchedule => {
-  const id = suiteId(s);
-  const context = scheduleContext(s, id, info);
-  // secret = LabeledExtract(shared_secret, "secret", psk = ""), expanded once per output.
-  const derive = (label: Uint8Array, length: number) =>
-    labeledHkdf(s.hash, id, sharedSecret, [SECRET, EMPTY], [label, context], length);
+  const inputs = scheduleInputs(s, suiteId(s), info);
+  // secret = LabeledExtract(shared_secret, "secret", psk), expanded once for each output.
+  const derive = (expandInfo: Uint8Array, length: number) =>
+    new Uint8Array(hkdfSync(s.hash.name, inputs.secretIkm, sharedSecret, expandInfo, length));
   return {
-    key: derive(KEY, s.keySize),
-    baseNonce: derive(BASE_NONCE, s.nonceSize),
-    exporterSecret: derive(EXP, s.hash.size),
+    key: derive(inputs.keyInfo, s.keySize),
+    baseNonce: derive(inputs.baseNonceInfo, s.nonceSize),
+    exporterSecret: derive(inputs.expInfo, s.hash.size),
   };
 };
 
