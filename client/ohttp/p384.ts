@@ -1,5 +1,6 @@
 /**
- * DHKEM(P-384, HKDF-SHA384) and HKDF-SHA384 for the OHTTP suites, tuned for a gateway's requests.
+ * DHKEM(P-384, HKDF-SHA384) and HKDF-SHA384 for the OHTTP suites on @hpke/core, tuned for the
+ * client's requests and for a gateway given a lone private key (./hpkeRecipient.ts opens the rest).
  *
  * Measured in Deno on this project's machine (test/bench/p384_bench.ts, BENCHMARKS.md): WebCrypto
  * is the fastest P-384 ECDH Deno offers (node:crypto's and @noble/curves' are slower), so the

@@ -5,7 +5,8 @@
  * @hpke/core runs on WebCrypto, so DHKEM(P-384, HKDF-SHA384) and DHKEM(X25519, HKDF-SHA256) need no
  * extra module under Deno. P-384 with HKDF-SHA384, the suite of every peer, uses the variants of
  * ./p384.ts, and AES-GCM those of ./aesGcm.ts, which spend less per request around the same
- * WebCrypto ECDH. ChaCha20-Poly1305 would need another package and no peer uses it (the
+ * WebCrypto ECDH; a gateway opens P-384 requests with ./hpkeRecipient.ts, which spends less still
+ * (`recipient` of a suite). ChaCha20-Poly1305 would need another package and no peer uses it (the
  * real client only manages (HKDF-SHA384, AES-256-GCM) with P-384, the ohttp crate's hpke backend), so
  * it is reported as unsupported instead.
  */
