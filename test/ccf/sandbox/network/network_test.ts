@@ -76,7 +76,11 @@ const until = async (what: string, done: () => boolean, ms = 10_000) => {
   }
 };
 
-const startNetwork = async (workspace: string, nodes = 3) =>
+const startNetwork = async (
+  workspace: string,
+  nodes = 3,
+  more: { recoverToLastGoodSignature?: boolean } = {},
+) =>
   await SandboxNetwork.start({
     workspace,
     nodes,
@@ -88,6 +92,7 @@ const startNetwork = async (workspace: string, nodes = 3) =>
     historicalFetchMs: 0,
     jwtKeyRefreshIntervalS: 0,
     log: () => {},
+    ...more,
   });
 
 const backupsOf = (network: SandboxNetwork): SandboxNode[] =>
@@ -320,19 +325,7 @@ Deno.test("network: a restart begins a new view; a damaged ledger of the last pr
     await Deno.writeTextFile(file, lines.join("\n"));
     await assert.rejects(() => startNetwork(dir, 2), LedgerIntegrityError);
 
-    network = await SandboxNetwork.start({
-      workspace: dir,
-      nodes: 2,
-      port: 0,
-      members: 1,
-      users: 0,
-      signatureIntervalMs: 0,
-      replicationDelayMs: 30,
-      historicalFetchMs: 0,
-      jwtKeyRefreshIntervalS: 0,
-      log: () => {},
-      recoverToLastGoodSignature: true,
-    });
+    network = await startNetwork(dir, 2, { recoverToLastGoodSignature: true });
     assert.equal(network.primary!.recovery?.kind, "recovered");
     await network.stop();
   } finally {
