@@ -21,6 +21,12 @@ export type ReceiptLookup =
   /** No write of that key is recorded. */
   | { readonly _tag: "Unwritten" };
 
+/** One key of one KV map. */
+export interface KvEntry {
+  readonly map: string;
+  readonly key: string;
+}
+
 /** One thing a decision needs done outside the core. */
 export type Effect =
   /**
@@ -49,15 +55,17 @@ export type Effect =
    */
   | { readonly _tag: "Receipts"; readonly map: string; readonly keys: readonly string[] }
   /**
-   * Give the result of `program()`, or the one it gave before under `key`, kept once `final`
-   * says it can no longer change: `key` must name everything that result depends on. The program
-   * is built only when it runs.
+   * Give the result of `program()`, or the one it gave before under `key` while that still holds:
+   * `entry` has not been written since, and `at` lies between the `at` it was made at and the time
+   * `keepUntil` gave for it (undefined: not kept). See {@link memo}.
    */
   | {
     readonly _tag: "Memo";
     readonly key: string;
+    readonly entry: KvEntry;
+    readonly at: number;
     readonly program: () => Program<unknown>;
-    readonly final: (value: unknown) => boolean;
+    readonly keepUntil: (value: unknown) => number | undefined;
   }
   /**
    * SHA-256 of each text's UTF-8 bytes. Pure, but CCF hashes natively where QuickJS would take
@@ -148,18 +156,34 @@ export const get = <A, B = A>(
 ): Program<B> => perform({ _tag: "Get", map, key, decode }, (r) => then(r as A));
 
 /**
- * `program()`, whose result an interpreter may keep under `key` once `final` of it holds and give
- * again without building or running it: for values that never change once complete (a listing of
- * signed keys).
+ * `m.program()`, whose result an interpreter may keep under `m.key` and give again without building
+ * or running the program, for as long as `m.entry` is not written and the clock (`m.at`, the
+ * request's) stays between the time the result was made and `m.keepUntil` of it (undefined keeps
+ * nothing). `m.key`, `m.entry` and `m.keepUntil` must together name everything the result depends
+ * on: the program reads `m.entry` and otherwise only values that never change once it keeps its
+ * result. An interpreter keeps results in memory, so they must hold no secret. Continues with
+ * `then` of the result, as {@link get} does.
  */
-export const memo = <A>(
-  key: string,
-  program: () => Program<A>,
-  final: (value: A) => boolean,
-): Program<A> =>
+export const memo = <A, B = A>(
+  m: {
+    readonly key: string;
+    readonly entry: KvEntry;
+    readonly at: number;
+    readonly program: () => Program<A>;
+    readonly keepUntil: (value: A) => number | undefined;
+  },
+  then: (value: A) => Program<B> = of as (value: A) => Program<B>,
+): Program<B> =>
   perform(
-    { _tag: "Memo", key, program, final: (v) => final(v as A) },
-    (r) => fromEither(r as E.Either<KmsError, A>),
+    {
+      _tag: "Memo",
+      key: m.key,
+      entry: m.entry,
+      at: m.at,
+      program: m.program,
+      keepUntil: m.keepUntil as (value: unknown) => number | undefined,
+    },
+    (r) => E.isRight(r) ? then(r.right as A) : fromEither(r),
   );
 
 /** Runs `f` on the program's value once it has one; an error ends the program. */

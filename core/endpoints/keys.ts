@@ -36,7 +36,7 @@ import {
 } from "../effects.ts";
 import { forbidden, invalidInput, type KmsError } from "../errors.ts";
 import { keyToRelease, planRotation } from "../keys/planner.ts";
-import { type KeyRecord, type PublishedKey, withNewKey } from "../keys/record.ts";
+import { type KeyRecord, nextStateChange, type PublishedKey, withNewKey } from "../keys/record.ts";
 import { keyRingTable, keysTable, privateKeysTable } from "../tables.ts";
 
 /**
@@ -116,36 +116,42 @@ export const refresh = (request: AppRequest): Program<unknown> =>
 
 /**
  * `GET /listpubkeys`: the keys to encrypt to (see `listedKeys`) whose receipt exists, newest last
- * (see `keyListing`).
+ * (see `keyListing`). A listing depends only on the key ring, on the receipts of the keys it lists
+ * (which never change once signed: key indexes are never reused) and on the keys' states, which
+ * stay as they are until the ring's next state change: a complete listing is kept, serialized,
+ * until one of those changes.
  */
 export const listpubkeys = (request: AppRequest): Program<unknown> =>
-  pipe(
-    loadKeys(),
-    flatMap((keys) => {
-      const listed = listedKeys(keys, request.now);
-      // A key's record and its receipt never change once signed, and key indexes are never
-      // reused: the indexes name a complete listing, which is kept serialized.
-      return memo(
-        `listpubkeys:${listed.map((k) => k.index).join(",")}`,
-        () =>
-          pipe(
-            receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
-            map((receipts) => ({
-              complete: receipts.every(E.isRight),
-              answer: pipe(
-                keyListing(
-                  receipts.map((r, i) =>
-                    E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
+  memo(
+    {
+      key: "listpubkeys",
+      entry: keyRingTable,
+      at: request.now,
+      program: () =>
+        pipe(
+          loadKeys(),
+          flatMap((keys) => {
+            const listed = listedKeys(keys, request.now);
+            return pipe(
+              receiptLookups(keysTable.map, listed.map((k) => String(k.index))),
+              map((receipts) => ({
+                complete: receipts.every(E.isRight),
+                until: nextStateChange(keys, request.now),
+                answer: pipe(
+                  keyListing(
+                    receipts.map((r, i) =>
+                      E.map((receipt) => ({ publicKey: listed[i].publicKey, receipt }))(r)
+                    ),
                   ),
+                  E.map(jsonText),
                 ),
-                E.map(jsonText),
-              ),
-            })),
-          ),
-        (listing) => listing.complete,
-      );
-    }),
-    flatMapEither((listing) => listing.answer),
+              })),
+            );
+          }),
+        ),
+      keepUntil: (listing) => listing.complete ? listing.until : undefined,
+    },
+    (listing) => fromEither(listing.answer),
   );
 
 const requestedKid = (request: AppRequest) =>

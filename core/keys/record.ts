@@ -40,6 +40,19 @@ export type KeyState = "active" | "grace" | "expired";
 export const keyState = (key: KeyRecord, now: number): KeyState =>
   now < key.notAfter ? "active" : now < key.releaseUntil ? "grace" : "expired";
 
+/**
+ * The first time after `now` at which a key of `keys` changes state (its `notAfter` or its
+ * `releaseUntil`), or Infinity: every key keeps the state it has at `now` until then.
+ */
+export const nextStateChange = (keys: readonly KeyRecord[], now: number): number => {
+  let next = Infinity;
+  for (const k of keys) {
+    const change = now < k.notAfter ? k.notAfter : now < k.releaseUntil ? k.releaseUntil : next;
+    if (change < next) next = change;
+  }
+  return next;
+};
+
 /** Whether `key` can still be released at `now` (active or in grace). */
 export const isReleasable = (key: KeyRecord, now: number): boolean => now < key.releaseUntil;
 

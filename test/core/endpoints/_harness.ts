@@ -69,7 +69,10 @@ export const memoryKms = () => {
   const at = (map: string, key: string) => `${map}\u0000${key}`;
 
   // Kept like the CCF shell keeps them, so that the property tests see if a memo shows.
-  const memos = new Map<string, unknown>();
+  const memos = new Map<
+    string,
+    { version: number; since: number; until: number; result: E.Either<KmsError, unknown> }
+  >();
   const run = (program: Program<unknown>): Outcome => {
     const pending = new Map<string, { value: unknown } | undefined>();
     const effects: Effect[] = [];
@@ -112,9 +115,19 @@ export const memoryKms = () => {
               : { _tag: "Pending" };
           });
         case "Memo": {
-          if (memos.has(effect.key)) return E.right(memos.get(effect.key));
+          const { entry, at: now } = effect;
+          const name = at(entry.map, entry.key);
+          const version = kv.get(name)?.seqno;
+          const known = memos.get(effect.key);
+          if (
+            known !== undefined && known.version === version && known.since <= now &&
+            now < known.until && !pending.has(name)
+          ) return known.result;
           const result = steps(effect.program());
-          if (E.isRight(result) && effect.final(result.right)) memos.set(effect.key, result.right);
+          const until = E.isRight(result) ? effect.keepUntil(result.right) : undefined;
+          if (version !== undefined && until !== undefined && !pending.has(name)) {
+            memos.set(effect.key, { version, since: now, until, result });
+          }
           return result;
         }
         case "Sha256":
