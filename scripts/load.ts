@@ -26,16 +26,20 @@ export interface Load {
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 
-/**
- * `clients` connections sending back to back until `budget` requests or `seconds` (after three
- * requests each to warm up); an answer other than 200 counts as an error, the first one printed.
- */
-export const runLoad = async (
+/** The latencies (ms) and the seconds of one measured stretch of a load. */
+interface Stretch {
+  readonly latencies: number[];
+  readonly seconds: number;
+  readonly errors: number;
+}
+
+/** One measured stretch of `load` (see {@link runLoad}). */
+const measure = async (
   load: Load,
   clients: number,
   budget: number,
   seconds: number,
-): Promise<LoadResult> => {
+): Promise<Stretch> => {
   const pool = Array.from({ length: clients }, load.connect);
   const latencies: number[] = [];
   let errors = 0;
@@ -60,18 +64,55 @@ export const runLoad = async (
         latencies.push(await send(c, issued++));
       }
     }));
-    const elapsed = (performance.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
-    return {
-      name: load.name,
-      clients,
-      requests: latencies.length,
-      rps: latencies.length / elapsed,
-      p50: percentile(latencies, 0.5),
-      p99: percentile(latencies, 0.99),
-      errors,
-    };
+    return { latencies, seconds: (performance.now() - started) / 1000, errors };
   } finally {
     for (const c of pool) c.close();
   }
+};
+
+const summary = (load: Load, clients: number, stretches: readonly Stretch[]): LoadResult => {
+  const latencies = stretches.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const seconds = stretches.reduce((sum, s) => sum + s.seconds, 0);
+  return {
+    name: load.name,
+    clients,
+    requests: latencies.length,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    errors: stretches.reduce((sum, s) => sum + s.errors, 0),
+  };
+};
+
+/**
+ * `clients` connections sending back to back until `budget` requests or `seconds` (after three
+ * requests each to warm up); an answer other than 200 counts as an error, the first one printed.
+ */
+export const runLoad = async (
+  load: Load,
+  clients: number,
+  budget: number,
+  seconds: number,
+): Promise<LoadResult> => summary(load, clients, [await measure(load, clients, budget, seconds)]);
+
+/**
+ * Two loads measured alike for a ratio: `rounds` alternating stretches of each (a b, b a, ...),
+ * sharing the budget and the time, so that neither gains from running later on a machine whose
+ * speed drifts (the JIT of both processes, other work).
+ */
+export const compareLoads = async (
+  a: Load,
+  b: Load,
+  clients: number,
+  budget: number,
+  seconds: number,
+  rounds = 6,
+): Promise<[LoadResult, LoadResult]> => {
+  const stretches: [Stretch[], Stretch[]] = [[], []];
+  const stretch = (load: Load) => measure(load, clients, budget / rounds, seconds / rounds);
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? [0, 1] as const : [1, 0] as const;
+    for (const i of order) stretches[i].push(await stretch(i === 0 ? a : b));
+  }
+  return [summary(a, clients, stretches[0]), summary(b, clients, stretches[1])];
 };
