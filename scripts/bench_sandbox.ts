@@ -246,7 +246,7 @@ async function main(): Promise<void> {
           Promise.all([heartbeat, listing].map((s) => runLoad(s, 8, Infinity, seconds / 2)));
         // The two endpoints of a ratio take turns, so that neither gains from running later.
         const throughputRatio = async (clients: number) => {
-          const [list, beat] = await compareLoads(listing, heartbeat, clients, Infinity, seconds);
+          const [list, beat] = await compareLoads(listing, heartbeat, clients, seconds);
           for (const r of [list, beat]) report(r);
           ratios.push(
             `| /listpubkeys / /heartbeat throughput, ${keys} keys, ${clients} clients | ` +

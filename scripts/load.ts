@@ -95,21 +95,22 @@ export const runLoad = async (
   seconds: number,
 ): Promise<LoadResult> => summary(load, clients, [await measure(load, clients, budget, seconds)]);
 
+/** Stretches of each load in {@link compareLoads}. */
+const rounds = 6;
+
 /**
- * Two loads measured alike for a ratio: `rounds` alternating stretches of each (a b, b a, ...),
- * sharing the budget and the time, so that neither gains from running later on a machine whose
- * speed drifts (the JIT of both processes, other work).
+ * Two loads measured alike for a ratio: six alternating stretches of each (a b, b a, ...) sharing
+ * `seconds`, so that neither gains from running later on a machine whose speed drifts (the JIT of
+ * both processes, other work).
  */
 export const compareLoads = async (
   a: Load,
   b: Load,
   clients: number,
-  budget: number,
   seconds: number,
-  rounds = 6,
 ): Promise<[LoadResult, LoadResult]> => {
   const stretches: [Stretch[], Stretch[]] = [[], []];
-  const stretch = (load: Load) => measure(load, clients, budget / rounds, seconds / rounds);
+  const stretch = (load: Load) => measure(load, clients, Infinity, seconds / rounds);
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? [0, 1] as const : [1, 0] as const;
     for (const i of order) stretches[i].push(await stretch(i === 0 ? a : b));
