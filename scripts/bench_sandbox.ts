@@ -86,6 +86,11 @@ async function serve(
     if (refresh.status !== 200) throw new Error(`refresh failed: ${refresh.status}`);
   }
   node.emitSignature();
+  // Receipts come from asynchronous historical queries: the listing answers 202 until they are in.
+  const listing = { method: "GET", path: "/app/listpubkeys", query: "", headers: {} };
+  while ((await node.handle({ ...listing, body: new Uint8Array() })).status !== 200) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   console.log(`BENCH_URL=${sandbox.server.url}`);
   await waitForInterrupt();
   await sandbox.stop();
