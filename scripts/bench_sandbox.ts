@@ -88,7 +88,9 @@ async function serve(
   node.emitSignature();
   // Receipts come from asynchronous historical queries: the listing answers 202 until they are in.
   const listing = { method: "GET", path: "/app/listpubkeys", query: "", headers: {} };
+  const deadline = Date.now() + 10_000;
   while ((await node.handle({ ...listing, body: new Uint8Array() })).status !== 200) {
+    if (Date.now() > deadline) throw new Error("the listing did not answer 200 within 10 s");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   console.log(`BENCH_URL=${sandbox.server.url}`);
