@@ -27,6 +27,18 @@ export interface AesGcm {
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined>;
 }
 
+/**
+ * The nonce of message `seq` (a safe integer) under `base`: base XOR seq, big-endian in the last
+ * bytes, as HPKE (RFC 9180 §5.2) and the OHTTP response chunks (RFC 9458) both build it.
+ */
+export const sequenceNonce = (base: Uint8Array, seq: number): Uint8Array => {
+  const nonce = new Uint8Array(base);
+  for (let i = nonce.length - 1, rest = seq; rest > 0; i--, rest = Math.floor(rest / 256)) {
+    nonce[i] ^= rest % 256;
+  }
+  return nonce;
+};
+
 /** AES-GCM (16-byte tag) with `key` (16 or 32 bytes). */
 export const aesGcm = (key: Uint8Array): AesGcm => {
   const raw = bytes(key);

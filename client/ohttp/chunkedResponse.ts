@@ -12,7 +12,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { hkdfSync } from "node:crypto";
-import { aesGcm } from "./aesGcm.ts";
+import { aesGcm, sequenceNonce } from "./aesGcm.ts";
 import { concat, utf8 } from "../../core/bytes.ts";
 import type { Either } from "../../core/either.ts";
 import { internal, invalidInput, type KmsError } from "../../core/errors.ts";
@@ -67,17 +67,9 @@ export const responseCipher = async (
   const cipher = aesGcm(
     new Uint8Array(hkdfSync(suite.digest, secret, salt, KEY_LABEL, suite.keyLength)),
   );
-  const nonce = (seq: number): Uint8Array => {
-    const n = new Uint8Array(nonceBase);
-    // The sequence number is big-endian in the nonce's last 8 bytes.
-    for (let i = 0, s = seq; i < 8 && s > 0; i++, s = Math.floor(s / 256)) {
-      n[n.length - 1 - i] ^= s % 256;
-    }
-    return n;
-  };
   return await Promise.resolve({
-    seal: (seq, aad, plaintext) => cipher.seal(nonce(seq), aad, plaintext),
-    open: (seq, aad, ciphertext) => cipher.open(nonce(seq), aad, ciphertext),
+    seal: (seq, aad, plaintext) => cipher.seal(sequenceNonce(nonceBase, seq), aad, plaintext),
+    open: (seq, aad, ciphertext) => cipher.open(sequenceNonce(nonceBase, seq), aad, ciphertext),
   });
 };
 

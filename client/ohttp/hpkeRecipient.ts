@@ -15,7 +15,7 @@ import { createHmac, hkdfSync } from "node:crypto";
 import { expand } from "@noble/hashes/hkdf.js";
 import type { CHash } from "@noble/hashes/utils.js";
 import { concat, toHex, utf8 } from "../../core/bytes.ts";
-import { aesGcm } from "./aesGcm.ts";
+import { aesGcm, sequenceNonce } from "./aesGcm.ts";
 
 /** A hash of HKDF: its name in node:crypto, its @noble/hashes function and Nh. */
 export interface HkdfHash {
@@ -199,15 +199,6 @@ export const keySchedule = (
   };
 };
 
-/** The nonce of message `seq`: base_nonce XOR I2OSP(seq, Nn). */
-const messageNonce = (baseNonce: Uint8Array, seq: number): Uint8Array => {
-  const nonce = new Uint8Array(baseNonce);
-  for (let i = nonce.length - 1, rest = seq; rest > 0; i--, rest = Math.floor(rest / 256)) {
-    nonce[i] ^= rest % 256;
-  }
-  return nonce;
-};
-
 /** The context for a key schedule's output (RFC 9180 §5.2, §5.3). */
 export const recipientContext = (s: RecipientSuite, schedule: KeySchedule): RecipientContext => {
   const cipher = aesGcm(schedule.key);
@@ -215,7 +206,7 @@ export const recipientContext = (s: RecipientSuite, schedule: KeySchedule): Reci
   const id = suiteId(s);
   return {
     open: async (ciphertext, aad = EMPTY) => {
-      const plaintext = await cipher.open(messageNonce(schedule.baseNonce, seq), aad, ciphertext);
+      const plaintext = await cipher.open(sequenceNonce(schedule.baseNonce, seq), aad, ciphertext);
       if (plaintext === undefined) throw new Error("the AES-GCM tag does not verify");
       seq++;
       return plaintext.slice().buffer;
