@@ -186,6 +186,42 @@ export const memo = <A, B = A>(
     (r) => E.isRight(r) ? then(r.right as A) : fromEither(r),
   );
 
+/** A memo's result as an interpreter keeps it, with what it holds for (see {@link memo}). */
+export interface KeptMemo {
+  /** The version of the memo's entry it was made at. */
+  readonly version: number;
+  /** The clock's time it was made at: it holds from then... */
+  readonly since: number;
+  /** ...until before this time. */
+  readonly until: number;
+  readonly result: E.Either<KmsError, unknown>;
+}
+
+/**
+ * The rule of a `Memo` effect, for an interpreter: the result `kept` under its key while it holds,
+ * else `run` of its program, with what to keep of that. `version` is the entry's version before
+ * the transaction (undefined: never written); a write of the entry by the transaction itself is
+ * not final (`writtenHere`, asked again after the program ran), so nothing is given or kept then.
+ */
+export const runMemo = (
+  effect: Extract<Effect, { _tag: "Memo" }>,
+  version: number | undefined,
+  kept: KeptMemo | undefined,
+  writtenHere: () => boolean,
+  run: (program: Program<unknown>) => E.Either<KmsError, unknown>,
+): { readonly result: E.Either<KmsError, unknown>; readonly keep?: KeptMemo } => {
+  const { at } = effect;
+  if (
+    kept !== undefined && kept.version === version && kept.since <= at && at < kept.until &&
+    !writtenHere()
+  ) return { result: kept.result };
+  const result = run(effect.program());
+  const until = E.isRight(result) ? effect.keepUntil(result.right) : undefined;
+  return version === undefined || until === undefined || writtenHere()
+    ? { result }
+    : { result, keep: { version, since: at, until, result } };
+};
+
 /** Runs `f` on the program's value once it has one; an error ends the program. */
 export const flatMap = <A, B>(f: (a: A) => Program<B>) => (program: Program<A>): Program<B> =>
   program._tag === "Step"

@@ -6,7 +6,13 @@ import { ccf } from "@microsoft/ccf-app/global.js";
 import type * as ccfapp from "@microsoft/ccf-app/endpoints.js";
 import * as E from "fp-ts/lib/Either.js";
 import { answer, type AppRequest, type Endpoint } from "../../core/api/request.ts";
-import type { Effect, Program, ReceiptLookup } from "../../core/effects.ts";
+import {
+  type Effect,
+  type KeptMemo,
+  type Program,
+  type ReceiptLookup,
+  runMemo,
+} from "../../core/effects.ts";
 import { internal, type KmsError } from "../../core/errors.ts";
 
 /** Seconds a receipt stays cached by the historical query system. */
@@ -57,14 +63,8 @@ const read = (map: string, key: string, decode: (stored: unknown) => unknown): u
   return decode(value === undefined ? undefined : ccf.bufToJsonCompatible(value));
 };
 
-// Results of memoized programs by the key the core gave them, with what they hold for: the version
-// of the entry they depend on and the clock's range (see `memo` in core/effects.ts).
-const memos = new Map<string, {
-  readonly version: number;
-  readonly since: number;
-  readonly until: number;
-  readonly result: E.Either<KmsError, unknown>;
-}>();
+// Results of memoized programs by the key the core gave them (see `memo` in core/effects.ts).
+const memos = new Map<string, KeptMemo>();
 
 // What the current request wrote, whose versions are not final. A request runs to its end before
 // the next begins, so one binding serves them all (a closure per request costs QuickJS about 1 µs).
@@ -112,20 +112,16 @@ const perform = (effect: Effect): unknown => {
     case "Receipts":
       return effect.keys.map((key) => receipt(effect.map, key));
     case "Memo": {
-      const { entry, at } = effect;
-      // A write of this transaction is not final: nothing is kept or given for it.
+      const { entry } = effect;
       const name = `${entry.map}\u0000${entry.key}`;
-      const version = ccf.kv[entry.map].getVersionOfPreviousWrite(kvKey(entry.key));
-      const known = memos.get(effect.key);
-      if (
-        known !== undefined && known.version === version && known.since <= at &&
-        at < known.until && written?.has(name) !== true
-      ) return known.result;
-      const result = steps(effect.program());
-      const until = E.isRight(result) ? effect.keepUntil(result.right) : undefined;
-      if (version !== undefined && until !== undefined && written?.has(name) !== true) {
-        remember(memos, effect.key, { version, since: at, until, result });
-      }
+      const { result, keep } = runMemo(
+        effect,
+        ccf.kv[entry.map].getVersionOfPreviousWrite(kvKey(entry.key)),
+        memos.get(effect.key),
+        () => written?.has(name) === true,
+        steps,
+      );
+      if (keep) remember(memos, effect.key, keep);
       return result;
     }
     case "Sha256":

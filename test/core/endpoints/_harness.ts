@@ -17,7 +17,7 @@ import { base64urlnopad } from "@scure/base";
 import * as E from "fp-ts/lib/Either.js";
 import { toHex, utf8 } from "../../../core/bytes.ts";
 import type { AppRequest, Endpoint } from "../../../core/api/request.ts";
-import type { Effect, Program } from "../../../core/effects.ts";
+import { type Effect, type KeptMemo, type Program, runMemo } from "../../../core/effects.ts";
 import type { KmsError } from "../../../core/errors.ts";
 
 /** The TPM key pair the harness's tokens carry. */
@@ -69,10 +69,7 @@ export const memoryKms = () => {
   const at = (map: string, key: string) => `${map}\u0000${key}`;
 
   // Kept like the CCF shell keeps them, so that the property tests see if a memo shows.
-  const memos = new Map<
-    string,
-    { version: number; since: number; until: number; result: E.Either<KmsError, unknown> }
-  >();
+  const memos = new Map<string, KeptMemo>();
   const run = (program: Program<unknown>): Outcome => {
     const pending = new Map<string, { value: unknown } | undefined>();
     const effects: Effect[] = [];
@@ -115,19 +112,15 @@ export const memoryKms = () => {
               : { _tag: "Pending" };
           });
         case "Memo": {
-          const { entry, at: now } = effect;
-          const name = at(entry.map, entry.key);
-          const version = kv.get(name)?.seqno;
-          const known = memos.get(effect.key);
-          if (
-            known !== undefined && known.version === version && known.since <= now &&
-            now < known.until && !pending.has(name)
-          ) return known.result;
-          const result = steps(effect.program());
-          const until = E.isRight(result) ? effect.keepUntil(result.right) : undefined;
-          if (version !== undefined && until !== undefined && !pending.has(name)) {
-            memos.set(effect.key, { version, since: now, until, result });
-          }
+          const name = at(effect.entry.map, effect.entry.key);
+          const { result, keep } = runMemo(
+            effect,
+            kv.get(name)?.seqno,
+            memos.get(effect.key),
+            () => pending.has(name),
+            steps,
+          );
+          if (keep) memos.set(effect.key, keep);
           return result;
         }
         case "Sha256":
