@@ -39,6 +39,7 @@ const measure = async (
   clients: number,
   budget: number,
   seconds: number,
+  warm?: () => void,
 ): Promise<Stretch> => {
   const pool = Array.from({ length: clients }, load.connect);
   const latencies: number[] = [];
@@ -57,6 +58,7 @@ const measure = async (
     await Promise.all(pool.map(async (c, i) => {
       for (let n = 0; n < 3; n++) await send(c, i);
     }));
+    warm?.();
     const started = performance.now();
     const deadline = started + seconds * 1000;
     await Promise.all(pool.map(async (c) => {
@@ -86,14 +88,17 @@ const summary = (load: Load, clients: number, stretches: readonly Stretch[]): Lo
 
 /**
  * `clients` connections sending back to back until `budget` requests or `seconds` (after three
- * requests each to warm up); an answer other than 200 counts as an error, the first one printed.
+ * requests each to warm up, then `warm` is called); an answer other than 200 counts as an error,
+ * the first one printed.
  */
 export const runLoad = async (
   load: Load,
   clients: number,
   budget: number,
   seconds: number,
-): Promise<LoadResult> => summary(load, clients, [await measure(load, clients, budget, seconds)]);
+  warm?: () => void,
+): Promise<LoadResult> =>
+  summary(load, clients, [await measure(load, clients, budget, seconds, warm)]);
 
 /** Stretches of each load in {@link compareLoads}. */
 const rounds = 6;
