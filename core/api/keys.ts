@@ -87,8 +87,15 @@ export const releasePlaintext = (
 /** Standard base64 (with padding), as the OHTTP server decodes the wrapped key. */
 export const toBase64 = (bytes: Uint8Array): string => base64.encode(bytes);
 
-/** The most keys `/listpubkeys` lists, which bounds its answer (about 2 KB a key). */
-export const maxListedKeys = 8;
+/**
+ * The most keys `/listpubkeys` lists. The listing is on the path of every prompt (the real OHTTP
+ * client fetches it for each client it builds and encrypts to the last key only), and each key
+ * adds about 2 KB and a receipt check. One is what a client uses; the second is the active key
+ * before it, still listed while the newest one's receipt is pending after a refresh, so that the
+ * listing keeps answering 200. Rotation leaves one key active at a time; more are active only
+ * after refreshes that were not due, and those stay releasable by id.
+ */
+export const maxListedKeys = 2;
 
 /**
  * The keys `/listpubkeys` advertises at `now`, oldest first: the keys a client may still encrypt
