@@ -6,8 +6,8 @@
  * `user_cose_sign1`, its `WWW-Authenticate` challenge. A policy that fails instead of refusing (an
  * unknown name, a COSE body that cannot be decoded) fails the request with CCF's 500.
  *
- * Policies read the committed KV (governance tables), not the request's transaction: JWT
- * signature checks are asynchronous and run before the transaction starts.
+ * Policies read the committed KV (governance tables) just before the request's transaction
+ * begins, with nothing in between, so they see what it sees.
  */
 import { certificateOf } from "../../gov/x509.ts";
 import type { HostValue } from "../quickjs/mod.ts";
@@ -140,8 +140,8 @@ const anyCert = (input: AuthInput): PolicyResult => {
   return { ok: true, identity: { policy: "any_cert", cert: certificatePem(der) } };
 };
 
-const jwt = async (input: AuthInput): Promise<PolicyResult> => {
-  const result = await authenticateJwt(input.headers["authorization"], input.kv, input.now);
+const jwt = (input: AuthInput): PolicyResult => {
+  const result = authenticateJwt(input.headers["authorization"], input.kv, input.now);
   return result.ok
     ? {
       ok: true,
@@ -180,7 +180,7 @@ const userCoseSign1 = (input: AuthInput): PolicyResult => {
   };
 };
 
-type Policy = (input: AuthInput) => PolicyResult | Promise<PolicyResult>;
+type Policy = (input: AuthInput) => PolicyResult;
 
 const POLICIES: ReadonlyMap<string, Policy> = new Map<string, Policy>([
   ["user_cert", userCert],
@@ -206,11 +206,11 @@ const schemeName = (policy: AuthnPolicy): string =>
  * `all_of`: every member must accept; the caller holds each identity under its name. The first
  * refusal is reported as `<name>:<reason>`, as CCF buries it.
  */
-const allOf = async (names: readonly string[], input: AuthInput): Promise<PolicyResult> => {
+const allOf = (names: readonly string[], input: AuthInput): PolicyResult => {
   const sorted = [...new Set(names)].sort();
   const identity: Record<string, HostValue> = { policy: sorted };
   for (const name of sorted) {
-    const result = await single(name)(input);
+    const result = single(name)(input);
     if (!result.ok) return refuse(`${name}:${result.reason}`);
     identity[name] = result.identity;
   }
@@ -227,18 +227,18 @@ const challengeFor = (policy: AuthnPolicy, reason: string): string | undefined =
   CHALLENGES.get(typeof policy === "string" ? policy : reason.split(":", 1)[0]);
 
 /** Runs `policies` (CCF order and semantics) and returns the caller or the refusal. */
-export async function authenticate(
+export function authenticate(
   policies: readonly AuthnPolicy[] | undefined,
   input: AuthInput,
-): Promise<AuthOutcome> {
+): AuthOutcome {
   if (!policies || policies.length === 0) return { ok: true, caller: null };
   const details: { auth_policy: string; code: string; message: string }[] = [];
   let reason = "";
   try {
     for (const policy of policies) {
       const result = typeof policy === "string"
-        ? await single(policy)(input)
-        : await allOf(policy.all_of, input);
+        ? single(policy)(input)
+        : allOf(policy.all_of, input);
       if (result.ok) return { ok: true, caller: result.identity };
       reason = result.reason;
       details.push({

@@ -7,10 +7,11 @@
  *
  * Failure messages are CCF's, so clients see the same `details` as from a real node.
  */
-import { compactVerify, importSPKI } from "jose";
+import { Buffer } from "node:buffer";
+import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import { base64, base64urlnopad } from "@scure/base";
 import { jwtIssuers, type JwtSigningKey, jwtSigningKeys } from "../govTables.ts";
-import { fromUtf8, type KvLookup } from "./types.ts";
+import { fromUtf8, type KvLookup, utf8 } from "./types.ts";
 
 /** The `jwt` member of CCF's caller object. */
 export interface JwtIdentity {
@@ -117,27 +118,45 @@ export const satisfiesConstraint = (iss: string, tid: string | undefined, constr
   return tenant !== undefined && tid !== undefined && tenant === tid;
 };
 
-const keyCache = new Map<string, CryptoKey>();
+// The signature is checked synchronously, as CCF checks it within the request. jose verifies only
+// through WebCrypto, asynchronously, and its `await` let queued requests run before this one went
+// on: `/key`'s p50 behind 32 clients fell from 5.5-5.8 to 5.0-5.2 ms without it. The key types and
+// the RSA minimum are the ones jose enforced.
+const keyCache = new Map<string, KeyObject>();
 const MAX_CACHED_KEYS = 64;
 
-const publicKey = async (alg: string, spkiBase64: string): Promise<CryptoKey> => {
-  const cacheKey = `${alg}:${spkiBase64}`;
-  const cached = keyCache.get(cacheKey);
+const publicKey = (spkiBase64: string): KeyObject => {
+  const cached = keyCache.get(spkiBase64);
   if (cached) return cached;
-  const der = base64.decode(spkiBase64);
-  const lines = base64.encode(der).match(/.{1,64}/g) ?? [];
-  const pem = `-----BEGIN PUBLIC KEY-----\n${lines.join("\n")}\n-----END PUBLIC KEY-----\n`;
-  const key = await importSPKI(pem, alg);
+  const key = createPublicKey({
+    key: Buffer.from(base64.decode(spkiBase64)),
+    format: "der",
+    type: "spki",
+  });
   if (keyCache.size >= MAX_CACHED_KEYS) keyCache.clear();
-  keyCache.set(cacheKey, key);
+  keyCache.set(spkiBase64, key);
   return key;
 };
 
-const verifies = async (token: ParsedToken, spkiBase64: string): Promise<boolean> => {
+/** Whether `key` is one `alg` signs with: RSA of 2048 bits or more, or EC on P-256. */
+const fitsAlg = (alg: ParsedToken["alg"], key: KeyObject): boolean =>
+  alg === "RS256"
+    ? key.asymmetricKeyType === "rsa" && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048
+    : key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
+
+const verifies = (token: ParsedToken, spkiBase64: string): boolean => {
   try {
-    const key = await publicKey(token.alg, spkiBase64);
-    await compactVerify(token.compact, key, { algorithms: [token.alg] });
-    return true;
+    const key = publicKey(spkiBase64);
+    if (!fitsAlg(token.alg, key)) return false;
+    const dot = token.compact.lastIndexOf(".");
+    const signed = utf8(token.compact.slice(0, dot));
+    const signature = base64urlnopad.decode(token.compact.slice(dot + 1));
+    return verify(
+      "sha256",
+      signed,
+      token.alg === "ES256" ? { key, dsaEncoding: "ieee-p1363" } : key,
+      signature,
+    );
   } catch {
     return false;
   }
@@ -158,11 +177,11 @@ const signingKeysFor = (kv: KvLookup, kid: string): JwtSigningKey[] => {
  * Authenticates the `authorization` header against the JWT signing keys in the committed KV;
  * `now` is the host time in whole seconds.
  */
-export async function authenticateJwt(
+export function authenticateJwt(
   authorization: string | undefined,
   kv: KvLookup,
   now: number,
-): Promise<JwtResult> {
+): JwtResult {
   const token = parseToken(authorization);
   if (typeof token === "string") return fail(token);
   const keys = signingKeysFor(kv, token.kid);
@@ -174,7 +193,7 @@ export async function authenticateJwt(
       reason = `JWT issuer ${key.issuer} of kid ${token.kid} is not trusted`;
       continue;
     }
-    if (!await verifies(token, key.public_key)) {
+    if (!verifies(token, key.public_key)) {
       reason = "Signature verification failed";
       continue;
     }

@@ -2,13 +2,12 @@
  * The sandbox node: one CCF node's request pipeline over the KV store, the ledger and the QuickJS
  * app runtime, independent of HTTP (server.ts puts HTTPS in front of it).
  *
- * Each app request is one KV transaction: authenticate (async, against the committed governance
- * tables), then — synchronously, with no `await` in between — begin, run the handler, commit if
- * CCF would keep the writes, append the commit to the ledger. JavaScript runs one synchronous
- * section at a time, so two writers can never interleave between begin and commit: there are no
- * lost updates and no two requests can pick the same key id. Optimistic conflicts therefore do not
- * happen in practice; should a commit still conflict it is re-executed, a bounded number of times,
- * as CCF does.
+ * Each app request is one KV transaction, in one synchronous section with no `await`: authenticate
+ * (against the committed governance tables), begin, run the handler, commit if CCF would keep the
+ * writes, append the commit to the ledger. JavaScript runs one synchronous section at a time, so
+ * two writers can never interleave between begin and commit: there are no lost updates and no two
+ * requests can pick the same key id. Optimistic conflicts therefore do not happen in practice;
+ * should a commit still conflict it is re-executed, a bounded number of times, as CCF does.
  *
  * Signature transactions record the ledger's `signatureRecord()` in
  * `public:ccf.internal.signatures`: every `signatureIntervalMs` while transactions are pending,
@@ -505,33 +504,29 @@ export class SandboxNode {
     if (path.startsWith("/node/")) {
       return nodeBuiltin(this.#builtins, method, path, query) ?? notFound(path);
     }
-    // A runtime swapped while this request authenticated would hold other endpoints: start over.
-    for (let round = 0; round < 3; round++) {
-      await this.#reload;
-      const runtime = this.#runtime;
-      const match = runtime?.route(method, path);
-      if (!runtime || !match || match.kind === "notFound") {
-        return appBuiltin(this.#builtins, method, appLocalPath(path), query) ??
-          notFound(appLocalPath(path));
-      }
-      if (match.kind !== "endpoint") {
-        return toNodeResponse(runtime.handle(this.#appRequest(request, null), this.#store.begin()));
-      }
-      // As CCF, a backup forwards before authenticating: the primary authenticates the caller.
-      const forwarding = match.endpoint.properties.forwarding_required ?? "sometimes";
-      if (this.#forwards(request, forwarding)) return await this.#forward(request);
-      const auth = await authenticate(match.endpoint.properties.authn_policies, {
-        headers: request.headers,
-        clientCert: request.clientCert,
-        body: request.body,
-        kv: this.#lookup,
-        now: Math.floor(this.#now() / 1000),
-      });
-      if (!auth.ok) return auth.response;
-      if (runtime !== this.#runtime) continue;
-      return this.#execute(runtime, this.#appRequest(request, auth.caller));
+    await this.#reload;
+    // Nothing below awaits before the handler runs: the runtime that routes a request runs it.
+    const runtime = this.#runtime;
+    const match = runtime?.route(method, path);
+    if (!runtime || !match || match.kind === "notFound") {
+      return appBuiltin(this.#builtins, method, appLocalPath(path), query) ??
+        notFound(appLocalPath(path));
     }
-    return odataResponse(503, "ServiceUnavailable", "The app is being redeployed; retry.");
+    if (match.kind !== "endpoint") {
+      return toNodeResponse(runtime.handle(this.#appRequest(request, null), this.#store.begin()));
+    }
+    // As CCF, a backup forwards before authenticating: the primary authenticates the caller.
+    const forwarding = match.endpoint.properties.forwarding_required ?? "sometimes";
+    if (this.#forwards(request, forwarding)) return await this.#forward(request);
+    const auth = authenticate(match.endpoint.properties.authn_policies, {
+      headers: request.headers,
+      clientCert: request.clientCert,
+      body: request.body,
+      kv: this.#lookup,
+      now: Math.floor(this.#now() / 1000),
+    });
+    if (!auth.ok) return auth.response;
+    return this.#execute(runtime, this.#appRequest(request, auth.caller));
   }
 
   /** Whether a backup sends this request to the primary (CCF's `forwarding_required`). */

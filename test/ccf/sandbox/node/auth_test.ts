@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { generateKeyPairSync, sign } from "node:crypto";
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
+import { base64, base64urlnopad } from "@scure/base";
 import { authenticate, type AuthInput, JWT_CHALLENGE } from "../../../../ccf/sandbox/node/auth.ts";
 import { satisfiesConstraint } from "../../../../ccf/sandbox/node/jwt.ts";
 import {
@@ -74,8 +76,7 @@ const input = (
   now: NOW,
 });
 
-const refusal = async (result: ReturnType<typeof authenticate>) => {
-  const r = await result;
+const refusal = (r: ReturnType<typeof authenticate>) => {
   assert.equal(r.ok, false);
   if (r.ok) throw new Error("unreachable");
   return {
@@ -87,13 +88,13 @@ const refusal = async (result: ReturnType<typeof authenticate>) => {
 
 Deno.test("auth: no policies give a null caller; certificates give CCF's caller objects", async () => {
   const { user, member, kv } = await setup();
-  assert.deepEqual(await authenticate([], input(kv)), { ok: true, caller: null });
-  assert.deepEqual(await authenticate(undefined, input(kv)), { ok: true, caller: null });
-  assert.deepEqual(await authenticate(["no_auth"], input(kv)), {
+  assert.deepEqual(authenticate([], input(kv)), { ok: true, caller: null });
+  assert.deepEqual(authenticate(undefined, input(kv)), { ok: true, caller: null });
+  assert.deepEqual(authenticate(["no_auth"], input(kv)), {
     ok: true,
     caller: { policy: "no_auth" },
   });
-  assert.deepEqual(await authenticate(["member_cert", "user_cert"], input(kv, { cert: user })), {
+  assert.deepEqual(authenticate(["member_cert", "user_cert"], input(kv, { cert: user })), {
     ok: true,
     caller: {
       policy: "user_cert",
@@ -102,7 +103,7 @@ Deno.test("auth: no policies give a null caller; certificates give CCF's caller 
       cert: user.pem,
     },
   });
-  assert.deepEqual(await authenticate(["user_cert", "member_cert"], input(kv, { cert: member })), {
+  assert.deepEqual(authenticate(["user_cert", "member_cert"], input(kv, { cert: member })), {
     ok: true,
     caller: {
       policy: "member_cert",
@@ -111,7 +112,7 @@ Deno.test("auth: no policies give a null caller; certificates give CCF's caller 
       cert: member.pem,
     },
   });
-  assert.deepEqual(await authenticate(["any_cert"], input(kv, { cert: member })), {
+  assert.deepEqual(authenticate(["any_cert"], input(kv, { cert: member })), {
     ok: true,
     caller: { policy: "any_cert", cert: certificatePem(member.der) },
   });
@@ -119,14 +120,14 @@ Deno.test("auth: no policies give a null caller; certificates give CCF's caller 
 
 Deno.test("auth: members must be Active; expired user certificates are refused", async () => {
   const { newcomer, kv } = await setup();
-  const inactive = await refusal(authenticate(["member_cert"], input(kv, { cert: newcomer })));
+  const inactive = refusal(authenticate(["member_cert"], input(kv, { cert: newcomer })));
   assert.equal(inactive.status, 401);
   assert.match(inactive.body.error.details[0].message, /is not active \(status Accepted\)/);
   assert.equal(inactive.headers["www-authenticate"], undefined);
 
   const old = await certificate("user9", Date.now() - 40 * 24 * 3600 * 1000, 2);
   const oldKv = kvOf([[usersCerts, certificateId(old.der), old.pem]]);
-  const expired = await refusal(authenticate(["user_cert"], input(oldKv, { cert: old })));
+  const expired = refusal(authenticate(["user_cert"], input(oldKv, { cert: old })));
   assert.match(
     expired.body.error.details[0].message,
     /after certificate's Not After validity period/,
@@ -135,7 +136,7 @@ Deno.test("auth: members must be Active; expired user certificates are refused",
 
 Deno.test("auth: JWT bearer tokens, CCF's messages, and all_of", async () => {
   const { user, kv, jwt } = await setup();
-  const ok = await authenticate(["jwt"], input(kv, { authorization: `Bearer ${await jwt("k1")}` }));
+  const ok = authenticate(["jwt"], input(kv, { authorization: `Bearer ${await jwt("k1")}` }));
   assert.ok(ok.ok);
   if (!ok.ok) return;
   const caller = ok.caller as {
@@ -147,26 +148,26 @@ Deno.test("auth: JWT bearer tokens, CCF's messages, and all_of", async () => {
   assert.deepEqual(caller.jwt.header, { alg: "RS256", kid: "k1" });
   assert.equal(caller.jwt.payload.iss, ISSUER);
 
-  const message = async (authorization?: string) => {
-    const r = await refusal(authenticate(["jwt"], input(kv, { authorization })));
+  const message = (authorization?: string) => {
+    const r = refusal(authenticate(["jwt"], input(kv, { authorization })));
     assert.equal(r.headers["www-authenticate"], JWT_CHALLENGE);
     return r.body.error.details[0].message as string;
   };
-  assert.equal(await message(), "Missing authorization header");
-  assert.equal(await message("Bearer"), "Authorization header only contains one field");
-  assert.equal(await message("Basic abc"), "Authorization header does not have Bearer scheme");
-  assert.equal(await message("Bearer a.b"), "Malformed JWT: must contain exactly 3 parts");
+  assert.equal(message(), "Missing authorization header");
+  assert.equal(message("Bearer"), "Authorization header only contains one field");
+  assert.equal(message("Basic abc"), "Authorization header does not have Bearer scheme");
+  assert.equal(message("Bearer a.b"), "Malformed JWT: must contain exactly 3 parts");
   assert.match(
-    await message(`Bearer ${await jwt("k1", { exp: undefined })}`),
+    message(`Bearer ${await jwt("k1", { exp: undefined })}`),
     /missing required field: exp/,
   );
-  assert.match(await message(`Bearer ${await jwt("orphan")}`), /is not trusted/);
+  assert.match(message(`Bearer ${await jwt("orphan")}`), /is not trusted/);
   assert.match(
-    await message(`Bearer ${await jwt("constrained", { iss: "https://other.example" })}`),
+    message(`Bearer ${await jwt("constrained", { iss: "https://other.example" })}`),
     /failed issuer constraint validation/,
   );
   assert.ok(
-    (await authenticate(
+    (authenticate(
       ["jwt"],
       input(kv, { authorization: `Bearer ${await jwt("constrained")}` }),
     ))
@@ -174,7 +175,7 @@ Deno.test("auth: JWT bearer tokens, CCF's messages, and all_of", async () => {
   );
 
   const bearer = `Bearer ${await jwt("k1")}`;
-  const both = await authenticate(
+  const both = authenticate(
     [{ all_of: ["user_cert", "jwt"] }],
     input(kv, { cert: user, authorization: bearer }),
   );
@@ -185,7 +186,7 @@ Deno.test("auth: JWT bearer tokens, CCF's messages, and all_of", async () => {
     assert.equal(c.jwt.policy, "jwt");
     assert.equal(c.user_cert.policy, "user_cert");
   }
-  const half = await refusal(
+  const half = refusal(
     authenticate([{ all_of: ["user_cert", "jwt"] }], input(kv, { cert: user })),
   );
   assert.deepEqual(half.body.error.details, [{
@@ -195,9 +196,64 @@ Deno.test("auth: JWT bearer tokens, CCF's messages, and all_of", async () => {
   }]);
   assert.equal(half.headers["www-authenticate"], JWT_CHALLENGE);
 
-  const unknown = await authenticate(["magic"], input(kv));
+  const unknown = authenticate(["magic"], input(kv));
   assert.equal(unknown.ok, false);
   if (!unknown.ok) assert.equal(unknown.response.status, 500);
+});
+
+Deno.test("auth: JWT signatures: RS256 and ES256, each only with its own kind of key", () => {
+  const pair = (kind: "ec" | "rsa", option: string | number) =>
+    kind === "ec"
+      ? generateKeyPairSync("ec", { namedCurve: option as string })
+      : generateKeyPairSync("rsa", { modulusLength: option as number });
+  const keys = {
+    p256: pair("ec", "P-256"),
+    p384: pair("ec", "P-384"),
+    rsa: pair("rsa", 2048),
+    rsa1024: pair("rsa", 1024),
+  };
+  const kv = kvOf([
+    [jwtIssuers, ISSUER, { auto_refresh: false }],
+    ...Object.entries(keys).map(([kid, k]): [string, string, unknown] => [
+      jwtSigningKeys,
+      kid,
+      [{
+        public_key: base64.encode(k.publicKey.export({ format: "der", type: "spki" })),
+        issuer: ISSUER,
+      }],
+    ]),
+  ]);
+  const b64 = (v: unknown) => base64urlnopad.encode(encoder.encode(JSON.stringify(v)));
+  const token = (alg: string, kid: keyof typeof keys, signWith = keys[kid].privateKey) => {
+    const signed = `${b64({ alg, kid })}.${b64({ iss: ISSUER, exp: NOW + 100 })}`;
+    // Signed as the header's algorithm says, as a forger would: r||s under ES256, DER otherwise.
+    const ec = signWith.asymmetricKeyType === "ec" && alg === "ES256";
+    const signature = sign(
+      "sha256",
+      encoder.encode(signed),
+      ec ? { key: signWith, dsaEncoding: "ieee-p1363" } : signWith,
+    );
+    return `${signed}.${base64urlnopad.encode(signature)}`;
+  };
+  const outcome = (compact: string) =>
+    authenticate(["jwt"], input(kv, { authorization: `Bearer ${compact}` }));
+  const refused = (compact: string) =>
+    refusal(outcome(compact)).body.error.details[0].message as string;
+
+  assert.ok(outcome(token("ES256", "p256")).ok, "ES256 with a P-256 key");
+  assert.ok(outcome(token("RS256", "rsa")).ok, "RS256 with an RSA key");
+  const flipped = token("RS256", "rsa");
+  const last = flipped.at(-2) === "A" ? "B" : "A";
+  assert.equal(
+    refused(`${flipped.slice(0, -2)}${last}${flipped.at(-1)}`),
+    "Signature verification failed",
+  );
+  // The header's algorithm must fit the key: no ECDSA check under RS256, nor the reverse.
+  assert.equal(refused(token("RS256", "p256")), "Signature verification failed");
+  assert.equal(refused(token("ES256", "rsa")), "Signature verification failed");
+  assert.equal(refused(token("ES256", "p384")), "Signature verification failed");
+  // RSA keys under 2048 bits are refused, as jose refused them.
+  assert.equal(refused(token("RS256", "rsa1024")), "Signature verification failed");
 });
 
 Deno.test("auth: issuer constraints follow CCF's Entra tenant rules", () => {
