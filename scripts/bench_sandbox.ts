@@ -120,8 +120,9 @@ async function load(url: string, certPath: string, clients: number, seconds: num
 }
 
 /**
- * A child process whose stdout is drained; resolves `ready` with the first match of `pattern` and
- * `exited` with its whole output once it exits by itself.
+ * A child process whose stdout is drained: `ready` resolves with the first match of `pattern` (and
+ * fails if the child ends without printing one), `exited` with the whole output once the child has
+ * ended by itself.
  */
 function spawn(args: string[], pattern: RegExp) {
   const child = new Deno.Command(Deno.execPath(), {
@@ -133,21 +134,29 @@ function spawn(args: string[], pattern: RegExp) {
   }).spawn();
   let output = "";
   let found!: (m: string) => void;
-  const ready = new Promise<string>((resolve) => (found = resolve));
+  let ended!: (e: Error) => void;
+  const ready = new Promise<string>((resolve, reject) => {
+    found = resolve;
+    ended = reject;
+  });
   const drained = (async () => {
     for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
       output += chunk;
       const m = pattern.exec(output);
       if (m) found(m[1]);
     }
+    ended(new Error(`the child ${args.join(" ")} ended without printing ${pattern}`));
   })();
   return {
     ready,
-    exited: child.status.then(async (status) => {
+    exited: async () => {
+      const status = await child.status;
       await drained;
-      if (!status.success) throw new Error(`${args.join(" ")} exited with ${status.code}`);
+      if (!status.success) {
+        throw new Error(`the child ${args.join(" ")} exited with ${status.code}`);
+      }
       return output;
-    }),
+    },
     stop: async () => {
       try {
         child.kill("SIGTERM");
@@ -338,7 +347,7 @@ async function main(): Promise<void> {
                 ...key,
                 name: `${key.name} while 32 clients call ${path}`,
               }, 1);
-              const output = await clients.exited;
+              const output = await clients.exited();
               const result = JSON.parse(/LOAD_RESULT=(.*)/.exec(output)![1]) as LoadResult;
               report({ ...result, name: `${background.name}, another process` });
               ratios.push(
