@@ -90,10 +90,10 @@ export const toBase64 = (bytes: Uint8Array): string => base64.encode(bytes);
 /**
  * The most keys `/listpubkeys` lists. The listing is on the path of every prompt (the real OHTTP
  * client fetches it for each client it builds and encrypts to the last key only), and each key
- * adds about 2 KB and a receipt check. One is what a client uses; the second is the active key
- * before it, still listed while the newest one's receipt is pending after a refresh, so that the
- * listing keeps answering 200. Rotation leaves one key active at a time; more are active only
- * after refreshes that were not due, and those stay releasable by id.
+ * adds about 2 KB and a receipt check. One is what a client uses; the second, the active key
+ * before it, is what the listing answers with while the newest one's receipt is pending after a
+ * refresh, so that it keeps answering 200. Rotation leaves one key active at a time; more are
+ * active only after refreshes that were not due, and those stay releasable by id.
  */
 export const maxListedKeys = 2;
 
