@@ -525,6 +525,29 @@ export const refresh = async (kms: Kms, caller: Caller = "member", query = "") =
 export const listWhenSigned = (kms: Kms, path = "/app/listpubkeys") =>
   poll(`${path} with receipts`, () => kms.call("GET", path), (r) => r.status !== 202);
 
+/**
+ * GET /app/listpubkeys until it lists as many keys as `keys`, the last of them last (the node fetches
+ * receipts asynchronously, so the listing fills in), then asserts it lists exactly `keys`, in order.
+ */
+export const assertListed = async (
+  kms: Kms,
+  keys: readonly { readonly publicKey: string }[],
+): Promise<Reply> => {
+  const listed = await poll(
+    `${keys.length} keys listed`,
+    () => kms.call("GET", "/app/listpubkeys"),
+    (r) =>
+      r.status === 200 && r.body.length === keys.length &&
+      r.body.at(-1)?.publicKey === keys.at(-1)?.publicKey,
+  );
+  assert.deepEqual(
+    listed.body.map((e: { publicKey: string }) => e.publicKey),
+    keys.map((k) => k.publicKey),
+    "the listed keys, in creation order, newest last",
+  );
+  return listed;
+};
+
 /** Asserts a KMS error body: `{"error": {"code", "message"}}` with a non-empty message. */
 export const assertError = (reply: Reply, status: number, code: string, message?: RegExp) => {
   assert.equal(reply.status, status, reply.text);

@@ -17,6 +17,7 @@ import { decodePem, startAttestationIssuer } from "@kms/sandbox";
 import { receiptVerifier } from "../../client/kms/receiptVerifier.ts";
 import {
   assertError,
+  assertListed,
   isCommitted,
   type Kms,
   poll,
@@ -284,15 +285,7 @@ Deno.test("e2e: the KMS API on a sandbox, every scenario of the seed's system te
       async () => {
         // Every key created here is active: the listing carries the newest two.
         const newestTwo = created.slice(-2);
-        const listed = await poll(
-          "the newest keys listed",
-          () => kms.call("GET", "/app/listpubkeys"),
-          (r) => r.status === 200 && r.body.length === newestTwo.length,
-        );
-        assert.deepEqual(
-          listed.body.map((e: { publicKey: string }) => e.publicKey),
-          newestTwo.map((k) => k.publicKey),
-        );
+        const listed = await assertListed(kms, newestTwo);
         for (const entry of listed.body) await assertReceiptBinds(entry.receipt, entry.publicKey);
         const txids = listed.body.map((e: { receipt: string }) =>
           JSON.parse(e.receipt).leaf_components.commit_evidence.split(":")[1]

@@ -10,6 +10,7 @@ import { p384 } from "@noble/curves/nist.js";
 import { toHex } from "../../core/bytes.ts";
 import {
   assertError,
+  assertListed,
   type Kms,
   listWhenSigned,
   poll,
@@ -44,17 +45,7 @@ const releaseChecked = async (kms: Kms, key: KeyRecord, byKid: boolean) => {
  */
 const assertListedAndProved = async (kms: Kms, created: readonly KeyRecord[]) => {
   const newest = created.slice(-2);
-  // A key is listed once the node has fetched its receipt: the listing fills in as it does.
-  const listed = await poll(
-    "the newest keys listed",
-    () => kms.call("GET", "/app/listpubkeys"),
-    (r) => r.status === 200 && r.body.length === newest.length,
-  );
-  assert.deepEqual(
-    listed.body.map((e: { publicKey: string }) => e.publicKey),
-    newest.map((k) => k.publicKey),
-    "the newest 2, in creation order, newest last",
-  );
+  await assertListed(kms, newest);
   const keys = await kms.client().listKeys();
   if (E.isLeft(keys)) assert.fail(keys.left.message);
   assert.deepEqual(keys.right.map((k) => k.keyId), newest.map((k) => k.keyId));

@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { equal } from "../../core/bytes.ts";
-import { poll, refresh, type Reply, startKms, type Unwrapped } from "./_harness.ts";
+import {
+  assertListed,
+  listWhenSigned,
+  poll,
+  refresh,
+  startKms,
+  type Unwrapped,
+} from "./_harness.ts";
 
 type KeyRecord = Awaited<ReturnType<typeof refresh>>;
 
@@ -56,12 +63,7 @@ Deno.test("e2e: a sandbox restart keeps keys, policies and receipts", async (t) 
         }),
       );
       keys.push(await refresh(kms), await refresh(kms));
-      const listed = await poll(
-        "both keys listed",
-        () => kms.call("GET", "/app/listpubkeys"),
-        (r) => r.status === 200 && r.body.length === 2,
-      );
-      listedBefore = listed.body;
+      listedBefore = (await assertListed(kms, keys)).body;
       for (const key of keys) released.set(key.keyId, await release(key.keyId));
       for (const path of policyPaths) {
         const reply = await kms.call("GET", path);
@@ -94,23 +96,9 @@ Deno.test("e2e: a sandbox restart keeps keys, policies and receipts", async (t) 
 
     await t.step("after: the keys and their receipts are the same, and verify", async () => {
       // The listing carries the newest two keys; /pubkey serves every key with its receipt.
-      const listed: Reply = await poll(
-        "the newest two keys listed",
-        () => kms.call("GET", "/app/listpubkeys"),
-        (r) =>
-          r.status === 200 && r.body.length === 2 &&
-          r.body.at(-1).publicKey === keys[2].publicKey,
-      );
-      assert.deepEqual(
-        listed.body.map((e: { publicKey: string }) => e.publicKey),
-        keys.slice(-2).map((k) => k.publicKey),
-      );
+      const listed = await assertListed(kms, keys.slice(-2));
       assert.deepEqual(listed.body[0], listedBefore[1], "the same receipt, byte for byte");
-      const first: Reply = await poll(
-        "the first key served with its receipt",
-        () => kms.call("GET", `/app/pubkey?kid=${keys[0].keyId}`),
-        (r) => r.status !== 202,
-      );
+      const first = await listWhenSigned(kms, `/app/pubkey?kid=${keys[0].keyId}`);
       assert.equal(first.status, 200, first.text);
       assert.deepEqual(
         { publicKey: first.body.publicKey, receipt: first.body.receipt },
@@ -148,17 +136,7 @@ Deno.test("e2e: a sandbox restart keeps keys, policies and receipts", async (t) 
 
     await t.step("a second restart in quick succession loses nothing either", async () => {
       await kms.restart();
-      const listed = await poll(
-        "the newest two keys listed",
-        () => kms.call("GET", "/app/listpubkeys"),
-        (r) =>
-          r.status === 200 && r.body.length === 2 &&
-          r.body.at(-1).publicKey === keys[3].publicKey,
-      );
-      assert.deepEqual(
-        listed.body.map((e: { publicKey: string }) => e.publicKey),
-        keys.slice(-2).map((k) => k.publicKey),
-      );
+      await assertListed(kms, keys.slice(-2));
       const version = (await kms.call("GET", "/app/keyReleasePolicy")).body.version;
       assert.equal(
         version,
